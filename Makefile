@@ -1,0 +1,59 @@
+# Vigil build, test and measurement targets.
+# Everything the project needs is installed by these targets or by .ci/run.
+
+GO        ?= go
+BIN       := bin
+TOOLS     := $(CURDIR)/bin/tools
+STATICCHECK_VERSION := v0.8.2
+PKGS      := ./...
+# Packages with concurrency that must also pass under the race detector.
+RACE_PKGS ?= ./store/... ./witness/... ./roster/... ./tlog/...
+FUZZTIME  ?= 30s
+
+.PHONY: all build test test-race test-short bench fuzz soak demo lint vet staticcheck fmt clean tools
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/vigil ./cmd/vigil
+
+test: build
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)
+
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m $(PKGS)
+
+# fuzz runs every Fuzz target for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+soak: build
+	VIGIL_SOAK=1 $(GO) test -count=1 -timeout 120m -run 'Soak|Crash' $(PKGS)
+
+demo: build
+	./$(BIN)/vigil demo
+
+lint: vet staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+vet:
+	$(GO) vet $(PKGS)
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+staticcheck: $(TOOLS)/staticcheck
+	$(TOOLS)/staticcheck $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)

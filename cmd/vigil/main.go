@@ -1,0 +1,124 @@
+// Command vigil runs and operates Vigil nodes: witnesses and observers that
+// follow transparency logs, co-sign consistent checkpoints, gossip what they
+// see and keep offline-verifiable evidence of split views.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one `vigil` subcommand. run receives the arguments after the
+// subcommand name; it returns errUsage for bad flags so main can print help.
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *cliEnv, args []string) error
+}
+
+// cliEnv carries the process's streams so commands are testable in-process.
+type cliEnv struct {
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// errUsage reports a command-line mistake already explained to the user.
+var errUsage = errors.New("usage error")
+
+// exitError lets a command choose its exit code (vigil verify: 1 = invalid).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func commands() map[string]command {
+	return map[string]command{
+		"keygen": {"create a cosigning key and a separate libp2p identity key", runKeygen},
+		"node":   {"run a witness (or observer) node", runNode},
+	}
+}
+
+func main() {
+	os.Exit(vigilMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func vigilMain(args []string, stdout, stderr io.Writer) int {
+	env := &cliEnv{stdout: stdout, stderr: stderr}
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "vigil: unknown command %q\n", args[0])
+		usage(stderr, cmds)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := cmd.run(ctx, env, args[1:])
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case errors.As(err, &ee):
+		fmt.Fprintf(stderr, "vigil %s: %v\n", args[0], ee.err)
+		return ee.code
+	default:
+		fmt.Fprintf(stderr, "vigil %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "usage: vigil <command> [flags]")
+	fmt.Fprintln(w, "\ncommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-16s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'vigil <command> -h' for a command's flags.")
+}
+
+// newFlagSet returns a FlagSet that reports errors to env.stderr and never exits.
+func newFlagSet(env *cliEnv, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("vigil "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "usage: vigil %s %s\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, mapping flag errors to errUsage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}

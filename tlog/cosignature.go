@@ -1,0 +1,209 @@
+package tlog
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Signature type bytes from c2sp.org/signed-note.
+const (
+	AlgEd25519            = 0x01
+	AlgCosignatureV1      = 0x04
+	cosigTimestampSize    = 8
+	cosigSignatureSize    = cosigTimestampSize + ed25519.SignatureSize
+	maxCosigTimestamp     = 1<<63 - 1
+	cosignatureV1Header   = "cosignature/v1\ntime "
+	privateKeyStringStart = "PRIVATE+KEY+"
+)
+
+// ErrBadKey is returned (wrapped) for a key string that cannot be used.
+var ErrBadKey = errors.New("bad key")
+
+// CosignatureSigner produces Ed25519 cosignature/v1 (type 0x04) signatures.
+// It implements note.Signer; Sign expects a checkpoint body as its message.
+type CosignatureSigner struct {
+	name string
+	hash uint32
+	key  ed25519.PrivateKey
+	now  func() time.Time
+}
+
+var _ note.Signer = (*CosignatureSigner)(nil)
+
+// NewCosignatureSigner parses a cosigner private key string
+// ("PRIVATE+KEY+<name>+<hex id>+<base64(0x04 || seed)>"). now supplies the
+// timestamps; nil means time.Now.
+func NewCosignatureSigner(skey string, now func() time.Time) (*CosignatureSigner, error) {
+	rest, ok := strings.CutPrefix(skey, privateKeyStringStart)
+	if !ok {
+		return nil, fmt.Errorf("%w: signer key does not start with %q", ErrBadKey, privateKeyStringStart)
+	}
+	name, hash, key, err := splitKey(rest)
+	if err != nil {
+		return nil, err
+	}
+	if len(key) != 1+ed25519.SeedSize || key[0] != AlgCosignatureV1 {
+		return nil, fmt.Errorf("%w: signer key is not an Ed25519 cosignature/v1 seed", ErrBadKey)
+	}
+	priv := ed25519.NewKeyFromSeed(key[1:])
+	pub := priv.Public().(ed25519.PublicKey)
+	if got := cosignatureKeyID(name, pub); got != hash {
+		return nil, fmt.Errorf("%w: key ID %08x does not match key (want %08x)", ErrBadKey, hash, got)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &CosignatureSigner{name: name, hash: hash, key: priv, now: now}, nil
+}
+
+// Name returns the cosigner name.
+func (s *CosignatureSigner) Name() string { return s.name }
+
+// KeyHash returns the cosignature/v1 key ID.
+func (s *CosignatureSigner) KeyHash() uint32 { return s.hash }
+
+// Sign returns timestamp || Ed25519 signature over the cosignature/v1 message
+// for the checkpoint body msg.
+func (s *CosignatureSigner) Sign(msg []byte) ([]byte, error) {
+	t := s.now().Unix()
+	if t < 0 {
+		return nil, errors.New("cosigning: clock is before 1970")
+	}
+	sig := make([]byte, cosigTimestampSize, cosigSignatureSize)
+	binary.BigEndian.PutUint64(sig, uint64(t))
+	return append(sig, ed25519.Sign(s.key, CosignatureMessage(uint64(t), msg))...), nil
+}
+
+// VerifierKey returns the signer's verifier key string (type 0x04).
+func (s *CosignatureSigner) VerifierKey() string {
+	return cosignatureVKey(s.name, s.key.Public().(ed25519.PublicKey))
+}
+
+// CosignatureMessage returns the exact bytes a cosignature/v1 signs.
+// SPEC: "cosignature/v1\ntime <decimal>\n" followed by the checkpoint body.
+func CosignatureMessage(timestamp uint64, body []byte) []byte {
+	m := make([]byte, 0, len(cosignatureV1Header)+21+len(body))
+	m = append(m, cosignatureV1Header...)
+	m = strconv.AppendUint(m, timestamp, 10)
+	m = append(m, '\n')
+	return append(m, body...)
+}
+
+// CosignatureVerifier verifies Ed25519 cosignature/v1 signatures.
+type CosignatureVerifier struct {
+	name string
+	hash uint32
+	key  ed25519.PublicKey
+}
+
+var _ note.Verifier = (*CosignatureVerifier)(nil)
+
+// NewCosignatureVerifier parses a type 0x04 verifier key string.
+func NewCosignatureVerifier(vkey string) (*CosignatureVerifier, error) {
+	name, hash, key, err := splitKey(vkey)
+	if err != nil {
+		return nil, err
+	}
+	if len(key) != 1+ed25519.PublicKeySize || key[0] != AlgCosignatureV1 {
+		return nil, fmt.Errorf("%w: %q is not an Ed25519 cosignature/v1 (type 0x04) key", ErrBadKey, name)
+	}
+	pub := ed25519.PublicKey(key[1:])
+	if got := cosignatureKeyID(name, pub); got != hash {
+		return nil, fmt.Errorf("%w: key ID %08x does not match key (want %08x)", ErrBadKey, hash, got)
+	}
+	return &CosignatureVerifier{name: name, hash: hash, key: pub}, nil
+}
+
+// Name returns the cosigner name.
+func (v *CosignatureVerifier) Name() string { return v.name }
+
+// KeyHash returns the key ID.
+func (v *CosignatureVerifier) KeyHash() uint32 { return v.hash }
+
+// Verify reports whether sig is a valid cosignature/v1 over the checkpoint body msg.
+func (v *CosignatureVerifier) Verify(msg, sig []byte) bool {
+	// SPEC: 8-byte big-endian timestamp, at most 2^63-1, then a 64-byte signature.
+	if len(sig) != cosigSignatureSize {
+		return false
+	}
+	t := binary.BigEndian.Uint64(sig)
+	if t > maxCosigTimestamp {
+		return false
+	}
+	return ed25519.Verify(v.key, CosignatureMessage(t, msg), sig[cosigTimestampSize:])
+}
+
+// CosignatureTimestamp returns the timestamp embedded in a cosignature/v1
+// signature line.
+func CosignatureTimestamp(s note.Signature) (uint64, error) {
+	b, err := base64.StdEncoding.DecodeString(s.Base64)
+	if err != nil || len(b) != 4+cosigSignatureSize {
+		return 0, errors.New("not a cosignature/v1 signature")
+	}
+	return binary.BigEndian.Uint64(b[4:]), nil
+}
+
+// GenerateCosignerKey creates an Ed25519 cosignature/v1 key pair for name and
+// returns the private key string and the verifier key string.
+func GenerateCosignerKey(rand io.Reader, name string) (skey, vkey string, err error) {
+	if !validKeyName(name) {
+		return "", "", fmt.Errorf("%w: invalid key name %q", ErrBadKey, name)
+	}
+	pub, priv, err := ed25519.GenerateKey(rand)
+	if err != nil {
+		return "", "", fmt.Errorf("generating key: %w", err)
+	}
+	seed := append([]byte{AlgCosignatureV1}, priv.Seed()...)
+	skey = fmt.Sprintf("%s%s+%08x+%s", privateKeyStringStart, name, cosignatureKeyID(name, pub), base64.StdEncoding.EncodeToString(seed))
+	return skey, cosignatureVKey(name, pub), nil
+}
+
+func cosignatureVKey(name string, pub ed25519.PublicKey) string {
+	k := append([]byte{AlgCosignatureV1}, pub...)
+	return fmt.Sprintf("%s+%08x+%s", name, cosignatureKeyID(name, pub), base64.StdEncoding.EncodeToString(k))
+}
+
+// cosignatureKeyID is SHA-256(name || "\n" || 0x04 || pk)[:4].
+// SPEC: the key ID is mandatory for cosignature types.
+func cosignatureKeyID(name string, pub ed25519.PublicKey) uint32 {
+	h := sha256.New()
+	h.Write([]byte(name))
+	h.Write([]byte{'\n', AlgCosignatureV1})
+	h.Write(pub)
+	return binary.BigEndian.Uint32(h.Sum(nil))
+}
+
+// splitKey splits "<name>+<hex id>+<base64 key>".
+func splitKey(s string) (name string, hash uint32, key []byte, err error) {
+	name, rest, ok1 := strings.Cut(s, "+")
+	hexID, b64, ok2 := strings.Cut(rest, "+")
+	if !ok1 || !ok2 || !validKeyName(name) || len(hexID) != 8 {
+		return "", 0, nil, fmt.Errorf("%w: not a <name>+<id>+<key> string", ErrBadKey)
+	}
+	id, err := strconv.ParseUint(hexID, 16, 32)
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("%w: bad key ID %q", ErrBadKey, hexID)
+	}
+	key, err = base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(key) == 0 {
+		return "", 0, nil, fmt.Errorf("%w: key is not base64", ErrBadKey)
+	}
+	return name, uint32(id), key, nil
+}
+
+// validKeyName applies c2sp.org/signed-note's key name rules.
+func validKeyName(name string) bool {
+	return name != "" && utf8.ValidString(name) && strings.IndexFunc(name, unicode.IsSpace) < 0 && !strings.Contains(name, "+")
+}

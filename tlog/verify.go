@@ -1,0 +1,73 @@
+package tlog
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Errors from VerifyCheckpoint, distinguishable with errors.Is.
+var (
+	// ErrUnsigned means no trusted log signature verified.
+	ErrUnsigned = errors.New("no valid signature from the log's key")
+	// ErrBadSignature means a signature line from a known key failed to verify.
+	ErrBadSignature = errors.New("signature from a known key does not verify")
+	// ErrMalformedNote means the bytes are not a signed note.
+	ErrMalformedNote = errors.New("malformed signed note")
+	// ErrWrongOrigin means the verified body names another log.
+	ErrWrongOrigin = errors.New("checkpoint origin does not match the log")
+)
+
+// VerifyCheckpoint opens the signed note msg with the log's verifiers (and any
+// extra verifiers, e.g. witnesses' cosignature keys), requires at least one
+// valid log signature, and parses the body strictly. It returns the parsed
+// checkpoint and the note, whose Sigs hold only verified signatures.
+//
+// SPEC: signatures from unknown keys are ignored; a known key whose signature
+// fails rejects the whole note; the origin line must be the expected one.
+func VerifyCheckpoint(msg []byte, origin string, logKeys []note.Verifier, others ...note.Verifier) (Checkpoint, *note.Note, error) {
+	all := make([]note.Verifier, 0, len(logKeys)+len(others))
+	all = append(all, logKeys...)
+	all = append(all, others...)
+	n, err := note.Open(msg, note.VerifierList(all...))
+	if err != nil {
+		var inv *note.InvalidSignatureError
+		var unv *note.UnverifiedNoteError
+		switch {
+		case errors.As(err, &inv):
+			return Checkpoint{}, nil, fmt.Errorf("%w: %s", ErrBadSignature, inv.Name)
+		case errors.As(err, &unv):
+			return Checkpoint{}, nil, ErrUnsigned
+		default:
+			return Checkpoint{}, nil, fmt.Errorf("%w: %v", ErrMalformedNote, err)
+		}
+	}
+	if !signedByAny(n, logKeys) {
+		return Checkpoint{}, nil, ErrUnsigned
+	}
+	c, err := ParseCheckpoint([]byte(n.Text))
+	if err != nil {
+		return Checkpoint{}, nil, err
+	}
+	if c.Origin != origin {
+		return Checkpoint{}, nil, fmt.Errorf("%w: got %q, want %q", ErrWrongOrigin, c.Origin, origin)
+	}
+	return c, n, nil
+}
+
+func signedByAny(n *note.Note, keys []note.Verifier) bool {
+	for _, s := range n.Sigs {
+		for _, k := range keys {
+			if s.Name == k.Name() && s.Hash == k.KeyHash() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SignedBy reports whether the verified note n carries a signature by v.
+func SignedBy(n *note.Note, v note.Verifier) bool {
+	return signedByAny(n, []note.Verifier{v})
+}
