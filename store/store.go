@@ -1,0 +1,187 @@
+// Package store keeps everything a Vigil node must not lose, on Badger:
+// witness state, and (in sibling files) sightings, cosignatures and evidence.
+// It is the only package that imports Badger.
+//
+// Every write is synced to disk before it returns (SyncWrites), and Badger's
+// single write loop batches concurrent commits into one fsync, so many
+// concurrent updates share the cost of durability (group commit).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Errors returned by the store, distinguishable with errors.Is.
+var (
+	// ErrLocked means another process holds the data directory.
+	ErrLocked = errors.New("data directory is in use by another process")
+	// ErrNotFound means the key does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrCorrupt means a stored value does not decode.
+	ErrCorrupt = errors.New("corrupt stored value")
+	// ErrClosed means the store was closed.
+	ErrClosed = errors.New("store is closed")
+)
+
+// maxConflictRetries bounds how often an update is retried when a concurrent
+// transaction wrote the same key first.
+const maxConflictRetries = 1000
+
+// Options configures Open. The zero value is valid.
+type Options struct {
+	// Logger receives Badger's warnings and errors; nil discards them.
+	Logger *slog.Logger
+	// InMemory keeps nothing on disk; for benchmarks of the layers above only.
+	InMemory bool
+}
+
+// DB is a Vigil node's durable store.
+type DB struct {
+	db      *badger.DB
+	log     *slog.Logger
+	metrics *Metrics
+
+	commitCh      chan *commitReq
+	closing       chan struct{}
+	committerDone chan struct{}
+	closeOnce     sync.Once
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, opts Options) (*DB, error) {
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	bo := badger.DefaultOptions(dir).
+		WithInMemory(opts.InMemory).
+		WithSyncWrites(!opts.InMemory).
+		// Sized for a node watching thousands of logs in well under 100 MB.
+		WithMemTableSize(8 << 20).
+		WithNumMemtables(2).
+		WithBlockCacheSize(8 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithNumCompactors(2).
+		WithNumLevelZeroTables(3).
+		WithNumLevelZeroTablesStall(8).
+		WithLogger(badgerLogger{lg})
+	if opts.InMemory {
+		bo.Dir, bo.ValueDir = "", ""
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("opening store %s: %w", dir, ErrLocked)
+		}
+		return nil, fmt.Errorf("opening store %s: %w", dir, err)
+	}
+	d := &DB{
+		db:            db,
+		log:           lg,
+		metrics:       newMetrics(),
+		commitCh:      make(chan *commitReq, maxBatch),
+		closing:       make(chan struct{}),
+		committerDone: make(chan struct{}),
+	}
+	go d.groupCommit()
+	return d, nil
+}
+
+// Close waits for queued updates, then flushes and closes the store.
+// Calls after the first return nil.
+func (d *DB) Close() error {
+	var err error
+	d.closeOnce.Do(func() {
+		close(d.closing)
+		<-d.committerDone
+		// Refuse whatever was queued after the committer stopped.
+		for {
+			select {
+			case r := <-d.commitCh:
+				r.done <- ErrClosed
+				continue
+			default:
+			}
+			break
+		}
+		if cerr := d.db.Close(); cerr != nil {
+			err = fmt.Errorf("closing store: %w", cerr)
+		}
+	})
+	return err
+}
+
+// Metrics returns the store's Prometheus collectors for the caller to register.
+func (d *DB) Metrics() []prometheus.Collector { return d.metrics.collectors() }
+
+// update runs fn in a read-write transaction and commits it durably,
+// retrying from scratch when a concurrent transaction conflicts. fn must be
+// safe to run more than once.
+func (d *DB) update(ctx context.Context, op string, fn func(txn *badger.Txn) error) error {
+	start := time.Now()
+	defer func() { d.metrics.latency.WithLabelValues(op).Observe(time.Since(start).Seconds()) }()
+	for i := 0; i < maxConflictRetries; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := d.db.Update(fn)
+		if errors.Is(err, badger.ErrConflict) {
+			d.metrics.conflicts.WithLabelValues(op).Inc()
+			continue
+		}
+		if errors.Is(err, badger.ErrDBClosed) {
+			return ErrClosed
+		}
+		return err
+	}
+	return fmt.Errorf("%s: gave up after %d conflicting retries", op, maxConflictRetries)
+}
+
+// view runs fn in a read-only transaction.
+func (d *DB) view(op string, fn func(txn *badger.Txn) error) error {
+	start := time.Now()
+	defer func() { d.metrics.latency.WithLabelValues(op).Observe(time.Since(start).Seconds()) }()
+	err := d.db.View(fn)
+	if errors.Is(err, badger.ErrDBClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
+// get reads key in txn; a missing key returns ErrNotFound.
+func get(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+// badgerLogger routes Badger's log lines to slog; Badger's info chatter is
+// demoted to debug.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Debugf(f string, a ...any) {
+	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
