@@ -1,0 +1,367 @@
+package scitt
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/api/layout"
+	"golang.org/x/time/rate"
+)
+
+// HandlerOptions configure the SCRAPI handler. Zero values mean defaults.
+type HandlerOptions struct {
+	// SyncWait is how long POST /entries waits for the entry to be in a
+	// published checkpoint before answering 303 instead of 201 (default 2s).
+	SyncWait time.Duration
+	// RatePerClient limits POST /entries per client IP (default 1000/s,
+	// burst 2x); negative disables the limit.
+	RatePerClient rate.Limit
+	Logger        *slog.Logger
+}
+
+// Handler serves SCRAPI and the log's tiles (tlog-tiles) at the root of its
+// mux; mount it under a prefix with http.StripPrefix.
+type Handler struct {
+	s    *Service
+	opts HandlerOptions
+	mux  *http.ServeMux
+	log  *slog.Logger
+
+	limMu    sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+// NewHandler returns the HTTP handler of s.
+func NewHandler(s *Service, opts HandlerOptions) *Handler {
+	if opts.SyncWait == 0 {
+		opts.SyncWait = 2 * time.Second
+	}
+	if opts.RatePerClient == 0 {
+		opts.RatePerClient = 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = s.log
+	}
+	h := &Handler{s: s, opts: opts, mux: http.NewServeMux(), log: opts.Logger, limiters: map[string]*rate.Limiter{}}
+	h.handle("GET /.well-known/scitt-keys", "keys", h.keys)
+	h.handle("GET /.well-known/scitt-keys/{kid}", "key", h.key)
+	h.handle("GET /.well-known/transparency-configuration", "configuration", h.configuration)
+	h.handle("POST /entries", "register", h.register)
+	h.handle("GET /entries/{id}", "entry", h.entry)
+	h.handle("GET /audit", "audit", h.auditQuery)
+	h.handle("GET /checkpoint", "checkpoint", h.checkpoint)
+	h.handle("GET /tile/{rest...}", "tile", h.tile)
+	h.handle("/", "other", func(w http.ResponseWriter, r *http.Request) error {
+		return &httpError{404, &Problem{"Not Found", "no such resource " + r.URL.Path}}
+	})
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
+
+func (h *Handler) handle(pattern, route string, f func(http.ResponseWriter, *http.Request) error) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: 200}
+		if err := f(sw, r); err != nil {
+			h.writeError(sw, r, err)
+		}
+		h.s.metrics.httpRequests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+	})
+}
+
+// httpError carries a status and problem chosen by a handler.
+type httpError struct {
+	code int
+	p    *Problem
+}
+
+func (e *httpError) Error() string { return e.p.Error() }
+
+// writeError maps err to a status and concise problem details. This switch
+// is the only place statuses for errors are chosen.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	code, title, retry := http.StatusInternalServerError, "Internal Error", false
+	switch {
+	case errors.As(err, &he):
+		code, title = he.code, he.p.Title
+		if he.code == http.StatusTooManyRequests {
+			retry = true
+		}
+	case errors.As(err, &mbe), errors.Is(err, ErrTooLarge):
+		code, title = http.StatusRequestEntityTooLarge, "Payload Too Large"
+	case errors.Is(err, ErrPayloadMissing):
+		code, title = http.StatusBadRequest, "Payload Missing"
+	case errors.Is(err, ErrMalformed):
+		code, title = http.StatusBadRequest, "Malformed request"
+	case errors.Is(err, ErrBadAlgorithm):
+		code, title = http.StatusBadRequest, "Bad Signature Algorithm"
+	case errors.Is(err, ErrBadSignature), errors.Is(err, ErrRejected):
+		code, title = http.StatusBadRequest, "Rejected"
+	case errors.Is(err, ErrNotFound):
+		code, title = http.StatusNotFound, "Not Found"
+	case errors.Is(err, tessera.ErrPushback):
+		code, title, retry = http.StatusTooManyRequests, "Too Many Requests", true
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		code, title, retry = http.StatusServiceUnavailable, "Service Unavailable", true
+	default:
+		h.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
+	}
+	detail := err.Error()
+	if he != nil {
+		detail = he.p.Detail
+	}
+	if retry {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Content-Type", ProblemContentType)
+	w.WriteHeader(code)
+	_, _ = w.Write((&Problem{Title: title, Detail: detail}).encode())
+}
+
+func writeBody(w http.ResponseWriter, code int, ctype string, b []byte) error {
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+	return nil
+}
+
+func (h *Handler) keys(w http.ResponseWriter, r *http.Request) error {
+	b, err := coreEnc.Marshal([]rawCBOR{h.s.ReceiptKey().COSEKey()})
+	if err != nil {
+		return err
+	}
+	return writeBody(w, 200, "application/cbor", b)
+}
+
+type rawCBOR []byte
+
+func (r rawCBOR) MarshalCBOR() ([]byte, error) { return r, nil }
+
+func (h *Handler) key(w http.ResponseWriter, r *http.Request) error {
+	k := h.s.ReceiptKey()
+	kid := r.PathValue("kid")
+	// SPEC: kids that are not URL-safe are sent base64url without padding;
+	// Vigil also accepts hex.
+	b, err := base64.RawURLEncoding.DecodeString(kid)
+	if err != nil || string(b) != string(k.KID()) {
+		if b, err = hex.DecodeString(kid); err != nil || string(b) != string(k.KID()) {
+			return &httpError{404, &Problem{"No such key", "no receipt key with kid " + kid}}
+		}
+	}
+	return writeBody(w, 200, "application/cbor", k.COSEKey())
+}
+
+// TransparencyConfiguration is the (vendor-specific) body of
+// /.well-known/transparency-configuration (SCRAPI -05).
+type TransparencyConfiguration struct {
+	Issuer               string   `cbor:"issuer"`
+	Origin               string   `cbor:"origin"`
+	RegistrationEndpoint string   `cbor:"registration_endpoint"`
+	KeysEndpoint         string   `cbor:"scitt_keys"`
+	CheckpointEndpoint   string   `cbor:"checkpoint"`
+	Algorithms           []string `cbor:"supported_signature_algorithms"`
+	VDS                  []int    `cbor:"receipt_vds"`
+	Kinds                []string `cbor:"statement_content_types"`
+}
+
+func (h *Handler) configuration(w http.ResponseWriter, r *http.Request) error {
+	c := TransparencyConfiguration{
+		Issuer: h.s.ReceiptKey().Name, Origin: h.s.Origin(),
+		RegistrationEndpoint: "/entries", KeysEndpoint: "/.well-known/scitt-keys", CheckpointEndpoint: "/checkpoint",
+		Algorithms: []string{"EdDSA"}, VDS: []int{1},
+	}
+	for _, k := range Kinds {
+		c.Kinds = append(c.Kinds, k.ContentType())
+	}
+	b, err := coreEnc.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeBody(w, 200, "application/cbor", b)
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (h *Handler) allow(ip string) bool {
+	if h.opts.RatePerClient < 0 {
+		return true
+	}
+	h.limMu.Lock()
+	defer h.limMu.Unlock()
+	l, ok := h.limiters[ip]
+	if !ok {
+		if len(h.limiters) > 10000 {
+			clear(h.limiters) // bounded memory; a reset only forgives
+		}
+		l = rate.NewLimiter(h.opts.RatePerClient, int(2*h.opts.RatePerClient)+1)
+		h.limiters[ip] = l
+	}
+	return l.Allow()
+}
+
+func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
+	ip := clientIP(r)
+	if !h.allow(ip) {
+		return &httpError{http.StatusTooManyRequests, &Problem{"Too Many Requests", "registration rate limit exceeded"}}
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/cose" {
+		return &httpError{http.StatusUnsupportedMediaType, &Problem{"Unsupported Media Type", "Content-Type must be application/cose"}}
+	}
+	limit := int64(DefaultMaxStatementBytes)
+	if h.s.cfg.Policy != nil {
+		limit = int64(h.s.cfg.Policy.MaxStatementBytes)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return err
+	}
+	reg, err := h.s.Register(r.Context(), body, ip)
+	if err != nil {
+		return err
+	}
+	loc := "/entries/" + reg.ID
+	w.Header().Set("Location", loc)
+	ctx, cancel := context.WithTimeout(r.Context(), h.opts.SyncWait)
+	defer cancel()
+	rcpt, err := h.s.Wait(ctx, reg)
+	switch {
+	case errors.Is(err, ErrPending):
+		// SPEC: asynchronous registration: 303 See Other + Location.
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusSeeOther)
+		return nil
+	case err != nil:
+		w.Header().Del("Location")
+		return err
+	}
+	return writeBody(w, http.StatusCreated, "application/cose", rcpt)
+}
+
+func (h *Handler) entry(w http.ResponseWriter, r *http.Request) error {
+	id := strings.ToLower(r.PathValue("id"))
+	rcpt, err := h.s.Receipt(r.Context(), id)
+	loc := "/entries/" + id
+	switch {
+	case errors.Is(err, ErrPending):
+		// SPEC: still running: 302 Found + Location + Retry-After.
+		w.Header().Set("Location", loc)
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusFound)
+		return nil
+	case errors.Is(err, ErrNotFound):
+		return &httpError{404, &Problem{"Not Found", "no entry " + id}}
+	case err != nil:
+		return err
+	}
+	w.Header().Set("Location", loc)
+	return writeBody(w, 200, "application/cose", rcpt)
+}
+
+func (h *Handler) auditQuery(w http.ResponseWriter, r *http.Request) error {
+	q := AuditQuery{Issuer: r.FormValue("issuer"), Decision: r.FormValue("decision"), EntryID: r.FormValue("entry_id")}
+	if v := r.FormValue("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return &httpError{400, &Problem{"Malformed request", "since must be RFC 3339"}}
+		}
+		q.Since = t
+	}
+	if v := r.FormValue("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return &httpError{400, &Problem{"Malformed request", "limit must be a non-negative integer"}}
+		}
+		q.Limit = n
+	}
+	recs, err := h.s.AuditLog().Query(q)
+	if err != nil {
+		return err
+	}
+	if recs == nil {
+		recs = []AuditRecord{}
+	}
+	b, err := json.Marshal(recs)
+	if err != nil {
+		return err
+	}
+	return writeBody(w, 200, "application/json", b)
+}
+
+func (h *Handler) checkpoint(w http.ResponseWriter, r *http.Request) error {
+	cp, err := h.s.reader.ReadCheckpoint(r.Context())
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(cp) == 0) {
+		return &httpError{404, &Problem{"Not Found", "no checkpoint published yet"}}
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	return writeBody(w, 200, "text/plain; charset=utf-8", cp)
+}
+
+// tile serves tile/<L>/<N>[.p/<W>] and tile/entries/<N>[.p/<W>].
+func (h *Handler) tile(w http.ResponseWriter, r *http.Request) error {
+	rest := r.PathValue("rest")
+	level, index, ok := strings.Cut(rest, "/")
+	notFound := &httpError{404, &Problem{"Not Found", "no such tile " + rest}}
+	if !ok {
+		return notFound
+	}
+	var b []byte
+	var err error
+	if level == "entries" {
+		var n uint64
+		var p uint8
+		if n, p, err = layout.ParseTileIndexPartial(index); err != nil {
+			return notFound
+		}
+		b, err = h.s.reader.ReadEntryBundle(r.Context(), n, p)
+	} else {
+		var l, n uint64
+		var p uint8
+		if l, n, p, err = layout.ParseTileLevelIndexPartial(level, index); err != nil {
+			return notFound
+		}
+		b, err = h.s.reader.ReadTile(r.Context(), l, n, p)
+	}
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(b) == 0) {
+		return notFound
+	}
+	if err != nil {
+		return fmt.Errorf("reading tile: %w", err)
+	}
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	return writeBody(w, 200, "application/octet-stream", b)
+}

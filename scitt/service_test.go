@@ -1,0 +1,111 @@
+package scitt_test
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/vigilnet/vigil/scitt"
+)
+
+func TestRegisterReceiptVerify(t *testing.T) {
+	e := newEnv(t)
+	_, srv := e.start(t)
+	tests := []struct {
+		name string
+		key  *scitt.PrivateKey
+		kind scitt.Kind
+		opts scitt.SignOptions
+	}{
+		{"inventory", e.issuer, scitt.KindInventory, scitt.SignOptions{}},
+		{"configuration", e.issuer, scitt.KindConfiguration, scitt.SignOptions{}},
+		{"endorsement", e.auditor, scitt.KindEndorsement, scitt.SignOptions{}},
+		{"hash envelope inventory", e.issuer, scitt.KindInventory, scitt.SignOptions{HashEnvelope: true, Location: "https://provider.example/inv/1"}},
+		{"hash envelope configuration", e.issuer, scitt.KindConfiguration, scitt.SignOptions{HashEnvelope: true}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stmt := sign(t, tt.key, tt.kind, i, tt.opts)
+			loc, rcpt := register(t, srv.URL, stmt)
+			if !strings.HasPrefix(loc, "/entries/") {
+				t.Errorf("Location = %q", loc)
+			}
+			if err := scitt.VerifyReceipt(stmt, rcpt, e.receipt.Public()); err != nil {
+				t.Fatalf("VerifyReceipt: %v", err)
+			}
+			// A transparent statement (receipt attached) verifies too.
+			ts, err := scitt.Transparent(stmt, rcpt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := scitt.VerifyReceipt(ts, rcpt, e.receipt.Public()); err != nil {
+				t.Fatalf("VerifyReceipt(transparent): %v", err)
+			}
+			// The entry resolves to a (fresh) receipt.
+			r := do(t, "GET", srv.URL+loc, "", nil)
+			if r.code != http.StatusOK {
+				t.Fatalf("GET %s: %d", loc, r.code)
+			}
+			if err := scitt.VerifyReceipt(stmt, r.body, e.receipt.Public()); err != nil {
+				t.Fatalf("VerifyReceipt(resolved): %v", err)
+			}
+		})
+	}
+}
+
+func TestReceiptVerificationFailures(t *testing.T) {
+	e := newEnv(t)
+	_, srv := e.start(t)
+	// Two statements so the second receipt has a non-empty path.
+	register(t, srv.URL, sign(t, e.issuer, scitt.KindInventory, 100, scitt.SignOptions{}))
+	stmt := sign(t, e.issuer, scitt.KindConfiguration, 101, scitt.SignOptions{})
+	_, rcpt := register(t, srv.URL, stmt)
+	other := sign(t, e.issuer, scitt.KindConfiguration, 102, scitt.SignOptions{})
+	r, err := scitt.ParseReceipt(rcpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Proof.Path) == 0 {
+		t.Fatal("expected a non-empty inclusion path")
+	}
+	flip := func(b []byte, i int) []byte {
+		c := bytes.Clone(b)
+		c[i] ^= 1
+		return c
+	}
+	truncated := func() []byte {
+		p := r.Proof
+		p.Path = p.Path[:len(p.Path)-1]
+		// Re-sign would be needed for a valid receipt; the signature cannot
+		// match the shorter path's root, and the proof itself is short.
+		b, err := scitt.BuildReceipt(mustKey(t, "ts.vigil.test"), r.Subject, p, make([]byte, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}()
+	tests := []struct {
+		name      string
+		stmt, rct []byte
+		key       *scitt.PublicKey
+	}{
+		{"tampered statement signature", flip(stmt, len(stmt)-3), rcpt, e.receipt.Public()},
+		{"other statement", other, rcpt, e.receipt.Public()},
+		{"tampered receipt signature", stmt, flip(rcpt, len(rcpt)-3), e.receipt.Public()},
+		{"wrong log key", stmt, rcpt, mustKey(t, "ts.vigil.test").Public()},
+		{"wrong issuer name", stmt, rcpt, &scitt.PublicKey{Name: "other", Key: e.receipt.Public().Key}},
+		{"truncated proof", stmt, truncated, e.receipt.Public()},
+		{"garbage receipt", stmt, []byte{0xd2, 0x84}, e.receipt.Public()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := scitt.VerifyReceipt(tt.stmt, tt.rct, tt.key); err == nil {
+				t.Fatal("VerifyReceipt succeeded")
+			}
+		})
+	}
+	if err := scitt.VerifyReceipt(stmt, rcpt, e.receipt.Public()); err != nil {
+		t.Fatalf("the untampered receipt must verify: %v", err)
+	}
+}

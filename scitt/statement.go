@@ -1,0 +1,418 @@
+package scitt
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/veraison/go-cose"
+)
+
+// Kind is a Vigil statement kind. Each kind has a JSON payload schema
+// (docs/scitt.md) and a media type carried in the protected header: label 3
+// (content type) for a plain statement, label 259 (preimage content type) for
+// a hash envelope.
+type Kind string
+
+// The statement kinds.
+const (
+	KindInventory     Kind = "inventory"
+	KindConfiguration Kind = "configuration"
+	KindEndorsement   Kind = "endorsement"
+)
+
+// Kinds lists every statement kind.
+var Kinds = []Kind{KindInventory, KindConfiguration, KindEndorsement}
+
+// ContentType returns the media type of k's payload.
+func (k Kind) ContentType() string { return "application/vnd.vigil." + string(k) + "+json" }
+
+// KindFromContentType maps a media type back to a Kind.
+func KindFromContentType(ct string) (Kind, bool) {
+	for _, k := range Kinds {
+		if strings.EqualFold(ct, k.ContentType()) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// ParseKind parses a kind name.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("unknown statement kind %q", s)
+}
+
+// COSE header labels used by statements and receipts.
+const (
+	labelAlg                 = int64(1)
+	labelContentType         = int64(3)
+	labelKID                 = int64(4)
+	labelCWTClaims           = int64(15)
+	labelPayloadHashAlg      = int64(258)
+	labelPreimageContentType = int64(259)
+	labelPayloadLocation     = int64(260)
+	labelReceipts            = int64(394)
+	labelVDS                 = int64(395)
+	labelVDP                 = int64(396)
+
+	claimIss = int64(1)
+	claimSub = int64(2)
+
+	algSHA256 = int64(-16)
+)
+
+// ErrMalformed reports input that is not a well-formed signed statement.
+var ErrMalformed = errors.New("malformed signed statement")
+
+// Statement is a parsed, not yet verified, Signed Statement.
+type Statement struct {
+	Issuer  string
+	Subject string
+	Kind    Kind
+	Alg     cose.Algorithm
+	KID     []byte
+	// HashEnvelope is set when the payload is the digest of the real
+	// artifact (COSE hash envelope); Payload is then that digest.
+	HashEnvelope    bool
+	PayloadLocation string
+	Payload         []byte
+
+	// Entry is what the log stores: the statement re-encoded with its
+	// unprotected header reset to {} (a tagged COSE_Sign1).
+	Entry []byte
+
+	msg *cose.Sign1Message
+}
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// ParseStatement decodes a tagged COSE_Sign1 signed statement and checks the
+// header parameters SCITT requires. It does not verify the signature.
+func ParseStatement(b []byte) (*Statement, error) {
+	if err := strictDec.Wellformed(b); err != nil {
+		return nil, malformed("%v", err)
+	}
+	var msg cose.Sign1Message
+	if err := msg.UnmarshalCBOR(b); err != nil {
+		return nil, malformed("%v", err)
+	}
+	if msg.Payload == nil {
+		return nil, fmt.Errorf("%w: detached payloads are not accepted", ErrPayloadMissing)
+	}
+	p := msg.Headers.Protected
+	s := &Statement{Payload: msg.Payload, msg: &msg}
+	alg, err := p.Algorithm()
+	if err != nil {
+		return nil, malformed("protected header alg: %v", err)
+	}
+	s.Alg = alg
+	// SPEC: kid MUST be present when neither x5t nor x5chain is (architecture §3).
+	kid, ok := p[labelKID].([]byte)
+	if !ok || len(kid) == 0 {
+		return nil, malformed("protected header kid (4) missing or not a bstr")
+	}
+	s.KID = kid
+	// SPEC: CWT claims (15) with iss and sub MUST be in the protected header.
+	claims, ok := p[labelCWTClaims].(map[any]any)
+	if !ok {
+		return nil, malformed("protected header CWT claims (15) missing")
+	}
+	iss, _ := claims[claimIss].(string)
+	sub, _ := claims[claimSub].(string)
+	if iss == "" || sub == "" {
+		return nil, malformed("CWT claims need iss (1) and sub (2) text strings")
+	}
+	s.Issuer, s.Subject = iss, sub
+	if hashAlg, ok := p[labelPayloadHashAlg]; ok {
+		// SPEC: COSE hash envelope: 258 payload hash alg, 259 preimage content
+		// type, 260 payload location; label 3 MUST NOT be present.
+		if v, ok := hashAlg.(int64); !ok || v != algSHA256 {
+			return nil, malformed("payload hash alg (258) must be SHA-256 (-16)")
+		}
+		if _, ok := p[labelContentType]; ok {
+			return nil, malformed("hash envelope must not carry content type (3)")
+		}
+		if len(s.Payload) != sha256.Size {
+			return nil, malformed("hash envelope payload must be a 32-byte SHA-256 digest")
+		}
+		ct, _ := p[labelPreimageContentType].(string)
+		k, ok := KindFromContentType(ct)
+		if !ok {
+			return nil, malformed("preimage content type (259) %q is not a statement kind", ct)
+		}
+		s.Kind, s.HashEnvelope = k, true
+		if loc, ok := p[labelPayloadLocation]; ok {
+			if s.PayloadLocation, ok = loc.(string); !ok {
+				return nil, malformed("payload location (260) must be a text string")
+			}
+		}
+	} else {
+		ct, _ := p[labelContentType].(string)
+		k, ok := KindFromContentType(ct)
+		if !ok {
+			return nil, malformed("content type (3) %q is not a statement kind", ct)
+		}
+		s.Kind = k
+	}
+	s.Entry, err = entryBytes(&msg)
+	if err != nil {
+		return nil, malformed("%v", err)
+	}
+	return s, nil
+}
+
+// entryBytes encodes msg as a tagged COSE_Sign1 with unprotected header {}.
+// SPEC: the unprotected header MUST be reset to {} before the statement
+// enters the log (architecture §3); the protected bytes are kept verbatim.
+func entryBytes(msg *cose.Sign1Message) ([]byte, error) {
+	raw := msg.Headers.RawProtected
+	if raw == nil {
+		var err error
+		if raw, err = msg.Headers.MarshalProtected(); err != nil {
+			return nil, err
+		}
+	}
+	var prot []byte
+	if err := cbor.Unmarshal(raw, &prot); err != nil {
+		return nil, err
+	}
+	return coreEnc.Marshal(cbor.Tag{Number: 18, Content: []any{prot, map[any]any{}, msg.Payload, msg.Signature}})
+}
+
+// EntryFor returns the log entry for a signed or transparent statement:
+// its bytes with the unprotected header reset to {}.
+func EntryFor(statement []byte) ([]byte, error) {
+	var msg cose.Sign1Message
+	if err := msg.UnmarshalCBOR(statement); err != nil {
+		return nil, malformed("%v", err)
+	}
+	return entryBytes(&msg)
+}
+
+// Verify checks the statement's signature with key. Only EdDSA is accepted.
+func (s *Statement) Verify(key ed25519.PublicKey) error {
+	if s.Alg != cose.AlgorithmEdDSA {
+		return fmt.Errorf("%w: %v", ErrBadAlgorithm, s.Alg)
+	}
+	v, err := cose.NewVerifier(cose.AlgorithmEdDSA, key)
+	if err != nil {
+		return err
+	}
+	if err := s.msg.Verify(nil, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	return nil
+}
+
+// Errors from statement checks.
+var (
+	ErrBadSignature   = errors.New("bad signature")
+	ErrBadAlgorithm   = errors.New("unsupported signature algorithm")
+	ErrPayloadMissing = errors.New("payload missing")
+)
+
+// SignOptions choose how SignStatement encodes the statement.
+type SignOptions struct {
+	// HashEnvelope signs SHA-256(payload) instead of payload and records
+	// Location (may be empty) as where the content is kept.
+	HashEnvelope bool
+	Location     string
+}
+
+// SignStatement creates a tagged COSE_Sign1 signed statement of kind about
+// subject, issued by key.Name. The payload is checked against the kind's
+// schema first (also for hash envelopes, whose content the issuer holds).
+func SignStatement(key *PrivateKey, subject string, kind Kind, payload []byte, opts SignOptions) ([]byte, error) {
+	if err := ValidatePayload(kind, payload); err != nil {
+		return nil, err
+	}
+	msg := cose.NewSign1Message()
+	p := msg.Headers.Protected
+	p.SetAlgorithm(cose.AlgorithmEdDSA)
+	p[labelKID] = key.KID()
+	p[labelCWTClaims] = map[int64]any{claimIss: key.Name, claimSub: subject}
+	if opts.HashEnvelope {
+		sum := sha256.Sum256(payload)
+		msg.Payload = sum[:]
+		p[labelPayloadHashAlg] = algSHA256
+		p[labelPreimageContentType] = kind.ContentType()
+		if opts.Location != "" {
+			p[labelPayloadLocation] = opts.Location
+		}
+	} else {
+		msg.Payload = payload
+		p[labelContentType] = kind.ContentType()
+	}
+	signer, err := cose.NewSigner(cose.AlgorithmEdDSA, key.Key)
+	if err != nil {
+		return nil, err
+	}
+	if err := msg.Sign(rand.Reader, nil, signer); err != nil {
+		return nil, fmt.Errorf("signing statement: %w", err)
+	}
+	return msg.MarshalCBOR()
+}
+
+// Inventory is the payload of an inventory statement: the resources a
+// provider runs for a customer at a point in time.
+type Inventory struct {
+	Provider  string     `json:"provider"`
+	Customer  string     `json:"customer"`
+	AsOf      time.Time  `json:"as_of"`
+	Resources []Resource `json:"resources"`
+}
+
+// Resource is one entry of an inventory.
+type Resource struct {
+	ID         string            `json:"id"`
+	Type       string            `json:"type"`
+	Region     string            `json:"region,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// Configuration is the payload of a configuration statement: a resource's
+// configuration, or only its digest.
+type Configuration struct {
+	Resource string          `json:"resource"`
+	AsOf     time.Time       `json:"as_of"`
+	Config   json.RawMessage `json:"config,omitempty"`
+	Digest   *Digest         `json:"digest,omitempty"`
+}
+
+// Digest names a hash of content kept elsewhere.
+type Digest struct {
+	Alg   string `json:"alg"`   // "sha-256"
+	Value string `json:"value"` // lowercase hex
+}
+
+// Endorsement is the payload of an endorsement statement: a customer's or
+// auditor's counter-signature over a statement registered in another log,
+// or over one of its receipts.
+type Endorsement struct {
+	Target    EndorsementTarget `json:"target"`
+	Assertion string            `json:"assertion"`
+	AsOf      time.Time         `json:"as_of"`
+}
+
+// EndorsementTarget identifies what is endorsed.
+type EndorsementTarget struct {
+	Log             string `json:"log"`                      // origin of the log holding the statement
+	EntryID         string `json:"entry_id,omitempty"`       // that log's entry id
+	StatementSHA256 string `json:"statement_sha256"`         // hex SHA-256 of the statement's log entry
+	ReceiptSHA256   string `json:"receipt_sha256,omitempty"` // hex SHA-256 of an endorsed receipt
+}
+
+// ValidatePayload checks payload against kind's JSON schema: strict
+// decoding (no unknown fields, no trailing data) and required fields.
+func ValidatePayload(kind Kind, payload []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	var err error
+	switch kind {
+	case KindInventory:
+		var v Inventory
+		if err = dec.Decode(&v); err == nil {
+			err = v.validate()
+		}
+	case KindConfiguration:
+		var v Configuration
+		if err = dec.Decode(&v); err == nil {
+			err = v.validate()
+		}
+	case KindEndorsement:
+		var v Endorsement
+		if err = dec.Decode(&v); err == nil {
+			err = v.validate()
+		}
+	default:
+		return fmt.Errorf("unknown statement kind %q", kind)
+	}
+	if err == nil && dec.More() {
+		err = errors.New("trailing data")
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s payload: %v", ErrInvalidPayload, kind, err)
+	}
+	return nil
+}
+
+// ErrInvalidPayload reports a payload that does not match its kind's schema.
+var ErrInvalidPayload = errors.New("invalid payload")
+
+func (v *Inventory) validate() error {
+	switch {
+	case v.Provider == "" || v.Customer == "":
+		return errors.New("provider and customer are required")
+	case v.AsOf.IsZero():
+		return errors.New("as_of is required")
+	}
+	for i, r := range v.Resources {
+		if r.ID == "" || r.Type == "" {
+			return fmt.Errorf("resources[%d]: id and type are required", i)
+		}
+	}
+	return nil
+}
+
+func (v *Configuration) validate() error {
+	switch {
+	case v.Resource == "":
+		return errors.New("resource is required")
+	case v.AsOf.IsZero():
+		return errors.New("as_of is required")
+	case (len(v.Config) == 0) == (v.Digest == nil):
+		return errors.New("exactly one of config and digest is required")
+	case v.Digest != nil:
+		return v.Digest.validate()
+	}
+	return nil
+}
+
+func (d *Digest) validate() error {
+	if d.Alg != "sha-256" || !isHex(d.Value, sha256.Size) {
+		return errors.New("digest must be {alg: sha-256, value: 64 lowercase hex}")
+	}
+	return nil
+}
+
+func (v *Endorsement) validate() error {
+	switch {
+	case v.Target.Log == "":
+		return errors.New("target.log is required")
+	case !isHex(v.Target.StatementSHA256, sha256.Size):
+		return errors.New("target.statement_sha256 must be 64 lowercase hex")
+	case v.Target.ReceiptSHA256 != "" && !isHex(v.Target.ReceiptSHA256, sha256.Size):
+		return errors.New("target.receipt_sha256 must be 64 lowercase hex")
+	case v.Assertion == "":
+		return errors.New("assertion is required")
+	case v.AsOf.IsZero():
+		return errors.New("as_of is required")
+	}
+	return nil
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != 2*n {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
