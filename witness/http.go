@@ -1,0 +1,112 @@
+package witness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// MaxRequestBytes caps an add-checkpoint body: room for a 63-line proof and a
+// checkpoint with dozens of signatures, including post-quantum ones.
+const MaxRequestBytes = 64 << 10
+
+// Handler returns the C2SP tlog-witness submission API:
+// POST /add-checkpoint.
+func (w *Witness) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /add-checkpoint", http.HandlerFunc(w.serveAddCheckpoint))
+	return mux
+}
+
+func (w *Witness) serveAddCheckpoint(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code := w.addCheckpoint(rw, r)
+	w.metrics.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	w.metrics.latency.Observe(time.Since(start).Seconds())
+}
+
+func (w *Witness) addCheckpoint(rw http.ResponseWriter, r *http.Request) int {
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, MaxRequestBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return w.fail(rw, r, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", MaxRequestBytes))
+		}
+		return w.fail(rw, r, http.StatusBadRequest, fmt.Errorf("reading request: %v", err))
+	}
+	req, err := ParseAddCheckpointRequest(body)
+	if err != nil {
+		return w.fail(rw, r, http.StatusBadRequest, err)
+	}
+	cosig, err := w.AddCheckpoint(r.Context(), req)
+	if err != nil {
+		return w.fail(rw, r, statusOf(err), err)
+	}
+	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	rw.WriteHeader(http.StatusOK)
+	rw.Write(cosig)
+	return http.StatusOK
+}
+
+// statusOf maps the witness's errors to C2SP tlog-witness status codes.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrOldSizeTooLarge):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusForbidden
+	case errors.Is(err, ErrUnknownLog):
+		return http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, ErrInconsistent):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+func (w *Witness) fail(rw http.ResponseWriter, r *http.Request, code int, err error) int {
+	var conflict *ConflictError
+	var limited *RateLimitError
+	switch {
+	case errors.As(err, &conflict):
+		// SPEC: 409 carries the latest cosigned size as text/x.tlog.size.
+		rw.Header().Set("Content-Type", "text/x.tlog.size")
+		rw.WriteHeader(code)
+		fmt.Fprintf(rw, "%d\n", conflict.Size)
+		w.logReject(r, code, err)
+		return code
+	case errors.As(err, &limited):
+		rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
+	case code == http.StatusServiceUnavailable:
+		rw.Header().Set("Retry-After", "1")
+	}
+	if code == http.StatusInternalServerError {
+		w.log.Error("add-checkpoint failed", "err", err)
+		err = errors.New("internal error")
+	} else {
+		w.logReject(r, code, err)
+	}
+	http.Error(rw, err.Error(), code)
+	return code
+}
+
+// logReject logs rejected requests at most a few times a second so a flood
+// of bad input cannot flood the log; the suppressed count is reported.
+func (w *Witness) logReject(r *http.Request, code int, err error) {
+	if !w.rejectLimiter.Allow() {
+		w.suppressed.Add(1)
+		return
+	}
+	w.log.Info("add-checkpoint rejected", "status", code, "remote", r.RemoteAddr, "reason", err.Error(), "suppressed", w.suppressed.Swap(0))
+}

@@ -1,0 +1,234 @@
+// Package witness is Vigil's co-signing core: C2SP tlog-witness semantics
+// (c2sp.org/tlog-witness) over a durable state store. It knows nothing of
+// transport; http.go maps its errors to HTTP.
+package witness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/time/rate"
+
+	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/store"
+	"github.com/vigilnet/vigil/tlog"
+)
+
+// Errors of the add-checkpoint contract. The HTTP handler maps each to the
+// status C2SP tlog-witness names.
+var (
+	// ErrMalformed: the request does not parse (400).
+	ErrMalformed = errors.New("malformed request")
+	// ErrUnknownLog: the origin is not in the roster (404).
+	ErrUnknownLog = errors.New("unknown log")
+	// ErrUnauthenticated: no valid log signature, or a known key's signature
+	// fails (403).
+	ErrUnauthenticated = errors.New("checkpoint is not signed by the log")
+	// ErrOldSizeTooLarge: old size is larger than the checkpoint's (400).
+	ErrOldSizeTooLarge = errors.New("old size is larger than the checkpoint size")
+	// ErrConflict: old size is not the size the witness last cosigned (409);
+	// the error is a *ConflictError carrying that size.
+	ErrConflict = errors.New("old size does not match the witness's latest cosigned size")
+	// ErrInconsistent: the checkpoint is not consistent with what the witness
+	// cosigned before, or the proof is wrong (422).
+	ErrInconsistent = errors.New("checkpoint is not consistent with the witness's view")
+	// ErrRateLimited: the log exceeded its request budget (429); the error is
+	// a *RateLimitError carrying when to retry.
+	ErrRateLimited = errors.New("rate limit exceeded")
+)
+
+// ConflictError reports the size of the latest checkpoint cosigned for a log.
+type ConflictError struct{ Size uint64 }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%v: latest cosigned size is %d", ErrConflict, e.Size)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// RateLimitError says when a rate-limited client may retry.
+type RateLimitError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("%v: retry after %s", ErrRateLimited, e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true.
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// StateStore is the durable per-log state the witness needs. UpdateWitnessState
+// must be an atomic compare-and-swap that is durable before it returns.
+type StateStore interface {
+	WitnessState(ctx context.Context, origin string) (store.WitnessState, error)
+	UpdateWitnessState(ctx context.Context, origin string, fn func(old store.WitnessState, exists bool) (store.WitnessState, error)) error
+}
+
+// LogDirectory finds the logs the witness may cosign. *roster.Roster is one;
+// a node passes a view that follows roster reloads.
+type LogDirectory interface {
+	Log(origin string) (*roster.Log, bool)
+}
+
+// Cosigned describes a checkpoint the witness has just cosigned and stored.
+type Cosigned struct {
+	Checkpoint tlog.Checkpoint
+	// Note is the checkpoint with the log's verified signatures and the
+	// witness's cosignature.
+	Note []byte
+}
+
+// Config configures a Witness. Signer, Logs and Store are required.
+type Config struct {
+	// Signer produces the witness's cosignatures (cosignature/v1).
+	Signer note.Signer
+	Logs   LogDirectory
+	Store  StateStore
+	// Limits bounds add-checkpoint requests per log; the zero value means
+	// no limit.
+	Limits RateLimits
+	// AfterCosign, if set, is called after each cosigned checkpoint is
+	// durable. It must not block (gossip enqueues).
+	AfterCosign func(Cosigned)
+	Logger      *slog.Logger
+}
+
+// Witness co-signs checkpoints consistent with everything it cosigned before.
+type Witness struct {
+	cfg     Config
+	log     *slog.Logger
+	limits  *limiters
+	metrics *Metrics
+
+	rejectLimiter *rate.Limiter
+	suppressed    atomic.Int64
+}
+
+// New returns a Witness.
+func New(cfg Config) (*Witness, error) {
+	if cfg.Signer == nil || cfg.Logs == nil || cfg.Store == nil {
+		return nil, errors.New("witness: Signer, Logs and Store are required")
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &Witness{
+		cfg:           cfg,
+		log:           lg,
+		limits:        newLimiters(cfg.Limits),
+		metrics:       newMetrics(),
+		rejectLimiter: rate.NewLimiter(5, 10),
+	}, nil
+}
+
+// AddCheckpoint checks req against the witness's state and, if it is
+// consistent, stores it and returns the cosignature lines
+// ("— <name> <base64>\n") to send back.
+//
+// SPEC: the witness never cosigns two checkpoints of one origin that are not
+// consistent with each other; comparing the old size and storing the new
+// checkpoint is one atomic step, durable before the reply.
+func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) ([]byte, error) {
+	origin, ok := tlog.OriginOf(req.Checkpoint)
+	if !ok {
+		return nil, fmt.Errorf("%w: checkpoint has no origin line", ErrMalformed)
+	}
+	lg, ok := w.cfg.Logs.Log(origin)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownLog, origin)
+	}
+	cp, n, err := tlog.VerifyCheckpoint(req.Checkpoint, origin, []note.Verifier{lg.Verifier})
+	switch {
+	case errors.Is(err, tlog.ErrUnsigned), errors.Is(err, tlog.ErrBadSignature):
+		return nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if req.OldSize > cp.Size {
+		return nil, fmt.Errorf("%w: old %d > size %d", ErrOldSizeTooLarge, req.OldSize, cp.Size)
+	}
+	// SPEC (main): a size-0 checkpoint must carry the empty-tree root.
+	if cp.Size == 0 && cp.Root != tlog.EmptyRoot {
+		return nil, fmt.Errorf("%w: empty tree with a non-empty root", ErrInconsistent)
+	}
+	// SPEC (main): old size 0 requires an empty proof.
+	if req.OldSize == 0 && len(req.Proof) > 0 {
+		return nil, fmt.Errorf("%w: old size 0 needs an empty proof", ErrInconsistent)
+	}
+	if err := w.limits.allow(lg); err != nil {
+		return nil, err
+	}
+
+	// Cosign before the state update so signing runs in parallel across
+	// requests; the signature is released only if the update commits.
+	n.UnverifiedSigs = nil
+	cosigned, err := note.Sign(n, w.cfg.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("cosigning: %w", err)
+	}
+	err = w.cfg.Store.UpdateWitnessState(ctx, origin, func(old store.WitnessState, _ bool) (store.WitnessState, error) {
+		if old.Size != req.OldSize {
+			return old, &ConflictError{Size: old.Size}
+		}
+		if err := checkConsistency(old, cp, req.Proof); err != nil {
+			return old, err
+		}
+		return store.WitnessState{Size: cp.Size, Root: cp.Root, Checkpoint: cosigned}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.metrics.cosignatures.Inc()
+	if w.cfg.AfterCosign != nil {
+		w.cfg.AfterCosign(Cosigned{Checkpoint: cp, Note: cosigned})
+	}
+	return lastSignatureLine(cosigned), nil
+}
+
+// checkConsistency verifies that cp extends the stored state.
+func checkConsistency(old store.WitnessState, cp tlog.Checkpoint, p [][]byte) error {
+	switch {
+	case old.Size == 0:
+		// The empty tree is consistent with every tree; the proof was
+		// required to be empty above.
+		return nil
+	case old.Size == cp.Size:
+		// SPEC (main): same size, different root → 422 (409 in v1.0.0).
+		if old.Root != cp.Root {
+			return fmt.Errorf("%w: same size %d, different root", ErrInconsistent, cp.Size)
+		}
+		if len(p) != 0 {
+			return fmt.Errorf("%w: same size needs an empty proof", ErrInconsistent)
+		}
+		return nil
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, old.Size, cp.Size, p, old.Root[:], cp.Root[:]); err != nil {
+		return fmt.Errorf("%w: consistency proof from %d to %d: %v", ErrInconsistent, old.Size, cp.Size, err)
+	}
+	return nil
+}
+
+// lastSignatureLine returns the final signature line of a signed note:
+// the cosignature note.Sign appended after the existing signatures.
+func lastSignatureLine(msg []byte) []byte {
+	return msg[bytes.LastIndexByte(msg[:len(msg)-1], '\n')+1:]
+}
+
+// Latest returns the newest checkpoint the witness cosigned for origin, with
+// the log's signatures and the witness's cosignature, or store.ErrNotFound.
+func (w *Witness) Latest(ctx context.Context, origin string) ([]byte, error) {
+	st, err := w.cfg.Store.WitnessState(ctx, origin)
+	if err != nil {
+		return nil, err
+	}
+	return st.Checkpoint, nil
+}
