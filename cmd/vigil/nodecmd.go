@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vigilnet/vigil/node"
+)
+
+func runNode(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "node", "[--config vigil.yaml] [flags]")
+	configPath := fs.String("config", "", "YAML config file (optional; flags override it)")
+	def := node.DefaultConfig()
+	listen := fs.String("listen", def.Listen, "HTTP listen address")
+	data := fs.String("data", def.DataDir, "data directory (Badger store)")
+	keys := fs.String("keys", def.KeysDir, "keys directory (vigil keygen)")
+	rosterPath := fs.String("roster", "", "roster file (C2SP tlog-policy)")
+	observer := fs.Bool("observer", false, "run without a cosigning key: follow, gossip and detect, never cosign")
+	logLevel := fs.String("log-level", def.LogLevel, "debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg := def
+	if *configPath != "" {
+		var err error
+		if cfg, err = node.LoadConfig(*configPath); err != nil {
+			return err
+		}
+	}
+	// Flags given explicitly override the file.
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "data":
+			cfg.DataDir = *data
+		case "keys":
+			cfg.KeysDir = *keys
+		case "roster":
+			cfg.Roster = *rosterPath
+		case "observer":
+			cfg.Observer = *observer
+		case "log-level":
+			cfg.LogLevel = *logLevel
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	logger := newLogger(env, cfg.LogLevel)
+	n, err := node.New(cfg, node.Deps{Logger: logger})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "vigil node listening on %s\n", n.URL())
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := n.ReloadRoster(); err != nil {
+					logger.Error("roster reload failed; keeping the old roster", "err", err)
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return n.Run(ctx)
+}
+
+func newLogger(env *cliEnv, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,118 @@
+package node
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/vigilnet/vigil/tlog"
+)
+
+// Key file names inside a keys directory. Each key has one purpose
+// (design invariant 5): the cosigning key signs cosignatures only, the libp2p
+// identity key authenticates gossip only.
+const (
+	WitnessKeyFile  = "witness.key"
+	WitnessVKeyFile = "witness.vkey"
+	P2PKeyFile      = "p2p.key"
+)
+
+// ErrKeysExist is returned by GenerateKeys when it would overwrite a key.
+var ErrKeysExist = errors.New("key file already exists")
+
+// Keys are a node's loaded keys.
+type Keys struct {
+	// Cosigner is nil for an observer without a witness key.
+	Cosigner *tlog.CosignatureSigner
+	// P2P is the libp2p identity.
+	P2P crypto.PrivKey
+}
+
+// GenerateKeys creates a cosigning key named name and a separate libp2p
+// identity key in dir. It refuses to overwrite existing keys.
+func GenerateKeys(dir, name string) (vkey string, err error) {
+	skey, vkey, err := tlog.GenerateCosignerKey(rand.Reader, name)
+	if err != nil {
+		return "", err
+	}
+	p2p, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return "", fmt.Errorf("generating libp2p key: %w", err)
+	}
+	p2pBytes, err := crypto.MarshalPrivateKey(p2p)
+	if err != nil {
+		return "", fmt.Errorf("encoding libp2p key: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating keys directory: %w", err)
+	}
+	for _, f := range []string{WitnessKeyFile, WitnessVKeyFile, P2PKeyFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return "", fmt.Errorf("%w: %s (remove it first to replace it)", ErrKeysExist, filepath.Join(dir, f))
+		}
+	}
+	files := []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{WitnessKeyFile, []byte(skey + "\n"), 0o600},
+		{P2PKeyFile, p2pBytes, 0o600},
+		{WitnessVKeyFile, []byte(vkey + "\n"), 0o644},
+	}
+	for _, f := range files {
+		if err := writeNew(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+			return "", err
+		}
+	}
+	return vkey, nil
+}
+
+// writeNew creates path exclusively, so a concurrent keygen cannot clobber it.
+func writeNew(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrKeysExist, path)
+		}
+		return fmt.Errorf("writing key: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing key: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("writing key: %w", err)
+	}
+	return f.Close()
+}
+
+// LoadKeys reads the keys in dir. The cosigning key is required unless
+// observer is set; the libp2p key is required always.
+func LoadKeys(dir string, observer bool) (*Keys, error) {
+	k := &Keys{}
+	if !observer {
+		b, err := os.ReadFile(filepath.Join(dir, WitnessKeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("reading cosigning key (create one with vigil keygen, or run with --observer): %w", err)
+		}
+		if k.Cosigner, err = tlog.NewCosignatureSigner(strings.TrimSpace(string(b)), nil); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, WitnessKeyFile), err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, P2PKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading libp2p key (create one with vigil keygen): %w", err)
+	}
+	if k.P2P, err = crypto.UnmarshalPrivateKey(b); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, P2PKeyFile), err)
+	}
+	return k, nil
+}

@@ -1,0 +1,191 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/store"
+	"github.com/vigilnet/vigil/witness"
+)
+
+// Deps are what a node is given rather than creating itself, so the testnet
+// can run many nodes in one process.
+type Deps struct {
+	// Listener serves the node's HTTP API; nil means listen on cfg.Listen.
+	Listener net.Listener
+	// Store is the node's open store; nil means open cfg.DataDir. A store
+	// passed in is not closed by the node.
+	Store *store.DB
+	// Keys are the node's keys; nil means load them from cfg.KeysDir.
+	Keys   *Keys
+	Logger *slog.Logger
+}
+
+// Node is a running Vigil node.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	keys    *Keys
+	store   *store.DB
+	ownsDB  bool
+	ln      net.Listener
+	roster  atomic.Pointer[roster.Roster]
+	witness *witness.Witness
+	mux     *http.ServeMux
+	reg     *prometheus.Registry
+	logsG   prometheus.GaugeFunc
+}
+
+// New builds a node from cfg and deps without serving yet.
+func New(cfg Config, deps Deps) (_ *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: deps.Logger, keys: deps.Keys, store: deps.Store, ln: deps.Listener, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			n.closeResources()
+		}
+	}()
+	if err := n.ReloadRoster(); err != nil {
+		return nil, err
+	}
+	if n.keys == nil {
+		if n.keys, err = LoadKeys(cfg.KeysDir, cfg.Observer); err != nil {
+			return nil, err
+		}
+	}
+	if n.store == nil {
+		if n.store, err = store.Open(cfg.DataDir, store.Options{Logger: n.log}); err != nil {
+			return nil, err
+		}
+		n.ownsDB = true
+	}
+	if n.ln == nil {
+		if n.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+		}
+	}
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.reg.MustRegister(n.store.Metrics()...)
+	n.logsG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vigil_roster_logs",
+		Help: "Logs in the roster this node follows.",
+	}, func() float64 { return float64(len(n.roster.Load().Logs())) })
+	n.reg.MustRegister(n.logsG)
+
+	if !cfg.Observer && n.keys.Cosigner != nil {
+		n.witness, err = witness.New(witness.Config{
+			Signer: n.keys.Cosigner,
+			Logs:   rosterView{&n.roster},
+			Store:  n.store,
+			Limits: witness.RateLimits{PerLog: cfg.Witness.RatePerLog, Burst: cfg.Witness.Burst},
+			Logger: n.log.With("component", "witness"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		n.reg.MustRegister(n.witness.Metrics()...)
+		n.mux.Handle("POST /add-checkpoint", n.witness.Handler())
+	}
+	n.mux.HandleFunc("GET /healthz", n.serveHealth)
+	n.mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
+	return n, nil
+}
+
+// rosterView lets the witness follow roster reloads.
+type rosterView struct {
+	p *atomic.Pointer[roster.Roster]
+}
+
+func (v rosterView) Log(origin string) (*roster.Log, bool) { return v.p.Load().Log(origin) }
+
+// ReloadRoster re-reads the roster files; on error the old roster stays.
+// State is untouched: the store keeps every log's witness state.
+func (n *Node) ReloadRoster() error {
+	r, err := roster.Load(n.cfg.Roster, n.cfg.LogLists...)
+	if err != nil {
+		return err
+	}
+	n.roster.Store(r)
+	n.log.Info("roster loaded", "logs", len(r.Logs()), "witnesses", len(r.Witnesses()))
+	return nil
+}
+
+// Roster returns the current roster.
+func (n *Node) Roster() *roster.Roster { return n.roster.Load() }
+
+// Addr returns the HTTP listen address.
+func (n *Node) Addr() net.Addr { return n.ln.Addr() }
+
+// URL returns the node's base URL.
+func (n *Node) URL() string { return "http://" + n.ln.Addr().String() }
+
+// Witness returns the co-signing core, or nil for an observer.
+func (n *Node) Witness() *witness.Witness { return n.witness }
+
+// Store returns the node's store.
+func (n *Node) Store() *store.DB { return n.store }
+
+// Handler returns the node's HTTP handler.
+func (n *Node) Handler() http.Handler { return n.mux }
+
+func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+// Run serves until ctx ends, then shuts down gracefully and closes the store
+// if the node opened it.
+func (n *Node) Run(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           n.mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		n.log.Info("serving", "addr", n.ln.Addr().String(), "witness", n.witness != nil)
+		if err := srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serving HTTP: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	err := g.Wait()
+	n.closeResources()
+	n.log.Info("stopped")
+	return err
+}
+
+func (n *Node) closeResources() {
+	if n.ownsDB && n.store != nil {
+		if err := n.store.Close(); err != nil {
+			n.log.Error("closing store", "err", err)
+		}
+		n.store = nil
+	}
+}
