@@ -72,7 +72,10 @@ issuers:
 
 type slogWriter struct{ t testing.TB }
 
-func (w slogWriter) Write(p []byte) (int, error) { w.t.Log(string(bytes.TrimSpace(p))); return len(p), nil }
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
 
 func (e *testEnv) config(t testing.TB) scitt.Config {
 	signer, err := note.NewSigner(e.logSKey)

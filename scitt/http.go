@@ -245,6 +245,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
+		h.s.RecordRejection(r.Context(), err, ip)
 		return err
 	}
 	reg, err := h.s.Register(r.Context(), body, ip)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -130,6 +131,9 @@ type Service struct {
 
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]*entry
+
+	closeOnce sync.Once
+	closeErr  error
 
 	pbMu     sync.Mutex
 	builders map[uint64]*client.ProofBuilder
@@ -268,7 +272,13 @@ func (s *Service) restore(ctx context.Context) error {
 
 // Close stops accepting registrations, waits for pending ones to be
 // integrated and published, and closes the log.
+// Close is idempotent.
 func (s *Service) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
+	return s.closeErr
+}
+
+func (s *Service) close(ctx context.Context) error {
 	err := s.shutdown(ctx)
 	s.wg.Wait()
 	s.cancel()
@@ -344,6 +354,16 @@ func (s *Service) Register(ctx context.Context, statement []byte, remote string)
 	return &Registration{ID: id, e: e}, nil
 }
 
+// RecordRejection adds a rejection decided before Register could run (e.g.
+// an oversized body) to the audit trail and metrics.
+func (s *Service) RecordRejection(ctx context.Context, err error, remote string) {
+	s.metrics.registrations.WithLabelValues(resultLabel(err)).Inc()
+	rec := AuditRecord{Time: time.Now().UTC(), Remote: remote, Decision: "rejected", Reason: err.Error()}
+	if aerr := s.audit.Append(rec); aerr != nil {
+		s.log.ErrorContext(ctx, "audit", "err", aerr)
+	}
+}
+
 func resultLabel(err error) string {
 	var replay *ErrReplay
 	switch {
@@ -355,7 +375,7 @@ func resultLabel(err error) string {
 		return "malformed"
 	case errors.Is(err, ErrBadSignature), errors.Is(err, ErrBadAlgorithm):
 		return "bad_signature"
-	case errors.Is(err, ErrTooLarge):
+	case errors.Is(err, ErrTooLarge), errors.As(err, new(*http.MaxBytesError)):
 		return "too_large"
 	case errors.Is(err, tessera.ErrPushback):
 		return "pushback"
