@@ -44,6 +44,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"keygen":         {"create a cosigning key and a separate libp2p identity key", runKeygen},
 		"node":           {"run a witness (or observer) node", runNode},
+		"demo":           {"run a self-contained demonstration on loopback", runDemo},
 		"log":            {"run a standalone SCITT transparency service on Tessera", runLog},
 		"submit":         {"sign a statement, register it with a transparency service, save the receipt", runSubmit},
 		"verify-receipt": {"verify a COSE receipt for a statement offline", runVerifyReceipt},
