@@ -57,3 +57,13 @@ fmt:
 
 clean:
 	rm -rf $(BIN)
+
+# proto regenerates proto/*.pb.go with pinned tools: protoc from Debian's
+# protobuf-compiler package and protoc-gen-go at the version go.mod requires.
+PROTOC_GEN_GO_VERSION = $(shell $(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
+
+.PHONY: proto
+proto:
+	@command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler; }
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	PATH=$(TOOLS):$$PATH protoc --proto_path=proto --go_out=proto --go_opt=paths=source_relative proto/*.proto
