@@ -135,8 +135,7 @@ type Service struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	pbMu     sync.Mutex
-	builders map[uint64]*client.ProofBuilder
+	proofs *proofCache
 }
 
 // entry is the state of one registered (or registering) statement.
@@ -171,10 +170,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Metrics = NewMetrics()
 	}
 	if cfg.BatchMaxSize == 0 {
-		cfg.BatchMaxSize = 1024
+		cfg.BatchMaxSize = 4096
 	}
 	if cfg.BatchMaxAge == 0 {
-		cfg.BatchMaxAge = 50 * time.Millisecond
+		cfg.BatchMaxAge = 100 * time.Millisecond
 	}
 	if cfg.CheckpointInterval == 0 {
 		cfg.CheckpointInterval = 100 * time.Millisecond
@@ -189,12 +188,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
 	s := &Service{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		metrics:  cfg.Metrics,
-		origin:   cfg.LogSigner.Name(),
-		entries:  map[[sha256.Size]byte]*entry{},
-		builders: map[uint64]*client.ProofBuilder{},
+		cfg:     cfg,
+		log:     cfg.Logger,
+		metrics: cfg.Metrics,
+		origin:  cfg.LogSigner.Name(),
+		entries: map[[sha256.Size]byte]*entry{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
@@ -237,6 +235,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting log: %w", err)
 	}
+	s.proofs = newProofCache(s.reader.ReadTile)
 	s.awaiter = tessera.NewPublicationAwaiter(s.ctx, s.reader.ReadCheckpoint, 10*time.Millisecond)
 	if err := s.restore(ctx); err != nil {
 		return nil, err
@@ -515,22 +514,8 @@ func (s *Service) Receipt(ctx context.Context, id string) ([]byte, error) {
 }
 
 func (s *Service) inclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
-	s.pbMu.Lock()
-	defer s.pbMu.Unlock()
-	pb, ok := s.builders[size]
-	if !ok {
-		if len(s.builders) >= 4 {
-			clear(s.builders)
-		}
-		var err error
-		if pb, err = client.NewProofBuilder(ctx, size, s.reader.ReadTile); err != nil {
-			return nil, err
-		}
-		s.builders[size] = pb
-	}
-	p, err := pb.InclusionProof(ctx, index)
+	p, err := s.proofs.inclusion(ctx, index, size)
 	if err != nil {
-		delete(s.builders, size)
 		return nil, fmt.Errorf("building inclusion proof: %w", err)
 	}
 	return p, nil

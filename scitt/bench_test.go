@@ -1,0 +1,131 @@
+package scitt_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigilnet/vigil/scitt"
+)
+
+// benchStatements pre-signs n statements (signing is the issuers' cost).
+func benchStatements(b *testing.B, e *testEnv, n int) [][]byte {
+	stmts := make([][]byte, n)
+	for i := range stmts {
+		stmts[i] = sign(b, e.issuer, scitt.KindConfiguration, i, scitt.SignOptions{})
+	}
+	return stmts
+}
+
+func reportLatencies(b *testing.B, elapsed time.Duration, lat []time.Duration) {
+	slices.Sort(lat)
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "registrations/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-receipt-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-receipt-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkRegister measures registrations/s through the service API with
+// the POSIX driver and many concurrent submitters, each waiting for its
+// receipt; it reports receipt latency (registration → receipt) p50/p99.
+func BenchmarkRegister(b *testing.B) {
+	const submitters = 4096
+	e := newEnv(b)
+	e.policy, _ = scitt.ParsePolicy(fmt.Appendf(nil, "issuers:\n  - name: provider.example\n    keys: [%q]\n    kinds: [configuration]\n", e.issuer.Public().String()))
+	svc, srv := e.start(b)
+	defer srv.Close()
+	stmts := benchStatements(b, e, b.N)
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var failed atomic.Int64
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range min(submitters, b.N) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				t0 := time.Now()
+				reg, err := svc.Register(ctx, stmts[i], "bench")
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				_, err = svc.Wait(wctx, reg)
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d registrations failed", n)
+	}
+	reportLatencies(b, elapsed, lat)
+}
+
+// BenchmarkRegisterHTTP is BenchmarkRegister over real HTTP (POST /entries,
+// synchronous 201 with the receipt), client and server on the same cores.
+func BenchmarkRegisterHTTP(b *testing.B) {
+	const submitters = 512
+	e := newEnv(b)
+	e.policy, _ = scitt.ParsePolicy(fmt.Appendf(nil, "issuers:\n  - name: provider.example\n    keys: [%q]\n    kinds: [configuration]\n", e.issuer.Public().String()))
+	_, srv := e.startWith(b, e.config(b), scitt.HandlerOptions{RatePerClient: -1, SyncWait: 30 * time.Second})
+	stmts := benchStatements(b, e, b.N)
+	lat := make([]time.Duration, b.N)
+	tr := &http.Transport{MaxIdleConns: submitters, MaxIdleConnsPerHost: submitters}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: time.Minute}
+	var next, failed atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range min(submitters, b.N) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				t0 := time.Now()
+				resp, err := c.Post(srv.URL+"/entries", "application/cose", bytes.NewReader(stmts[i]))
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				var buf bytes.Buffer
+				_, _ = buf.ReadFrom(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					failed.Add(1)
+					continue
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d registrations failed", n)
+	}
+	reportLatencies(b, elapsed, lat)
+}
