@@ -64,7 +64,9 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-func mustRoot(t *testing.T, l interface{ Root(uint64) ([32]byte, error) }, n uint64) [32]byte {
+func mustRoot(t *testing.T, l interface {
+	Root(uint64) ([32]byte, error)
+}, n uint64) [32]byte {
 	r, err := l.Root(n)
 	if err != nil {
 		t.Fatal(err)
