@@ -51,8 +51,10 @@ func ParseAddCheckpointRequest(body []byte) (*AddCheckpointRequest, error) {
 	}
 	proof := make([][]byte, len(proofLines))
 	for i, l := range proofLines {
+		// The decoder skips '\r' and '\n'; require the canonical encoding so
+		// that nothing but a base64 hash is accepted on a proof line.
 		h, err := base64.StdEncoding.Strict().DecodeString(string(l))
-		if err != nil || len(h) != 32 {
+		if err != nil || len(h) != 32 || base64.StdEncoding.EncodeToString(h) != string(l) {
 			return nil, fmt.Errorf("%w: proof line %d is not a base64 SHA-256 hash", ErrMalformed, i+1)
 		}
 		proof[i] = h
