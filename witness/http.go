@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -97,7 +98,9 @@ func (w *Witness) fail(rw http.ResponseWriter, r *http.Request, code int, err er
 	} else {
 		w.logReject(r, code, err)
 	}
-	http.Error(rw, err.Error(), code)
+	// The reason is one line even when a library's error text is not
+	// (transparency-dev/merkle's proof errors span several lines).
+	http.Error(rw, strings.Join(strings.Fields(err.Error()), " "), code)
 	return code
 }
 
