@@ -84,7 +84,7 @@ func BenchmarkRegister(b *testing.B) {
 // BenchmarkRegisterHTTP is BenchmarkRegister over real HTTP (POST /entries,
 // synchronous 201 with the receipt), client and server on the same cores.
 func BenchmarkRegisterHTTP(b *testing.B) {
-	const submitters = 512
+	const submitters = 2048
 	e := newEnv(b)
 	e.policy, _ = scitt.ParsePolicy(fmt.Appendf(nil, "issuers:\n  - name: provider.example\n    keys: [%q]\n    kinds: [configuration]\n", e.issuer.Public().String()))
 	_, srv := e.startWith(b, e.config(b), scitt.HandlerOptions{RatePerClient: -1, SyncWait: 30 * time.Second})
