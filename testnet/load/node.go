@@ -1,0 +1,70 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vigilnet/vigil/node"
+)
+
+// WitnessName is the cosigner name of nodes started by StartNode.
+const WitnessName = "bench.vigil.example/witness"
+
+// Node is a witness node running in this process for a self-contained run:
+// real Badger store on disk (SyncWrites), real HTTP server on 127.0.0.1.
+type Node struct {
+	// URL is the node's base URL.
+	URL string
+	// VKey is the node's cosigner verifier key.
+	VKey string
+	// Node is the running node.
+	Node *node.Node
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// StartNode generates keys in dir, writes the policy roster there and starts
+// a witness node on 127.0.0.1:0 with its store in dir and no per-log rate
+// limit. logger may be nil.
+func StartNode(dir string, policy []byte, logger *slog.Logger) (*Node, error) {
+	keysDir := filepath.Join(dir, "keys")
+	vkey, err := node.GenerateKeys(keysDir, WitnessName)
+	if err != nil {
+		return nil, err
+	}
+	rosterPath := filepath.Join(dir, "roster.policy")
+	if err := os.WriteFile(rosterPath, policy, 0o644); err != nil {
+		return nil, fmt.Errorf("writing roster: %w", err)
+	}
+	cfg := node.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.KeysDir = keysDir
+	cfg.Roster = rosterPath
+	cfg.Witness = node.WitnessConfig{} // unlimited: measure the witness, not its limiter
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening: %w", err)
+	}
+	n, err := node.New(cfg, node.Deps{Listener: ln, Logger: logger})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	nd := &Node{URL: n.URL(), VKey: strings.TrimSpace(vkey), Node: n, cancel: cancel, done: make(chan error, 1)}
+	go func() { nd.done <- n.Run(ctx) }()
+	return nd, nil
+}
+
+// Close shuts the node down and closes its store.
+func (n *Node) Close() error {
+	n.cancel()
+	return <-n.done
+}

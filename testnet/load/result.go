@@ -1,0 +1,206 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/vigilnet/vigil/tlog"
+)
+
+// cosig is a 200 response kept for verification after the run.
+type cosig struct {
+	chain, step int
+	lines       []byte
+}
+
+// stats is one client's tally; merged into a Result at the end.
+type stats struct {
+	status    map[int]int
+	transport int
+	stale     int
+	lat       []time.Duration
+	cosigs    []cosig
+}
+
+func newStats() *stats { return &stats{status: map[int]int{}} }
+
+// Result is what Run measured.
+type Result struct {
+	// Elapsed is the time from the first request to the last reply.
+	Elapsed time.Duration
+	// Clients and Logs are the concurrency and log count actually used.
+	Clients, Logs int
+	// Requests counts HTTP exchanges that got a status; Cosigned counts
+	// 200 responses.
+	Requests, Cosigned int
+	// Status counts responses by HTTP status code.
+	Status map[int]int
+	// Transport counts requests that got no HTTP response.
+	Transport int
+	// Stale counts 409s whose size was not the one the chain expected: the
+	// witness lost or skipped state (or something else fed it these logs).
+	Stale int
+	// Latency holds the latency of every 200 response, sorted.
+	Latency []time.Duration
+	// Exhausted reports that every chain was used up (or failed) before a
+	// duration or request limit ended the run.
+	Exhausted bool
+	// Verified and VerifyFailures are filled by Verify.
+	Verified       int
+	VerifyFailures int
+
+	wl     *Workload
+	cosigs []cosig
+}
+
+func (r *Result) merge(s *stats) {
+	if r.Status == nil {
+		r.Status = map[int]int{}
+	}
+	for code, n := range s.status {
+		r.Status[code] += n
+		r.Requests += n
+	}
+	r.Cosigned += s.status[200]
+	r.Transport += s.transport
+	r.Stale += s.stale
+	r.Latency = append(r.Latency, s.lat...)
+	r.cosigs = append(r.cosigs, s.cosigs...)
+}
+
+func (r *Result) finish() { slices.Sort(r.Latency) }
+
+// Throughput is cosignatures per second.
+func (r *Result) Throughput() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Cosigned) / r.Elapsed.Seconds()
+}
+
+// Percentile returns the p-th percentile (0 < p ≤ 100) of 200-response
+// latency, nearest rank; 0 if nothing was cosigned.
+func (r *Result) Percentile(p float64) time.Duration {
+	if len(r.Latency) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.Latency))*p/100+0.999999) - 1
+	return r.Latency[min(max(i, 0), len(r.Latency)-1)]
+}
+
+// Errors counts every request that did not get a 200.
+func (r *Result) Errors() int { return r.Requests - r.Cosigned + r.Transport }
+
+// Verify checks every returned cosignature against the witness's verifier
+// key: each 200 body must be signature lines that, appended to the submitted
+// checkpoint, verify as a cosignature/v1 by the witness over that exact
+// checkpoint, with a non-zero timestamp. It runs on all CPUs and returns an
+// error describing the first failure, if any.
+func (r *Result) Verify(ctx context.Context, v note.Verifier) error {
+	workers := runtime.GOMAXPROCS(0)
+	var (
+		mu    sync.Mutex
+		first error
+		fails int
+		wg    sync.WaitGroup
+	)
+	for k := range workers {
+		wg.Go(func() {
+			nf := 0
+			var ferr error
+			for i := k; i < len(r.cosigs) && ctx.Err() == nil; i += workers {
+				c := r.cosigs[i]
+				st := r.wl.Chains[c.chain].Steps[c.step]
+				if err := VerifyCosignature(st.Checkpoint, c.lines, v); err != nil {
+					nf++
+					if ferr == nil {
+						ferr = fmt.Errorf("%s size %d: %w", r.wl.Chains[c.chain].Log.Origin(), st.Size, err)
+					}
+				}
+			}
+			mu.Lock()
+			fails += nf
+			if first == nil {
+				first = ferr
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.VerifyFailures = fails
+	r.Verified = len(r.cosigs) - fails
+	return first
+}
+
+// VerifyCosignature checks an add-checkpoint 200 body (one or more note
+// signature lines) as a cosignature by v over the signed checkpoint.
+// SPEC: the simplest client parse appends the body to the checkpoint note
+// and runs note verification with the witness key; lines from other keys
+// are ignored.
+func VerifyCosignature(checkpoint, lines []byte, v note.Verifier) error {
+	if len(lines) == 0 || lines[len(lines)-1] != '\n' {
+		return errors.New("response is not signature lines")
+	}
+	for _, l := range bytes.SplitAfter(lines[:len(lines)-1], []byte("\n")) {
+		if !bytes.HasPrefix(l, []byte("— ")) {
+			return fmt.Errorf("response line %q is not a signature line", l)
+		}
+	}
+	msg := make([]byte, 0, len(checkpoint)+len(lines))
+	msg = append(append(msg, checkpoint...), lines...)
+	n, err := note.Open(msg, note.VerifierList(v))
+	if err != nil {
+		return fmt.Errorf("cosignature does not verify: %w", err)
+	}
+	for _, s := range n.Sigs {
+		if s.Name == v.Name() && s.Hash == v.KeyHash() {
+			if ts, err := tlog.CosignatureTimestamp(s); err != nil || ts == 0 {
+				return errors.New("cosignature has no timestamp")
+			}
+			return nil
+		}
+	}
+	return errors.New("no cosignature by the witness key")
+}
+
+// Report writes a human-readable summary.
+func (r *Result) Report(w io.Writer) {
+	fmt.Fprintf(w, "%d logs, %d clients, %d requests in %s\n", r.Logs, r.Clients, r.Requests, r.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "throughput: %.0f cosignatures/s\n", r.Throughput())
+	fmt.Fprintf(w, "latency (200s): p50 %s  p90 %s  p99 %s  max %s\n",
+		fmtDur(r.Percentile(50)), fmtDur(r.Percentile(90)), fmtDur(r.Percentile(99)), fmtDur(r.Percentile(100)))
+	codes := slices.Sorted(maps.Keys(r.Status))
+	parts := make([]string, 0, len(codes)+1)
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%d=%d", c, r.Status[c]))
+	}
+	if r.Transport > 0 {
+		parts = append(parts, fmt.Sprintf("transport=%d", r.Transport))
+	}
+	fmt.Fprintf(w, "responses: %s\n", strings.Join(parts, " "))
+	if r.Stale > 0 {
+		fmt.Fprintf(w, "stale: %d chains got a 409 with an unexpected size\n", r.Stale)
+	}
+	fmt.Fprintf(w, "cosignatures verified: %d of %d (%d failures)\n", r.Verified, r.Cosigned, r.VerifyFailures)
+	if r.Exhausted {
+		fmt.Fprintln(w, "note: the pre-generated workload ran out before the limit")
+	}
+}
+
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+}
