@@ -101,5 +101,18 @@ func (d *DB) commitUpdate(ctx context.Context, op string, apply func(txn *badger
 	}
 	// Once queued, the update will be decided; wait for that even if ctx ends
 	// so the caller never mistakes a durable write for a failed one.
-	return <-r.done
+	select {
+	case err := <-r.done:
+		return err
+	case <-d.committerDone:
+		// The committer answers every update it takes before it stops, so
+		// r's result is waiting unless r was queued too late to be taken
+		// (select may pick the send above over a closed d.closing).
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
 }
