@@ -44,6 +44,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"keygen":         {"create a cosigning key and a separate libp2p identity key", runKeygen},
 		"node":           {"run a witness (or observer) node", runNode},
+		"bench":          {"measure a witness: vigil bench witness --url URL | --spawn", runBench},
 		"demo":           {"run a self-contained demonstration on loopback", runDemo},
 		"log":            {"run a standalone SCITT transparency service on Tessera", runLog},
 		"submit":         {"sign a statement, register it with a transparency service, save the receipt", runSubmit},

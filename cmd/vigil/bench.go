@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vigilnet/vigil/testnet/load"
+	"github.com/vigilnet/vigil/tlog"
+)
+
+// runBench dispatches `vigil bench <target>`; only "witness" exists so far.
+func runBench(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 || args[0] != "witness" {
+		fmt.Fprintln(env.stderr, "usage: vigil bench witness [flags]   (vigil bench witness -h for the flags)")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return nil
+		}
+		return errUsage
+	}
+	return runBenchWitness(ctx, env, args[1:])
+}
+
+// runBenchWitness drives C2SP add-checkpoint load against a witness.
+func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "bench witness", "(--url URL --witness-vkey VKEY --roster-out FILE | --spawn) [flags]\n"+
+		"  Creates scripted logs, writes a tlog-policy roster listing them (--roster-out) for the target\n"+
+		"  witness to load (start it with --roster FILE, or send it SIGHUP), waits until it knows them,\n"+
+		"  then submits pre-generated checkpoint chains with concurrent keep-alive clients, each owning\n"+
+		"  a disjoint set of logs, and verifies every returned cosignature.\n"+
+		"  --spawn runs an in-process witness on 127.0.0.1 with a temporary store and keys instead.")
+	url := fs.String("url", "", "witness submission prefix (POST URL/add-checkpoint)")
+	spawn := fs.Bool("spawn", false, "start an in-process witness node on 127.0.0.1:0 (temporary data dir and keys)")
+	vkeyArg := fs.String("witness-vkey", "", "the witness's cosigner verifier key, or a file holding it (required with --url)")
+	logs := fs.Int("logs", 1000, "number of scripted logs")
+	concurrency := fs.Int("concurrency", 64, "concurrent clients (each owns logs/concurrency logs)")
+	duration := fs.Duration("duration", 10*time.Second, "how long to send requests (0: until --requests or the workload ends)")
+	requests := fs.Int("requests", 0, "stop after this many requests (0: no limit; sizes the workload if set)")
+	maxRate := fs.Float64("max-rate", 25000, "highest rate (requests/s) to pre-generate checkpoints for when bounded by --duration")
+	rosterOut := fs.String("roster-out", "", "write the roster (C2SP tlog-policy) listing the generated logs to FILE")
+	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the witness to load the roster")
+	logLevel := fs.String("log-level", "warn", "log level of a --spawn node")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() != 0, *spawn == (*url != ""), *logs <= 0, *concurrency <= 0, *duration < 0, *requests < 0, *maxRate <= 0:
+		fs.Usage()
+		return errUsage
+	case *duration == 0 && *requests == 0:
+		return errors.New("give --duration or --requests")
+	case !*spawn && *vkeyArg == "":
+		return errors.New("--witness-vkey is required with --url: every cosignature is verified")
+	case !*spawn && *rosterOut == "":
+		return errors.New("--roster-out is required with --url: the witness must be given the generated logs")
+	}
+
+	var vkey string
+	if *vkeyArg != "" {
+		vkey = *vkeyArg
+		if b, err := os.ReadFile(*vkeyArg); err == nil {
+			vkey = strings.TrimSpace(string(b))
+		}
+		if _, err := tlog.NewCosignatureVerifier(vkey); err != nil {
+			return fmt.Errorf("--witness-vkey: %w", err)
+		}
+	}
+
+	steps := *requests
+	if steps == 0 || (*duration > 0 && float64(steps) > *maxRate*duration.Seconds()) {
+		steps = int(math.Ceil(*maxRate * duration.Seconds()))
+	}
+	steps = (steps + *logs - 1) / *logs
+	fmt.Fprintf(env.stdout, "pre-generating %d logs × %d checkpoints with consistency proofs...\n", *logs, steps)
+	start := time.Now()
+	wl, err := load.NewWorkload(load.WorkloadConfig{Logs: *logs, Steps: steps})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "generated %d requests in %s\n", wl.Requests(), time.Since(start).Round(time.Millisecond))
+
+	witnessName := "witness"
+	if *spawn {
+		witnessName = load.WitnessName
+	}
+	writeRoster := func(vkey string) error {
+		if *rosterOut == "" {
+			return nil
+		}
+		if err := os.WriteFile(*rosterOut, wl.Policy(witnessName, vkey), 0o644); err != nil {
+			return fmt.Errorf("writing roster: %w", err)
+		}
+		fmt.Fprintf(env.stdout, "wrote roster with %d logs to %s\n", *logs, *rosterOut)
+		return nil
+	}
+
+	target := *url
+	if *spawn {
+		dir, err := os.MkdirTemp("", "vigil-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		n, err := load.StartNode(dir, wl.Policy(witnessName, ""), newLogger(env, *logLevel))
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		target, vkey = n.URL, n.VKey
+		fmt.Fprintf(env.stdout, "spawned witness %s (store %s, SyncWrites)\n", target, dir)
+		if err := writeRoster(vkey); err != nil {
+			return err
+		}
+	} else {
+		if err := writeRoster(vkey); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "waiting up to %s for %s to know the logs (start it with --roster %s, or send it SIGHUP)...\n", *wait, target, *rosterOut)
+		wctx, cancel := context.WithTimeout(ctx, *wait)
+		err := load.WaitReady(wctx, nil, target, wl, 500*time.Millisecond)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	v, err := tlog.NewCosignatureVerifier(vkey)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(env.stdout, "driving %s/add-checkpoint: %d clients, %s\n", strings.TrimSuffix(target, "/"), min(*concurrency, *logs), limitString(*duration, *requests))
+	res, err := load.Run(ctx, wl, load.Config{URL: target, Concurrency: *concurrency, Duration: *duration, Requests: *requests})
+	if err != nil {
+		return err
+	}
+	verr := res.Verify(ctx, v)
+	res.Report(env.stdout)
+	switch {
+	case verr != nil:
+		return fmt.Errorf("%d cosignatures failed to verify; first: %w", res.VerifyFailures, verr)
+	case res.Stale > 0:
+		return fmt.Errorf("%d logs got a 409 with an unexpected size: the witness lost or skipped state", res.Stale)
+	case res.Cosigned == 0:
+		return errors.New("no checkpoint was cosigned")
+	}
+	return nil
+}
+
+func limitString(d time.Duration, n int) string {
+	switch {
+	case n > 0 && d > 0:
+		return fmt.Sprintf("up to %d requests or %s", n, d)
+	case n > 0:
+		return fmt.Sprintf("%d requests", n)
+	default:
+		return d.String()
+	}
+}
