@@ -1,0 +1,128 @@
+package witness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/client"
+)
+
+// Bounds on what a TileClient reads from a log.
+const (
+	maxCheckpointBytes = 64 << 10
+	maxTileBytes       = layout.TileWidth * 32
+)
+
+// TileClient reads a C2SP tlog-tiles log (c2sp.org/tlog-tiles): its
+// checkpoint, and hash tiles to build consistency proofs with tessera's
+// client.ProofBuilder. It is safe for concurrent use.
+type TileClient struct {
+	base *url.URL
+	hc   *http.Client
+}
+
+// NewTileClient returns a client for the log whose tlog-tiles prefix is
+// rawURL. hc nil means http.DefaultClient; set its Timeout.
+func NewTileClient(rawURL string, hc *http.Client) (*TileClient, error) {
+	if !strings.HasSuffix(rawURL, "/") {
+		rawURL += "/"
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("log URL %q is not an http(s) URL", rawURL)
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &TileClient{base: u, hc: hc}, nil
+}
+
+// URL returns the log's tlog-tiles prefix.
+func (c *TileClient) URL() string { return c.base.String() }
+
+// Checkpoint fetches <prefix>/checkpoint (unverified).
+func (c *TileClient) Checkpoint(ctx context.Context) ([]byte, error) {
+	return c.get(ctx, layout.CheckpointPath, maxCheckpointBytes)
+}
+
+// ReadTile fetches hash tile (level, index) of partial width p, falling back
+// to the full tile when the partial one is gone. It is a
+// client.TileFetcherFunc.
+func (c *TileClient) ReadTile(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
+	b, err := c.get(ctx, layout.TilePath(level, index, p), maxTileBytes)
+	if errors.Is(err, os.ErrNotExist) && p > 0 {
+		// SPEC: logs MAY delete partial tiles once the full tile exists.
+		b, err = c.get(ctx, layout.TilePath(level, index, 0), maxTileBytes)
+	}
+	return b, err
+}
+
+var _ client.TileFetcherFunc = (*TileClient)(nil).ReadTile
+
+// ConsistencyProof builds the RFC 6962 consistency proof from size m to
+// size n from the log's tiles at tree size n.
+func (c *TileClient) ConsistencyProof(ctx context.Context, m, n uint64) ([][]byte, error) {
+	if m == 0 || m == n {
+		return nil, nil
+	}
+	pb, err := client.NewProofBuilder(ctx, n, c.ReadTile)
+	if err != nil {
+		return nil, fmt.Errorf("consistency proof %d→%d: %w", m, n, err)
+	}
+	p, err := pb.ConsistencyProof(ctx, m, n)
+	if err != nil {
+		return nil, fmt.Errorf("consistency proof %d→%d: %w", m, n, err)
+	}
+	return p, nil
+}
+
+// SubtreeRoot returns the root of the log's first m entries where m is a
+// power of two: a single node of the tree, read from the tiles.
+func (c *TileClient) SubtreeRoot(ctx context.Context, m uint64) ([]byte, error) {
+	if m == 0 || m&(m-1) != 0 {
+		return nil, fmt.Errorf("subtree root of %d: not a power of two", m)
+	}
+	nodes, err := client.FetchRangeNodes(ctx, m, c.ReadTile)
+	if err != nil {
+		return nil, fmt.Errorf("subtree root of %d: %w", m, err)
+	}
+	if len(nodes) != 1 {
+		return nil, fmt.Errorf("subtree root of %d: %d range nodes", m, len(nodes))
+	}
+	return nodes[0], nil
+}
+
+func (c *TileClient) get(ctx context.Context, path string, limit int64) ([]byte, error) {
+	u := c.base.JoinPath(path)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return nil, fmt.Errorf("fetching %s: %w", u, os.ErrNotExist)
+	default:
+		return nil, fmt.Errorf("fetching %s: status %s", u, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", u, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("fetching %s: response larger than %d bytes", u, limit)
+	}
+	return b, nil
+}
