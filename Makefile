@@ -67,3 +67,25 @@ proto:
 	@command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler; }
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	PATH=$(TOOLS):$$PATH protoc --proto_path=proto --go_out=proto --go_opt=paths=source_relative proto/*.proto
+
+# test-mysql runs the scitt MySQL suite against a private MariaDB: installed
+# from Debian if missing, started on a unix socket in a temporary datadir
+# (no networking, no grant tables), stopped afterwards.
+.PHONY: test-mysql
+test-mysql:
+	@set -eu; \
+	if ! command -v mariadbd >/dev/null 2>&1 && ! test -x /usr/sbin/mariadbd; then \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null; \
+	fi; \
+	MARIADBD=$$(command -v mariadbd || echo /usr/sbin/mariadbd); \
+	D=$$(mktemp -d /tmp/vigil-mysql.XXXXXX); \
+	mariadb-install-db --no-defaults --datadir=$$D/data --user=$$(id -un) --auth-root-authentication-method=normal >$$D/install.log 2>&1 || { cat $$D/install.log; exit 1; }; \
+	$$MARIADBD --no-defaults --datadir=$$D/data --socket=$$D/sock --pid-file=$$D/pid --skip-networking --skip-grant-tables --user=$$(id -un) --innodb-flush-log-at-trx-commit=1 >$$D/mysqld.log 2>&1 & PID=$$!; \
+	trap 'kill $$PID 2>/dev/null; wait $$PID 2>/dev/null; rm -rf $$D' EXIT; \
+	for i in $$(seq 120); do mariadb-admin --no-defaults --socket=$$D/sock ping >/dev/null 2>&1 && break; \
+	  kill -0 $$PID 2>/dev/null || { cat $$D/mysqld.log; exit 1; }; sleep 0.5; done; \
+	rc=0; VIGIL_TEST_MYSQL_DSN="root@unix($$D/sock)/" $(GO) test -count=1 -timeout 10m -run 'TestMySQL' -v ./scitt/ >$$D/test.log 2>&1 || rc=$$?; \
+	grep -v '^[IWE][0-9]\{4\} ' $$D/test.log || true; \
+	grep -q -- '--- SKIP: TestMySQL' $$D/test.log && { echo "test-mysql: TestMySQL was skipped"; exit 1; }; \
+	exit $$rc

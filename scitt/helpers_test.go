@@ -152,6 +152,11 @@ type response struct {
 	problem *scitt.Problem
 }
 
+var pollTick = time.NewTicker(20 * time.Millisecond)
+
+// envMaker creates a test environment: POSIX in a temp dir, or MySQL.
+type envMaker func(testing.TB) *testEnv
+
 var noRedirect = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	Timeout:       30 * time.Second,
@@ -188,7 +193,12 @@ func do(t testing.TB, method, url, ctype string, body []byte) response {
 // arrives, bounded by a deadline.
 func register(t testing.TB, base string, stmt []byte) (id string, receipt []byte) {
 	t.Helper()
-	r := do(t, "POST", base+"/entries", "application/cose", stmt)
+	return follow(t, base, do(t, "POST", base+"/entries", "application/cose", stmt))
+}
+
+// follow follows a registration's 303/302 Locations until 200/201.
+func follow(t testing.TB, base string, r response) (id string, receipt []byte) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		switch r.code {
@@ -198,6 +208,10 @@ func register(t testing.TB, base string, stmt []byte) (id string, receipt []byte
 			if time.Now().After(deadline) {
 				t.Fatalf("registration still pending after deadline")
 			}
+			if r.header.Get("Retry-After") == "" {
+				t.Fatalf("status %d without Retry-After", r.code)
+			}
+			<-pollTick.C // the Location is polled, as a SCRAPI client must
 			r = do(t, "GET", base+r.header.Get("Location"), "", nil)
 		default:
 			t.Fatalf("register: status %d, problem %v", r.code, r.problem)

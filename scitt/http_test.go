@@ -23,8 +23,10 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-func TestRejections(t *testing.T) {
-	e := newEnv(t)
+func TestRejections(t *testing.T) { testRejections(t, newEnv) }
+
+func testRejections(t *testing.T, mk envMaker) {
+	e := mk(t)
 	svc, srv := e.start(t)
 	good := sign(t, e.issuer, scitt.KindInventory, 1, scitt.SignOptions{})
 	register(t, srv.URL, good)
@@ -190,8 +192,10 @@ func TestKeysAndConfiguration(t *testing.T) {
 
 // TestRestart registers, restarts the service on the same directory and
 // checks that entries, replay protection and old receipts survive.
-func TestRestart(t *testing.T) {
-	e := newEnv(t)
+func TestRestart(t *testing.T) { testRestart(t, newEnv) }
+
+func testRestart(t *testing.T, mk envMaker) {
+	e := mk(t)
 	svc, srv := e.start(t)
 	type reg struct {
 		stmt, rcpt []byte

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -210,6 +211,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.MySQLDSN != "" {
 		if s.db, err = sql.Open("mysql", cfg.MySQLDSN); err != nil {
 			return nil, fmt.Errorf("opening MySQL: %w", err)
+		}
+		if err := applyMySQLSchema(ctx, s.db); err != nil {
+			return nil, err
 		}
 		if driver, err = mysql.New(s.ctx, s.db); err != nil {
 			return nil, fmt.Errorf("opening MySQL log: %w", err)
@@ -536,6 +540,30 @@ func (s *Service) subjectAt(ctx context.Context, index, size uint64) (string, er
 		return "", fmt.Errorf("log entry %d: %w", index, err)
 	}
 	return st.Subject, nil
+}
+
+// mysqlSchema is tessera v1.0.4's storage/mysql/schema.sql (Apache 2.0,
+// The Tessera authors); every statement is idempotent.
+//
+//go:embed mysql_schema.sql
+var mysqlSchema string
+
+func applyMySQLSchema(ctx context.Context, db *sql.DB) error {
+	var b strings.Builder
+	for line := range strings.Lines(mysqlSchema) {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			b.WriteString(line)
+		}
+	}
+	for stmt := range strings.SplitSeq(b.String(), ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("applying MySQL schema: %w", err)
+		}
+	}
+	return nil
 }
 
 // parseCheckpoint reads size and root from a checkpoint of origin. The note

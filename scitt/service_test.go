@@ -5,12 +5,15 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilnet/vigil/scitt"
 )
 
-func TestRegisterReceiptVerify(t *testing.T) {
-	e := newEnv(t)
+func TestRegisterReceiptVerify(t *testing.T) { testRegisterReceiptVerify(t, newEnv) }
+
+func testRegisterReceiptVerify(t *testing.T, mk envMaker) {
+	e := mk(t)
 	_, srv := e.start(t)
 	tests := []struct {
 		name string
@@ -54,8 +57,10 @@ func TestRegisterReceiptVerify(t *testing.T) {
 	}
 }
 
-func TestReceiptVerificationFailures(t *testing.T) {
-	e := newEnv(t)
+func TestReceiptVerificationFailures(t *testing.T) { testReceiptVerificationFailures(t, newEnv) }
+
+func testReceiptVerificationFailures(t *testing.T, mk envMaker) {
+	e := mk(t)
 	_, srv := e.start(t)
 	// Two statements so the second receipt has a non-empty path.
 	register(t, srv.URL, sign(t, e.issuer, scitt.KindInventory, 100, scitt.SignOptions{}))
@@ -107,5 +112,24 @@ func TestReceiptVerificationFailures(t *testing.T) {
 	}
 	if err := scitt.VerifyReceipt(stmt, rcpt, e.receipt.Public()); err != nil {
 		t.Fatalf("the untampered receipt must verify: %v", err)
+	}
+}
+
+// TestAsyncRegistration forces the asynchronous form: 303 from POST, then
+// 302 (while pending) or 200 with the receipt from the Location.
+func TestAsyncRegistration(t *testing.T) {
+	e := newEnv(t)
+	_, srv := e.startWith(t, e.config(t), scitt.HandlerOptions{SyncWait: time.Nanosecond})
+	stmt := sign(t, e.issuer, scitt.KindInventory, 1, scitt.SignOptions{})
+	r := do(t, "POST", srv.URL+"/entries", "application/cose", stmt)
+	if r.code != http.StatusSeeOther || r.header.Get("Retry-After") == "" || len(r.body) != 0 {
+		t.Fatalf("POST: %d %q", r.code, r.body)
+	}
+	loc, rcpt := follow(t, srv.URL, r)
+	if loc != r.header.Get("Location") {
+		t.Errorf("final Location %q, operation Location %q", loc, r.header.Get("Location"))
+	}
+	if err := scitt.VerifyReceipt(stmt, rcpt, e.receipt.Public()); err != nil {
+		t.Fatal(err)
 	}
 }
