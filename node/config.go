@@ -30,6 +30,8 @@ type Config struct {
 	Observer bool `yaml:"observer"`
 	// Witness tunes the add-checkpoint endpoint.
 	Witness WitnessConfig `yaml:"witness"`
+	// Feed configures the read API and dashboard (tokens, CORS).
+	Feed FeedConfig `yaml:"feed"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 }

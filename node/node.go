@@ -46,6 +46,7 @@ type Node struct {
 	mux     *http.ServeMux
 	reg     *prometheus.Registry
 	logsG   prometheus.GaugeFunc
+	nodeFeed
 }
 
 // New builds a node from cfg and deps without serving yet.
@@ -91,17 +92,21 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 
 	if !cfg.Observer && n.keys.Cosigner != nil {
 		n.witness, err = witness.New(witness.Config{
-			Signer: n.keys.Cosigner,
-			Logs:   rosterView{&n.roster},
-			Store:  n.store,
-			Limits: witness.RateLimits{PerLog: cfg.Witness.RatePerLog, Burst: cfg.Witness.Burst},
-			Logger: n.log.With("component", "witness"),
+			Signer:      n.keys.Cosigner,
+			Logs:        rosterView{&n.roster},
+			Store:       n.store,
+			Limits:      witness.RateLimits{PerLog: cfg.Witness.RatePerLog, Burst: cfg.Witness.Burst},
+			Logger:      n.log.With("component", "witness"),
+			AfterCosign: n.afterCosign,
 		})
 		if err != nil {
 			return nil, err
 		}
 		n.reg.MustRegister(n.witness.Metrics()...)
 		n.mux.Handle("POST /add-checkpoint", n.witness.Handler())
+	}
+	if err := n.mountFeed(); err != nil {
+		return nil, err
 	}
 	n.mux.HandleFunc("GET /healthz", n.serveHealth)
 	n.mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
@@ -169,6 +174,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	g.Go(func() error { return n.runFeed(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

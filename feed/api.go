@@ -1,0 +1,538 @@
+package feed
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilnet/vigil/tlog"
+)
+
+// Query limits of GET /v1/logs/{logID}/checkpoints.
+const (
+	DefaultHistoryLimit = 100
+	MaxHistoryLimit     = 1000
+)
+
+// Cache lifetimes. Checkpoints change as logs grow and cosignatures arrive;
+// evidence never changes once stored.
+const (
+	checkpointMaxAge = 10 * time.Second
+	listMaxAge       = 5 * time.Second
+	immutableMaxAge  = 365 * 24 * time.Hour
+)
+
+// EvidenceMediaType is the media type of a raw evidence file.
+const EvidenceMediaType = "application/vnd.vigil.evidence"
+
+// Handler returns the feed's routes on a mux of their own.
+func (f *Feed) Handler() http.Handler {
+	mux := http.NewServeMux()
+	f.Register(mux)
+	return mux
+}
+
+// Register adds the feed's routes to mux:
+//
+//	GET /v1/logs
+//	GET /v1/logs/{logID}/checkpoint[?k=N]
+//	GET /v1/logs/{logID}/checkpoints[?from=SIZE&limit=N]
+//	GET /v1/evidence
+//	GET /v1/evidence/{id}[?format=json|raw]
+//	GET /v1/peers
+//	GET /v1/events
+//	GET /  (dashboard), GET /feed/static/..., POST /feed/login
+//	OPTIONS /v1/... (only when CORS origins are configured)
+func (f *Feed) Register(mux *http.ServeMux) {
+	f.route(mux, "GET /v1/logs", "logs", f.serveLogs)
+	f.route(mux, "GET /v1/logs/{logID}/checkpoint", "checkpoint", f.serveCheckpoint)
+	f.route(mux, "GET /v1/logs/{logID}/checkpoints", "checkpoints", f.serveHistory)
+	f.route(mux, "GET /v1/evidence", "evidence_list", f.serveEvidenceList)
+	f.route(mux, "GET /v1/evidence/{id}", "evidence", f.serveEvidence)
+	f.route(mux, "GET /v1/peers", "peers", f.servePeers)
+	f.route(mux, "GET /v1/events", "events", f.serveEvents)
+	f.registerDashboard(mux)
+	if f.auth.corsEnabled() {
+		mux.Handle("OPTIONS /v1/", http.HandlerFunc(f.auth.preflight))
+	}
+}
+
+// route wraps h with access control, CORS and metrics.
+func (f *Feed) route(mux *http.ServeMux, pattern, name string, h http.HandlerFunc) {
+	rm := f.metrics.route(name)
+	mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		f.auth.cors(sw, r)
+		switch {
+		case f.auth.allowed(r):
+			h(sw, r)
+		case name == "dashboard":
+			f.auth.challenge(sw)
+			f.renderLogin(sw, r, http.StatusUnauthorized, "")
+		default:
+			f.auth.challenge(sw)
+			f.fail(sw, r, http.StatusUnauthorized, errors.New("a bearer token is required"))
+		}
+		rm.observe(sw.code, time.Since(start))
+	}))
+}
+
+// statusWriter records the status code for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flush, deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// apiError is the JSON body of every error of the JSON endpoints.
+type apiError struct {
+	Error  string `json:"error"`
+	Status int    `json:"status"`
+}
+
+func (f *Feed) fail(w http.ResponseWriter, r *http.Request, code int, err error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Del("ETag")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(apiError{Error: err.Error(), Status: code})
+}
+
+// failText answers the C2SP monitoring endpoint, whose clients read text.
+func failText(w http.ResponseWriter, code int, reason string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, reason)
+}
+
+func (f *Feed) writeJSON(w http.ResponseWriter, r *http.Request, maxAge time.Duration, etagged bool, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		f.fail(w, r, http.StatusInternalServerError, errors.New("encoding response"))
+		return
+	}
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", f.auth.cacheControl(maxAge))
+	if etagged {
+		sum := sha256.Sum256(b)
+		etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+		h.Set("ETag", etag)
+		if notModified(r, etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	w.Write(b)
+}
+
+// notModified reports whether the request's If-None-Match matches etag.
+func notModified(r *http.Request, etag string) bool {
+	inm := r.Header.Get("If-None-Match")
+	if inm == "" {
+		return false
+	}
+	for t := range strings.SplitSeq(inm, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckpointSummary describes one checkpoint in JSON.
+type CheckpointSummary struct {
+	Size uint64 `json:"size"`
+	// Root is the standard base64 root hash, as in the checkpoint.
+	Root string `json:"root"`
+	// Cosigners are the roster witnesses whose cosignature verified.
+	Cosigners []string `json:"cosigners"`
+	// QuorumMet reports whether they satisfy the roster's quorum.
+	QuorumMet bool `json:"quorum_met"`
+	// CosignedAt is the newest cosignature's timestamp.
+	CosignedAt *time.Time `json:"cosigned_at,omitempty"`
+}
+
+func summarize(e *entry) CheckpointSummary {
+	if e == nil {
+		return CheckpointSummary{}
+	}
+	s := CheckpointSummary{Size: e.cp.Size, Root: base64.StdEncoding.EncodeToString(e.cp.Root[:]), Cosigners: e.cosigners, QuorumMet: e.quorum}
+	if s.Cosigners == nil {
+		s.Cosigners = []string{}
+	}
+	if !e.cosignedAt.IsZero() {
+		t := e.cosignedAt
+		s.CosignedAt = &t
+	}
+	return s
+}
+
+func summaryPtr(e *entry) *CheckpointSummary {
+	if e == nil {
+		return nil
+	}
+	s := summarize(e)
+	return &s
+}
+
+// LogInfo is one log in GET /v1/logs.
+type LogInfo struct {
+	Origin string `json:"origin"`
+	LogID  string `json:"log_id"`
+	Key    string `json:"key"`
+	URL    string `json:"url,omitempty"`
+	// Latest is the newest checkpoint the node holds, with its cosigners.
+	Latest *CheckpointSummary `json:"latest"`
+	// Quorum is the newest checkpoint that satisfies the roster quorum.
+	Quorum *CheckpointSummary `json:"quorum"`
+	// AgeSeconds is how long ago Latest was last cosigned.
+	AgeSeconds *int64 `json:"age_seconds,omitempty"`
+	// Evidence counts the evidence held against this log.
+	Evidence int    `json:"evidence"`
+	Error    string `json:"error,omitempty"`
+}
+
+// WitnessInfo is one roster witness.
+type WitnessInfo struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+	URL  string `json:"url,omitempty"`
+}
+
+// LogsResponse is the body of GET /v1/logs.
+type LogsResponse struct {
+	// Quorum is the roster's quorum group ("" when none is set).
+	Quorum    string        `json:"quorum"`
+	Witnesses []WitnessInfo `json:"witnesses"`
+	Logs      []LogInfo     `json:"logs"`
+	// Evidence counts all evidence the node holds.
+	Evidence int `json:"evidence"`
+	// LastEventID lets a client follow /v1/events from this snapshot.
+	LastEventID string    `json:"last_event_id"`
+	Generated   time.Time `json:"generated"`
+}
+
+func (f *Feed) logsSnapshot(r *http.Request) LogsResponse {
+	resp := LogsResponse{LastEventID: f.hub.last(), Generated: f.now().UTC().Truncate(time.Second)}
+	idx := f.views.roster()
+	resp.Quorum = idx.r.Quorum()
+	resp.Witnesses = []WitnessInfo{}
+	for _, w := range idx.r.Witnesses() {
+		resp.Witnesses = append(resp.Witnesses, WitnessInfo{Name: w.Name, Key: w.VKey, URL: w.URL})
+	}
+	evidence := f.evidenceList(r.Context())
+	byOrigin := map[string]int{}
+	for _, e := range evidence {
+		byOrigin[e.Origin]++
+	}
+	resp.Evidence = len(evidence)
+	resp.Logs = []LogInfo{}
+	for _, v := range f.views.all(r.Context()) {
+		li := LogInfo{Origin: v.log.Origin, LogID: v.logID, Key: v.log.VKey, URL: v.log.URL, Latest: summaryPtr(v.latest()), Quorum: summaryPtr(v.quorumEntry()), Evidence: byOrigin[v.log.Origin]}
+		if e := v.latest(); e != nil && !e.cosignedAt.IsZero() {
+			age := int64(f.now().Sub(e.cosignedAt) / time.Second)
+			li.AgeSeconds = &age
+		}
+		if v.err != nil {
+			li.Error = v.err.Error()
+		}
+		resp.Logs = append(resp.Logs, li)
+	}
+	return resp
+}
+
+func (f *Feed) serveLogs(w http.ResponseWriter, r *http.Request) {
+	f.writeJSON(w, r, listMaxAge, false, f.logsSnapshot(r))
+}
+
+// serveCheckpoint is the C2SP tlog-witness monitoring endpoint with the
+// monitoring prefix /v1/logs: the newest checkpoint (with at least k roster
+// cosignatures if ?k=N is given) as a signed note. The note is verified and
+// encoded when the view is built; this path only looks it up.
+func (f *Feed) serveCheckpoint(w http.ResponseWriter, r *http.Request) {
+	k := 0
+	if r.URL.RawQuery != "" {
+		if s, ok := r.URL.Query()["k"]; ok {
+			n, err := parseCount(s[0])
+			if err != nil {
+				failText(w, http.StatusBadRequest, "bad k: "+err.Error())
+				return
+			}
+			k = n
+		}
+	}
+	v, err := f.views.byID(r.Context(), r.PathValue("logID"))
+	switch {
+	case errors.Is(err, errUnknownLog):
+		// SPEC (tlog-witness §4): a log never cosigned → 404; here also
+		// a log not in the roster.
+		failText(w, http.StatusNotFound, "unknown log: no log in the roster has ID "+r.PathValue("logID"))
+		return
+	case err != nil:
+		failText(w, http.StatusServiceUnavailable, "reading checkpoints failed; try again")
+		return
+	}
+	if k >= len(v.byK) {
+		failText(w, http.StatusBadRequest, fmt.Sprintf("bad k: %d exceeds the %d witnesses in the roster", k, len(v.byK)-1))
+		return
+	}
+	e := v.byK[k]
+	if e == nil {
+		reason := "no checkpoint of " + v.log.Origin + " held yet"
+		if k > 0 {
+			reason = fmt.Sprintf("no checkpoint of %s with at least %d roster cosignatures yet", v.log.Origin, k)
+			if best := v.latest(); best != nil {
+				most := 0
+				for _, x := range v.byK {
+					if x != nil {
+						most = max(most, len(x.cosigners))
+					}
+				}
+				reason += fmt.Sprintf(" (the most any checkpoint has is %d)", most)
+			}
+		}
+		failText(w, http.StatusNotFound, reason)
+		return
+	}
+	h := w.Header()
+	h["Content-Type"] = textPlain
+	h["Cache-Control"] = f.auth.checkpointCache
+	h["Etag"] = []string{e.etag}
+	if notModified(r, e.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(e.note))}
+	w.Write(e.note)
+}
+
+var textPlain = []string{"text/plain; charset=utf-8"}
+
+// parseCount parses a non-negative decimal integer.
+func parseCount(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || strconv.Itoa(n) != s {
+		return 0, fmt.Errorf("%q is not a non-negative decimal integer", s)
+	}
+	return n, nil
+}
+
+// HistoryEntry is one checkpoint in GET /v1/logs/{logID}/checkpoints.
+type HistoryEntry struct {
+	CheckpointSummary
+	// Note is the signed note with the cosignatures the node holds.
+	Note string `json:"note"`
+}
+
+// HistoryResponse is the body of GET /v1/logs/{logID}/checkpoints.
+type HistoryResponse struct {
+	Origin string `json:"origin"`
+	LogID  string `json:"log_id"`
+	// Checkpoints are ordered by size, oldest first; a size with two roots
+	// (a split view) appears twice.
+	Checkpoints []HistoryEntry `json:"checkpoints"`
+	// Next is the from of the next page, absent on the last page.
+	Next *uint64 `json:"next,omitempty"`
+}
+
+func (f *Feed) serveHistory(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var from uint64
+	if s := q.Get("from"); s != "" || q.Has("from") {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || strconv.FormatUint(n, 10) != s {
+			f.fail(w, r, http.StatusBadRequest, fmt.Errorf("bad from: %q is not a tree size (a non-negative decimal integer)", s))
+			return
+		}
+		from = n
+	}
+	limit := DefaultHistoryLimit
+	if s := q.Get("limit"); s != "" || q.Has("limit") {
+		n, err := parseCount(s)
+		if err == nil && (n < 1 || n > MaxHistoryLimit) {
+			err = fmt.Errorf("%d is not between 1 and %d", n, MaxHistoryLimit)
+		}
+		if err != nil {
+			f.fail(w, r, http.StatusBadRequest, fmt.Errorf("bad limit: %v", err))
+			return
+		}
+		limit = n
+	}
+	idx := f.views.roster()
+	l, ok := idx.byID[r.PathValue("logID")]
+	if !ok {
+		f.fail(w, r, http.StatusNotFound, fmt.Errorf("unknown log: no log in the roster has ID %s", r.PathValue("logID")))
+		return
+	}
+	entries, next, err := f.views.history(r.Context(), idx, l, from, limit)
+	if err != nil {
+		f.log.Warn("feed: reading history", "origin", l.Origin, "err", err)
+		f.fail(w, r, http.StatusServiceUnavailable, errors.New("reading checkpoints failed; try again"))
+		return
+	}
+	resp := HistoryResponse{Origin: l.Origin, LogID: tlog.LogID(l.Origin), Checkpoints: []HistoryEntry{}}
+	for _, e := range entries {
+		resp.Checkpoints = append(resp.Checkpoints, HistoryEntry{CheckpointSummary: summarize(e), Note: string(e.note)})
+	}
+	if next != 0 {
+		resp.Next = &next
+		w.Header().Set("Link", fmt.Sprintf(`</v1/logs/%s/checkpoints?from=%d&limit=%d>; rel="next"`, resp.LogID, next, limit))
+	}
+	f.writeJSON(w, r, checkpointMaxAge, true, resp)
+}
+
+// EvidenceList is the body of GET /v1/evidence.
+type EvidenceList struct {
+	Evidence []Evidence `json:"evidence"`
+}
+
+// EvidenceDetail is the JSON body of GET /v1/evidence/{id}.
+type EvidenceDetail struct {
+	Evidence
+	// FileSHA256 is the hex SHA-256 of the raw evidence file.
+	FileSHA256 string `json:"file_sha256"`
+	// File is the raw evidence file (base64 in JSON); ?format=raw serves it as is.
+	File []byte `json:"file"`
+}
+
+func (f *Feed) serveEvidenceList(w http.ResponseWriter, r *http.Request) {
+	list, err := f.src.Evidence(r.Context())
+	if err != nil {
+		f.log.Warn("feed: listing evidence", "err", err)
+		f.fail(w, r, http.StatusServiceUnavailable, errors.New("reading evidence failed; try again"))
+		return
+	}
+	for i := range list {
+		list[i].LogID = tlog.LogID(list[i].Origin)
+	}
+	if list == nil {
+		list = []Evidence{}
+	}
+	f.writeJSON(w, r, listMaxAge, true, EvidenceList{Evidence: list})
+}
+
+// validEvidenceID accepts what evidence IDs are made of (hex digests,
+// base64url, dashes), so a path never reaches the source with odd bytes.
+func validEvidenceID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (f *Feed) serveEvidence(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !validEvidenceID(id) {
+		f.fail(w, r, http.StatusBadRequest, errors.New("bad evidence ID: want 1 to 128 letters, digits, '-', '_' or '.'"))
+		return
+	}
+	raw, ok := wantsRaw(r)
+	if !ok {
+		f.fail(w, r, http.StatusBadRequest, fmt.Errorf("bad format: %q is not json or raw", r.URL.Query().Get("format")))
+		return
+	}
+	ev, file, err := f.src.EvidenceFile(r.Context(), id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		f.fail(w, r, http.StatusNotFound, fmt.Errorf("no evidence with ID %s", id))
+		return
+	case err != nil:
+		f.log.Warn("feed: reading evidence", "id", id, "err", err)
+		f.fail(w, r, http.StatusServiceUnavailable, errors.New("reading evidence failed; try again"))
+		return
+	}
+	ev.LogID = tlog.LogID(ev.Origin)
+	sum := sha256.Sum256(file)
+	h := w.Header()
+	h.Set("Vary", "Accept")
+	if !raw {
+		// Evidence never changes once stored: cache it for good.
+		f.writeJSON(w, r, immutableMaxAge, true, EvidenceDetail{Evidence: ev, FileSHA256: hex.EncodeToString(sum[:]), File: file})
+		return
+	}
+	etag := `"` + hex.EncodeToString(sum[:]) + `"`
+	h.Set("Content-Type", EvidenceMediaType)
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="vigil-evidence-%s"`, id))
+	h.Set("Cache-Control", f.auth.cacheControl(immutableMaxAge)+", immutable")
+	h.Set("ETag", etag)
+	if notModified(r, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(file)))
+	w.Write(file)
+}
+
+// wantsRaw decides between the JSON and the raw evidence file: ?format=
+// wins; otherwise an Accept header naming the evidence media type,
+// application/octet-stream or text/plain (and not JSON) asks for the file.
+func wantsRaw(r *http.Request) (raw, ok bool) {
+	switch r.URL.Query().Get("format") {
+	case "raw":
+		return true, true
+	case "json":
+		return false, true
+	case "":
+	default:
+		return false, false
+	}
+	accept := r.Header.Get("Accept")
+	if strings.Contains(accept, "application/json") {
+		return false, true
+	}
+	for _, t := range []string{EvidenceMediaType, "application/octet-stream", "text/plain"} {
+		if strings.Contains(accept, t) {
+			return true, true
+		}
+	}
+	return false, true
+}
+
+// PeersResponse is the body of GET /v1/peers.
+type PeersResponse struct {
+	Peers []Peer `json:"peers"`
+}
+
+func (f *Feed) servePeers(w http.ResponseWriter, r *http.Request) {
+	peers, err := f.src.Peers(r.Context())
+	if err != nil {
+		f.log.Warn("feed: listing peers", "err", err)
+		f.fail(w, r, http.StatusServiceUnavailable, errors.New("reading peers failed; try again"))
+		return
+	}
+	if peers == nil {
+		peers = []Peer{}
+	}
+	f.writeJSON(w, r, 0, false, PeersResponse{Peers: peers})
+}

@@ -1,0 +1,261 @@
+package feed
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Event types on GET /v1/events.
+const (
+	EventCheckpoint = "checkpoint" // a log's newest checkpoint or its cosigners changed
+	EventEvidence   = "evidence"   // new evidence
+	EventPeers      = "peers"      // the peer list changed
+	// EventReset tells a resuming client that events were lost (it reconnected
+	// too late, or the node restarted): reload the state from the API.
+	EventReset = "reset"
+)
+
+// event is one server-sent event. IDs are "<epoch>-<seq>": seq grows by one
+// per event and epoch changes when the node restarts, so a client resuming
+// across a restart is told to reload rather than silently missing events.
+type event struct {
+	seq  uint64
+	typ  string
+	data []byte // one line of JSON
+}
+
+// hub keeps the last events in a ring buffer and wakes subscribers. A
+// subscriber holds no queue of its own: it reads from the ring by sequence
+// number, so a thousand idle subscribers cost one goroutine and one
+// connection each, and a slow one cannot hold up the others.
+type hub struct {
+	epoch string
+	max   int
+
+	mu     sync.Mutex
+	ring   []event // ring[i%len] holds seq i+1 ... (oldest first when full)
+	seq    uint64  // last assigned
+	wake   chan struct{}
+	closed bool
+
+	subscribers atomic.Int64
+	published   atomic.Uint64
+}
+
+func newHub(size, maxSubscribers int, now func() time.Time) *hub {
+	return &hub{
+		epoch: strconv.FormatInt(now().UnixNano(), 36),
+		max:   maxSubscribers,
+		ring:  make([]event, 0, size),
+		wake:  make(chan struct{}),
+	}
+}
+
+// publish appends an event and wakes every subscriber.
+func (h *hub) publish(typ string, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return // only our own types are published; they always encode
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.seq++
+	e := event{seq: h.seq, typ: typ, data: data}
+	if len(h.ring) < cap(h.ring) {
+		h.ring = append(h.ring, e)
+	} else {
+		h.ring[int((h.seq-1)%uint64(cap(h.ring)))] = e
+	}
+	close(h.wake)
+	h.wake = make(chan struct{})
+	h.published.Add(1)
+}
+
+// since returns the events after seq (oldest first), a channel closed at the
+// next publish, and whether events after seq were already dropped from the
+// ring. The hub is closed when ok is false.
+func (h *hub) since(seq uint64) (evs []event, wake <-chan struct{}, lost, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, nil, false, false
+	}
+	if seq > h.seq {
+		// A sequence from the future (another epoch's numbers): lost.
+		return nil, h.wake, true, true
+	}
+	n := len(h.ring)
+	oldest := h.seq - uint64(n) + 1 // seq of the oldest event held
+	if seq+1 < oldest {
+		lost = true
+		seq = oldest - 1
+	}
+	for s := seq + 1; s <= h.seq; s++ {
+		evs = append(evs, h.ring[int((s-1)%uint64(cap(h.ring)))])
+	}
+	return evs, h.wake, lost, true
+}
+
+// last returns the ID of the newest event.
+func (h *hub) last() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.id(h.seq)
+}
+
+func (h *hub) id(seq uint64) string { return h.epoch + "-" + strconv.FormatUint(seq, 10) }
+
+// parseID returns the sequence number of an event ID from this epoch.
+func (h *hub) parseID(id string) (seq uint64, sameEpoch bool) {
+	epoch, s, ok := strings.Cut(id, "-")
+	if !ok || epoch != h.epoch {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.closed = true
+		close(h.wake)
+	}
+}
+
+var errTooManySubscribers = errors.New("too many event subscribers")
+
+// serveEvents streams events as text/event-stream. A client resumes with the
+// Last-Event-ID header (sent by EventSource on reconnect) or the
+// last_event_id query parameter; without either it gets only new events.
+func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
+	h := f.hub
+	if n := h.subscribers.Add(1); n > int64(h.max) {
+		h.subscribers.Add(-1)
+		w.Header().Set("Retry-After", "10")
+		f.fail(w, r, http.StatusServiceUnavailable, errTooManySubscribers)
+		return
+	}
+	defer h.subscribers.Add(-1)
+
+	// EventSource sends Last-Event-ID when it reconnects; the query
+	// parameter lets a page start where its server-rendered snapshot ends.
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = r.URL.Query().Get("last_event_id")
+	}
+	rc := http.NewResponseController(w)
+	// The stream outlives the server's read timeout; only writes are bounded.
+	_ = rc.SetReadDeadline(time.Time{})
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	var seq uint64
+	resetReason := ""
+	if lastID != "" {
+		s, same := h.parseID(lastID)
+		if same {
+			seq = s
+		} else {
+			resetReason = "unknown event ID (the node restarted?)"
+		}
+	}
+	if lastID == "" || resetReason != "" {
+		// Start from now: what the client has not seen is in the API.
+		seq, _ = h.parseID(h.last())
+	}
+	// Tell EventSource to wait a little before reconnecting.
+	buf := []byte("retry: 2000\n\n")
+	if resetReason != "" {
+		buf = appendEvent(buf, h.id(seq), EventReset, mustJSON(map[string]string{"reason": resetReason}))
+		f.metrics.resumes.WithLabelValues("reset").Inc()
+	}
+	heartbeat := time.NewTimer(f.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		evs, wake, lost, ok := h.since(seq)
+		if !ok {
+			return // feed stopped
+		}
+		if lost {
+			buf = appendEvent(buf, h.id(seq), EventReset, mustJSON(map[string]string{"reason": "events were dropped before the client resumed"}))
+			f.metrics.resumes.WithLabelValues("reset").Inc()
+		} else if lastID != "" && resetReason == "" {
+			f.metrics.resumes.WithLabelValues("ok").Inc()
+		}
+		lastID = ""
+		for _, e := range evs {
+			buf = appendEvent(buf, h.id(e.seq), e.typ, e.data)
+			seq = e.seq
+		}
+		if len(buf) > 0 {
+			_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			buf = buf[:0]
+			f.metrics.eventsSent.Add(float64(len(evs)))
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-wake:
+		case <-heartbeat.C:
+			buf = append(buf, ": keep-alive\n\n"...)
+			heartbeat.Reset(f.cfg.Heartbeat)
+		}
+	}
+}
+
+// appendEvent formats one event; data is single-line JSON.
+func appendEvent(b []byte, id, typ string, data []byte) []byte {
+	b = fmt.Appendf(b, "id: %s\nevent: %s\ndata: ", id, typ)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// CheckpointEvent is the data of a checkpoint event.
+type CheckpointEvent struct {
+	Origin string `json:"origin"`
+	LogID  string `json:"log_id"`
+	CheckpointSummary
+}
+
+// EvidenceEvent is the data of an evidence event.
+type EvidenceEvent = Evidence
+
+// PeersEvent is the data of a peers event: the whole new list.
+type PeersEvent struct {
+	Peers []Peer `json:"peers"`
+}
+
+func (f *Feed) publishCheckpoint(v *logView) {
+	f.hub.publish(EventCheckpoint, CheckpointEvent{Origin: v.log.Origin, LogID: v.logID, CheckpointSummary: summarize(v.latest())})
+	f.metrics.events.WithLabelValues(EventCheckpoint).Inc()
+}

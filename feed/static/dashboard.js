@@ -1,0 +1,60 @@
+// Vigil dashboard: follows /v1/events and swaps in the server-rendered
+// sections that changed. No build step; plain browser JavaScript.
+(function () {
+  'use strict';
+  var conn = document.getElementById('conn');
+  var sections = ['evidence', 'summary', 'logs', 'peers'];
+  var pending = null;
+
+  function setStatus(text, live) {
+    conn.textContent = text;
+    conn.className = live ? 'conn live' : 'conn';
+  }
+
+  function ago(ts) {
+    var s = Math.max(0, Math.round((Date.now() - Date.parse(ts)) / 1000));
+    if (s < 60) return s + 's ago';
+    if (s < 3600) return Math.floor(s / 60) + 'm ago';
+    if (s < 172800) return Math.floor(s / 3600) + 'h ago';
+    return Math.floor(s / 86400) + 'd ago';
+  }
+
+  function tick() {
+    var els = document.querySelectorAll('[data-ts]');
+    for (var i = 0; i < els.length; i++) els[i].textContent = ago(els[i].getAttribute('data-ts'));
+  }
+
+  // refresh re-renders the page on the server and replaces each section,
+  // batching bursts of events into one request.
+  function refresh() {
+    if (pending) return;
+    pending = setTimeout(function () {
+      fetch(location.pathname, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, 'text/html');
+          sections.forEach(function (id) {
+            var cur = document.getElementById(id), next = doc.getElementById(id);
+            if (cur && next) cur.replaceWith(document.importNode(next, true));
+          });
+          tick();
+        })
+        .catch(function () { setStatus('Update failed; retrying…', false); })
+        .then(function () { pending = null; });
+    }, 150);
+  }
+
+  if (!window.EventSource) {
+    setStatus('Live updates are not supported by this browser; reload to refresh.', false);
+    return;
+  }
+  var last = document.body.getAttribute('data-last-event-id') || '';
+  var es = new EventSource('/v1/events' + (last ? '?last_event_id=' + encodeURIComponent(last) : ''));
+  es.onopen = function () { setStatus('Live', true); };
+  es.onerror = function () { setStatus('Reconnecting…', false); };
+  ['checkpoint', 'evidence', 'peers', 'reset'].forEach(function (t) {
+    es.addEventListener(t, refresh);
+  });
+  tick();
+  setInterval(tick, 5000);
+})();

@@ -1,0 +1,293 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/vigilnet/vigil/feed"
+	"github.com/vigilnet/vigil/gossip/evidence"
+	vpb "github.com/vigilnet/vigil/proto"
+	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/store"
+	"github.com/vigilnet/vigil/tlog"
+	"github.com/vigilnet/vigil/witness"
+)
+
+// FeedConfig configures the read API, the event stream and the dashboard.
+type FeedConfig struct {
+	// Tokens, if set, are the bearer tokens allowed to read the feed
+	// (at least 16 characters each); empty means public.
+	Tokens []string `yaml:"tokens"`
+	// CORSOrigins are the browser origins ("https://host[:port]" or "*")
+	// allowed to read the feed cross-origin; empty means CORS is off.
+	CORSOrigins []string `yaml:"cors_origins"`
+}
+
+// nodeFeed is the node's feed state, embedded in Node.
+type nodeFeed struct {
+	feed *feed.Feed
+}
+
+// mountFeed builds the feed over the node's store and roster and adds its
+// routes to the node's mux.
+func (n *Node) mountFeed() error {
+	cfg := feed.Config{
+		Source:      feedSource{n},
+		Tokens:      n.cfg.Feed.Tokens,
+		CORSOrigins: n.cfg.Feed.CORSOrigins,
+		Logger:      n.log.With("component", "feed"),
+	}
+	if n.keys != nil && n.keys.Cosigner != nil {
+		v, err := tlog.NewCosignatureVerifier(n.keys.Cosigner.VerifierKey())
+		if err != nil {
+			return fmt.Errorf("feed: own key: %w", err)
+		}
+		cfg.OwnKey = v
+	}
+	f, err := feed.New(cfg)
+	if err != nil {
+		return err
+	}
+	n.feed = f
+	n.reg.MustRegister(f.Metrics()...)
+	f.Register(n.mux)
+	return nil
+}
+
+// Feed returns the node's feed.
+func (n *Node) Feed() *feed.Feed { return n.feed }
+
+// runFeed follows changes for the feed's event stream until ctx ends.
+func (n *Node) runFeed(ctx context.Context) error {
+	if n.feed == nil {
+		return nil
+	}
+	return n.feed.Run(ctx)
+}
+
+// afterCosign is the witness's AfterCosign hook: it must not block.
+func (n *Node) afterCosign(c witness.Cosigned) {
+	if n.feed != nil {
+		n.feed.CheckpointUpdated(c.Checkpoint.Origin)
+	}
+}
+
+// feedSource is the feed's view of the node: checkpoint records with merged
+// cosignatures and evidence from the store, plus the checkpoint this node's
+// witness cosigned last.
+type feedSource struct{ n *Node }
+
+var _ feed.Source = feedSource{}
+
+func (s feedSource) Roster() *roster.Roster { return s.n.roster.Load() }
+
+// maxRecordsPerRead bounds one store read of checkpoint records.
+const maxRecordsPerRead = 4096
+
+func (s feedSource) Checkpoints(ctx context.Context, origin string, q feed.CheckpointQuery) ([][]byte, error) {
+	if q.Limit <= 0 || q.MinSize > q.MaxSize {
+		return nil, nil
+	}
+	var recs []store.CheckpointRecord
+	var err error
+	if q.Newest {
+		recs, err = s.newest(ctx, origin, q.MinSize, q.MaxSize, q.Limit)
+	} else {
+		recs, err = s.oldest(ctx, origin, q.MinSize, q.MaxSize, q.Limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	notes := make([][]byte, 0, len(recs)+1)
+	sizes := make([]uint64, 0, len(recs)+1)
+	for _, r := range recs {
+		notes = append(notes, r.Note)
+		sizes = append(sizes, r.Size)
+	}
+	// The checkpoint this node cosigned last, which gossip may not have
+	// merged into a record yet.
+	if st, err := s.n.store.WitnessState(ctx, origin); err == nil && len(st.Checkpoint) > 0 && st.Size >= q.MinSize && st.Size <= q.MaxSize {
+		notes = append(notes, st.Checkpoint)
+		sizes = append(sizes, st.Size)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return trimSizes(notes, sizes, q.Limit, q.Newest), nil
+}
+
+// trimSizes keeps the notes of the q.Limit first distinct sizes in query order.
+func trimSizes(notes [][]byte, sizes []uint64, limit int, newest bool) [][]byte {
+	distinct := slices.Clone(sizes)
+	slices.Sort(distinct)
+	distinct = slices.Compact(distinct)
+	if len(distinct) <= limit {
+		return notes
+	}
+	var lo, hi uint64 = distinct[0], distinct[limit-1]
+	if newest {
+		lo, hi = distinct[len(distinct)-limit], distinct[len(distinct)-1]
+	}
+	out := notes[:0:0]
+	for i, n := range notes {
+		if sizes[i] >= lo && sizes[i] <= hi {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// newest reads records of origin with sizes in [min, max], largest first,
+// covering up to limit distinct sizes.
+func (s feedSource) newest(ctx context.Context, origin string, minSize, maxSize uint64, limit int) ([]store.CheckpointRecord, error) {
+	before := maxSize + 1
+	if maxSize == math.MaxUint64 {
+		before = math.MaxUint64
+	}
+	var out []store.CheckpointRecord
+	sizes := 0
+	for range maxRecordsPerRead {
+		recs, next, err := s.n.store.CheckpointHistory(ctx, origin, before, limit-sizes)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if r.Size < minSize {
+				return out, nil
+			}
+			if len(out) == 0 || out[len(out)-1].Size != r.Size {
+				sizes++
+			}
+			out = append(out, r)
+		}
+		if next == 0 || sizes >= limit {
+			return out, nil
+		}
+		before = next
+	}
+	return out, nil
+}
+
+// oldest reads records of origin with sizes in [min, max], smallest first,
+// covering up to limit distinct sizes. The store pages newest first, so it
+// looks for the smallest window [min, min+w) holding more than limit sizes
+// (or reaching max) by doubling w, then bisecting if a window holds more
+// records than one read returns.
+func (s feedSource) oldest(ctx context.Context, origin string, minSize, maxSize uint64, limit int) ([]store.CheckpointRecord, error) {
+	read := func(w uint64) (recs []store.CheckpointRecord, sizes int, complete bool, err error) {
+		before := minSize + w
+		if before < minSize || before > maxSize {
+			before = maxSize
+			if maxSize < math.MaxUint64 {
+				before = maxSize + 1
+			}
+		}
+		all, _, err := s.n.store.CheckpointHistory(ctx, origin, before, maxRecordsPerRead)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		i := slices.IndexFunc(all, func(r store.CheckpointRecord) bool { return r.Size < minSize })
+		complete = i >= 0 || len(all) < maxRecordsPerRead
+		if i >= 0 {
+			all = all[:i]
+		}
+		slices.Reverse(all)
+		for j, r := range all {
+			if j == 0 || all[j-1].Size != r.Size {
+				sizes++
+			}
+		}
+		return all, sizes, complete, nil
+	}
+	w := uint64(limit) + 1
+	var lo, hi uint64 // lo: a window too small; hi: one too big to read at once
+	for range 128 {
+		recs, sizes, complete, err := read(w)
+		if err != nil {
+			return nil, err
+		}
+		reachedMax := minSize+w < minSize || minSize+w > maxSize
+		switch {
+		case complete && (sizes > limit || reachedMax):
+			return recs, nil
+		case complete:
+			lo = w
+		default:
+			hi = w
+		}
+		if hi == 0 {
+			w *= 2
+		} else {
+			w = lo + (hi-lo)/2
+			if w == lo {
+				// Unreachable with fewer than maxRecordsPerRead roots per
+				// size; serve what the smaller window holds.
+				recs, _, _, err := read(lo)
+				return recs, err
+			}
+		}
+	}
+	return nil, fmt.Errorf("reading checkpoints of %s from size %d: no window found", origin, minSize)
+}
+
+// maxEvidenceListed bounds GET /v1/evidence.
+const maxEvidenceListed = 10000
+
+func (s feedSource) Evidence(ctx context.Context) ([]feed.Evidence, error) {
+	recs, err := s.n.store.ListEvidence(ctx, "", maxEvidenceListed)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]feed.Evidence, 0, len(recs))
+	for i := len(recs) - 1; i >= 0; i-- {
+		out = append(out, evidenceInfo(recs[i]))
+	}
+	return out, nil
+}
+
+func (s feedSource) EvidenceFile(ctx context.Context, id string) (feed.Evidence, []byte, error) {
+	rec, err := s.n.store.Evidence(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return feed.Evidence{}, nil, fmt.Errorf("evidence %s: %w", id, feed.ErrNotFound)
+	}
+	if err != nil {
+		return feed.Evidence{}, nil, err
+	}
+	e, err := vpb.UnmarshalEvidence(rec.Data)
+	if err != nil {
+		return feed.Evidence{}, nil, fmt.Errorf("evidence %s: %w", id, err)
+	}
+	file, err := evidence.MarshalFile(e)
+	if err != nil {
+		return feed.Evidence{}, nil, fmt.Errorf("evidence %s: %w", id, err)
+	}
+	return evidenceInfo(rec), file, nil
+}
+
+func evidenceInfo(rec store.EvidenceRecord) feed.Evidence {
+	ev := feed.Evidence{ID: rec.ID, Kind: rec.Kind, Origin: rec.Origin, Detected: rec.Stored.UTC().Truncate(time.Millisecond), Summary: rec.Statement}
+	if rec.Witness != "" {
+		ev.Witnesses = []string{rec.Witness}
+	}
+	if e, err := vpb.UnmarshalEvidence(rec.Data); err == nil {
+		for _, n := range [][]byte{e.CheckpointA, e.CheckpointB} {
+			if i := bytes.Index(n, []byte("\n\n")); i >= 0 {
+				if cp, err := tlog.ParseCheckpoint(n[:i+1]); err == nil {
+					ev.Sizes = append(ev.Sizes, cp.Size)
+				}
+			}
+		}
+		if e.DetectedUnixMs > 0 {
+			ev.Detected = time.UnixMilli(e.DetectedUnixMs).UTC()
+		}
+	}
+	return ev
+}
+
+// Peers reports the node's gossip peers. The gossip engine is not wired into
+// the node yet, so there are none.
+func (s feedSource) Peers(ctx context.Context) ([]feed.Peer, error) { return nil, nil }
