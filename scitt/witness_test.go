@@ -1,0 +1,82 @@
+package scitt_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/tessera"
+	"github.com/vigilnet/vigil/node"
+	"github.com/vigilnet/vigil/scitt"
+)
+
+// TestWitnessedByVigilNode runs a real Vigil node (package node) with the
+// log in its roster, points the service's Tessera witness policy at the
+// node's /add-checkpoint and checks that published checkpoints carry the
+// node's cosignature and that receipts still verify.
+func TestWitnessedByVigilNode(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	keysDir := filepath.Join(t.TempDir(), "keys")
+	wvkey, err := node.GenerateKeys(keysDir, "witness.vigil.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rosterPath := filepath.Join(t.TempDir(), "roster.txt")
+	if err := os.WriteFile(rosterPath, []byte("log "+e.logVKey+"\nwitness w1 "+wvkey+"\ngroup g 1 w1\nquorum g\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := node.DefaultConfig()
+	cfg.DataDir = filepath.Join(t.TempDir(), "node")
+	cfg.KeysDir = keysDir
+	cfg.Roster = rosterPath
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(cfg, node.Deps{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeDone := make(chan error, 1)
+	go func() { nodeDone <- n.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-nodeDone
+	}()
+
+	scfg := e.config(t)
+	scfg.Witnesses = &scitt.WitnessConfig{Witnesses: []scitt.Witness{{URL: n.URL(), VKey: wvkey}}, Timeout: 10 * time.Second}
+	svc, srv := e.startWith(t, scfg, scitt.HandlerOptions{SyncWait: 10 * time.Second})
+
+	nodeURL, _ := url.Parse(n.URL())
+	w, err := tessera.NewWitness(wvkey, nodeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		stmt := sign(t, e.issuer, scitt.KindConfiguration, i, scitt.SignOptions{})
+		_, rcpt := register(t, srv.URL, stmt)
+		if err := scitt.VerifyReceipt(stmt, rcpt, e.receipt.Public()); err != nil {
+			t.Fatal(err)
+		}
+		r := do(t, "GET", srv.URL+"/checkpoint", "", nil)
+		if r.code != http.StatusOK || !w.Satisfied(r.body) {
+			t.Fatalf("published checkpoint is not cosigned by the node:\n%s", r.body)
+		}
+	}
+	// The node keeps the latest checkpoint it cosigned for the origin.
+	latest, err := n.Witness().Latest(ctx, svc.Origin())
+	if err != nil || len(latest) == 0 {
+		t.Fatalf("node has no checkpoint for %s: %v", svc.Origin(), err)
+	}
+}
