@@ -88,7 +88,7 @@ func (e *testEnv) config(t testing.TB) scitt.Config {
 		LogSigner:  signer,
 		ReceiptKey: e.receipt,
 		Policy:     e.policy,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:     slog.New(slog.NewTextHandler(slogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 }
 

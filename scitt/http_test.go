@@ -240,7 +240,7 @@ func testRestart(t *testing.T, mk envMaker) {
 // checkpoint consistency as it grows, and inclusion of every entry.
 func TestTilesClient(t *testing.T) {
 	e := newEnv(t)
-	_, srv := e.start(t)
+	svc, srv := e.start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	u, _ := url.Parse(srv.URL + "/")
@@ -259,9 +259,23 @@ func TestTilesClient(t *testing.T) {
 			stmt := sign(t, e.issuer, scitt.KindInventory, i, scitt.SignOptions{})
 			en, _ := scitt.EntryFor(stmt)
 			entries = append(entries, en)
-			wg.Go(func() { register(t, srv.URL, stmt) })
+			wg.Go(func() {
+				// t.Fatal must not run here; report with t.Error.
+				wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				defer cancel()
+				reg, err := svc.Register(wctx, stmt, "test")
+				if err == nil {
+					_, err = svc.Wait(wctx, reg)
+				}
+				if err != nil {
+					t.Errorf("registering %d: %v", i, err)
+				}
+			})
 		}
 		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
 	}
 	registerN(0, 3)
 	cp, _, _, err := client.FetchCheckpoint(ctx, f.ReadCheckpoint, v, v.Name())
