@@ -34,9 +34,15 @@ func reportLatencies(b *testing.B, elapsed time.Duration, lat []time.Duration) {
 // BenchmarkRegister measures registrations/s through the service API with
 // the POSIX driver and many concurrent submitters, each waiting for its
 // receipt; it reports receipt latency (registration → receipt) p50/p99.
-func BenchmarkRegister(b *testing.B) {
+func BenchmarkRegister(b *testing.B) { benchRegister(b, newEnv) }
+
+// BenchmarkRegisterMySQL is BenchmarkRegister with the MySQL driver
+// (VIGIL_TEST_MYSQL_DSN; make test-mysql TEST_MYSQL_ARGS='-run ^$$ -bench MySQL').
+func BenchmarkRegisterMySQL(b *testing.B) { benchRegister(b, mysqlEnv(b)) }
+
+func benchRegister(b *testing.B, mk envMaker) {
 	const submitters = 4096
-	e := newEnv(b)
+	e := mk(b)
 	e.policy, _ = scitt.ParsePolicy(fmt.Appendf(nil, "issuers:\n  - name: provider.example\n    keys: [%q]\n    kinds: [configuration]\n", e.issuer.Public().String()))
 	svc, srv := e.start(b)
 	defer srv.Close()

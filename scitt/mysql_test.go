@@ -13,20 +13,30 @@ import (
 // TestMySQL runs the service suite against a real MySQL/MariaDB server
 // (make test-mysql starts one). Each environment gets a fresh database.
 func TestMySQL(t *testing.T) {
+	mk := mysqlEnv(t)
+	t.Run("RegisterReceiptVerify", func(t *testing.T) { testRegisterReceiptVerify(t, mk) })
+	t.Run("ReceiptVerificationFailures", func(t *testing.T) { testReceiptVerificationFailures(t, mk) })
+	t.Run("Rejections", func(t *testing.T) { testRejections(t, mk) })
+	t.Run("Restart", func(t *testing.T) { testRestart(t, mk) })
+}
+
+// mysqlEnv returns an envMaker giving each environment a fresh database on
+// the server at VIGIL_TEST_MYSQL_DSN, or skips tb loudly without one.
+func mysqlEnv(tb testing.TB) envMaker {
 	dsn := os.Getenv("VIGIL_TEST_MYSQL_DSN")
 	if dsn == "" {
-		t.Skip("SKIPPING MySQL tests: VIGIL_TEST_MYSQL_DSN is unset; run `make test-mysql` to run them against a private MariaDB")
+		tb.Skip("SKIPPING MySQL tests: VIGIL_TEST_MYSQL_DSN is unset; run `make test-mysql` to run them against a private MariaDB")
 	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		t.Fatalf("VIGIL_TEST_MYSQL_DSN: %v", err)
+		tb.Fatalf("VIGIL_TEST_MYSQL_DSN: %v", err)
 	}
 	admin, err := sql.Open("mysql", dsn)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer admin.Close()
-	mk := func(tb testing.TB) *testEnv {
+	tb.Cleanup(func() { admin.Close() })
+	return func(tb testing.TB) *testEnv {
 		tb.Helper()
 		e := newEnv(tb)
 		b := make([]byte, 6)
@@ -41,8 +51,4 @@ func TestMySQL(t *testing.T) {
 		e.mysqlDSN = c.FormatDSN()
 		return e
 	}
-	t.Run("RegisterReceiptVerify", func(t *testing.T) { testRegisterReceiptVerify(t, mk) })
-	t.Run("ReceiptVerificationFailures", func(t *testing.T) { testReceiptVerificationFailures(t, mk) })
-	t.Run("Rejections", func(t *testing.T) { testRejections(t, mk) })
-	t.Run("Restart", func(t *testing.T) { testRestart(t, mk) })
 }

@@ -146,7 +146,8 @@ type entry struct {
 	index   uint64 // valid when seq
 	subject string // empty for entries restored from disk until needed
 	done    chan struct{}
-	err     error // set before done is closed when registration failed
+	err     error  // set before done is closed when registration failed
+	cp      []byte // the first published checkpoint that includes the entry
 	start   time.Time
 }
 
@@ -212,6 +213,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		if s.db, err = sql.Open("mysql", cfg.MySQLDSN); err != nil {
 			return nil, fmt.Errorf("opening MySQL: %w", err)
 		}
+		// Bound connections: receipts are built concurrently from tiles.
+		s.db.SetMaxOpenConns(32)
+		s.db.SetMaxIdleConns(32)
 		if err := applyMySQLSchema(ctx, s.db); err != nil {
 			return nil, err
 		}
@@ -412,8 +416,11 @@ func (s *Service) await(lh [sha256.Size]byte, e *entry, fut tessera.IndexFuture,
 	}
 	resolved := func() (tessera.Index, error) { return idx, nil }
 	for {
-		_, _, err := s.awaiter.Await(s.ctx, resolved)
+		_, cp, err := s.awaiter.Await(s.ctx, resolved)
 		if err == nil {
+			e.mu.Lock()
+			e.cp = cp
+			e.mu.Unlock()
 			break
 		}
 		if s.ctx.Err() != nil {
@@ -441,7 +448,10 @@ func (s *Service) Wait(ctx context.Context, r *Registration) ([]byte, error) {
 	if r.e.err != nil {
 		return nil, r.e.err
 	}
-	return s.Receipt(ctx, r.ID)
+	r.e.mu.Lock()
+	cp := r.e.cp
+	r.e.mu.Unlock()
+	return s.receipt(ctx, r.ID, cp)
 }
 
 // Lookup returns the log index of entry id, or ErrNotFound / ErrPending
@@ -477,6 +487,12 @@ func (s *Service) lookup(id string) (*entry, error) {
 // checkpoint, or ErrNotFound, or ErrPending if no published checkpoint
 // includes it yet.
 func (s *Service) Receipt(ctx context.Context, id string) ([]byte, error) {
+	return s.receipt(ctx, id, nil)
+}
+
+// receipt builds a receipt for id at checkpoint cpRaw, or at the latest
+// published checkpoint if cpRaw is nil.
+func (s *Service) receipt(ctx context.Context, id string, cpRaw []byte) ([]byte, error) {
 	e, err := s.lookup(id)
 	if err != nil {
 		return nil, err
@@ -487,9 +503,10 @@ func (s *Service) Receipt(ctx context.Context, id string) ([]byte, error) {
 	if !seq {
 		return nil, ErrPending
 	}
-	cpRaw, err := s.reader.ReadCheckpoint(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading checkpoint: %w", err)
+	if cpRaw == nil {
+		if cpRaw, err = s.reader.ReadCheckpoint(ctx); err != nil {
+			return nil, fmt.Errorf("reading checkpoint: %w", err)
+		}
 	}
 	size, root, err := parseCheckpoint(cpRaw, s.origin)
 	if err != nil {
