@@ -83,16 +83,18 @@ func (h *hub) publish(typ string, v any) {
 
 // since returns the events after seq (oldest first), a channel closed at the
 // next publish, and whether events after seq were already dropped from the
-// ring. The hub is closed when ok is false.
-func (h *hub) since(seq uint64) (evs []event, wake <-chan struct{}, lost, ok bool) {
+// ring; then base is the sequence the returned events follow. The hub is
+// closed when ok is false.
+func (h *hub) since(seq uint64) (evs []event, base uint64, wake <-chan struct{}, lost, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, nil, false, false
+		return nil, 0, nil, false, false
 	}
 	if seq > h.seq {
-		// A sequence from the future (another epoch's numbers): lost.
-		return nil, h.wake, true, true
+		// A sequence this epoch never reached: the client is confused;
+		// restart it from now.
+		return nil, h.seq, h.wake, true, true
 	}
 	n := len(h.ring)
 	oldest := h.seq - uint64(n) + 1 // seq of the oldest event held
@@ -103,7 +105,7 @@ func (h *hub) since(seq uint64) (evs []event, wake <-chan struct{}, lost, ok boo
 	for s := seq + 1; s <= h.seq; s++ {
 		evs = append(evs, h.ring[int((s-1)%uint64(cap(h.ring)))])
 	}
-	return evs, h.wake, lost, true
+	return evs, seq, h.wake, lost, true
 }
 
 // last returns the ID of the newest event.
@@ -191,10 +193,11 @@ func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
 	heartbeat := time.NewTimer(f.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	for {
-		evs, wake, lost, ok := h.since(seq)
+		evs, base, wake, lost, ok := h.since(seq)
 		if !ok {
 			return // feed stopped
 		}
+		seq = base
 		if lost {
 			buf = appendEvent(buf, h.id(seq), EventReset, mustJSON(map[string]string{"reason": "events were dropped before the client resumed"}))
 			f.metrics.resumes.WithLabelValues("reset").Inc()
