@@ -283,13 +283,18 @@ func (f *fixture) push(l *testLog, old, n uint64, want int) response {
 // states snapshots every stored witness state.
 func (f *fixture) states() map[string]store.WitnessState {
 	f.t.Helper()
+	return snapshot(f.t, f.db)
+}
+
+func snapshot(t testing.TB, db *store.DB) map[string]store.WitnessState {
+	t.Helper()
 	out := map[string]store.WitnessState{}
-	err := f.db.WitnessStates(context.Background(), func(origin string, st store.WitnessState) error {
+	err := db.WitnessStates(context.Background(), func(origin string, st store.WitnessState) error {
 		out[origin] = st
 		return nil
 	})
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return out
 }
