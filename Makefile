@@ -7,7 +7,7 @@ TOOLS     := $(CURDIR)/bin/tools
 STATICCHECK_VERSION := v0.8.2
 PKGS      := ./...
 # Packages with concurrency that must also pass under the race detector.
-RACE_PKGS ?= ./store/... ./witness/... ./roster/... ./tlog/...
+RACE_PKGS ?= ./store/... ./witness/... ./roster/... ./tlog/... ./feed/...
 FUZZTIME  ?= 30s
 
 .PHONY: all build test test-race test-short bench fuzz soak demo lint vet staticcheck fmt clean tools
@@ -92,3 +92,9 @@ test-mysql:
 	cat $$D/test.log | head -50; \
 	grep -q -- '--- SKIP: TestMySQL' $$D/test.log && { echo "test-mysql: TestMySQL was skipped"; exit 1; }; \
 	exit $$rc
+
+# chromium installs the headless browser the feed's dashboard test drives
+# (Debian package), unless it is already there.
+.PHONY: chromium
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
