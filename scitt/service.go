@@ -421,6 +421,9 @@ func (s *Service) await(lh [sha256.Size]byte, e *entry, fut tessera.IndexFuture,
 			e.mu.Lock()
 			e.cp = cp
 			e.mu.Unlock()
+			if size, _, err := parseCheckpoint(cp, s.origin); err == nil {
+				s.metrics.treeSize.Set(float64(size))
+			}
 			break
 		}
 		if s.ctx.Err() != nil {
