@@ -10,7 +10,7 @@ PKGS      := ./...
 RACE_PKGS ?= ./store/... ./witness/... ./roster/... ./tlog/... ./feed/...
 FUZZTIME  ?= 30s
 
-.PHONY: all build test test-race test-short bench fuzz soak demo lint vet staticcheck fmt clean tools
+.PHONY: all build test test-race test-short bench bench-witness fuzz soak demo lint vet staticcheck fmt clean tools
 
 all: build
 
@@ -26,6 +26,12 @@ test-short:
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m $(PKGS)
+
+# bench-witness runs the witness benchmarks 3 times (noisy on shared cores)
+# and the load generator against a spawned node; docs/BENCHMARKS.md.
+bench-witness: build
+	$(GO) test -run '^$$' -bench 'Witness|Ed25519' -benchtime 2s -count 3 -timeout 30m ./testnet/load/
+	./$(BIN)/vigil bench witness --spawn --logs 1000 --concurrency 64 --duration 10s
 
 # fuzz runs every Fuzz target for FUZZTIME each.
 fuzz:
