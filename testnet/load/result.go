@@ -39,6 +39,9 @@ func newStats() *stats { return &stats{status: map[int]int{}} }
 type Result struct {
 	// Elapsed is the time from the first request to the last reply.
 	Elapsed time.Duration
+	// CPU is the CPU time (user and system) this process used during the
+	// run: the load generator's, plus the witness's if it runs in-process.
+	CPU time.Duration
 	// Clients and Logs are the concurrency and log count actually used.
 	Clients, Logs int
 	// Requests counts HTTP exchanges that got a status; Cosigned counts
@@ -181,6 +184,10 @@ func VerifyCosignature(checkpoint, lines []byte, v note.Verifier) error {
 func (r *Result) Report(w io.Writer) {
 	fmt.Fprintf(w, "%d logs, %d clients, %d requests in %s\n", r.Logs, r.Clients, r.Requests, r.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "throughput: %.0f cosignatures/s\n", r.Throughput())
+	if r.CPU > 0 && r.Requests > 0 {
+		fmt.Fprintf(w, "CPU of this process: %.2f cores busy, %.0fµs per request\n",
+			r.CPU.Seconds()/r.Elapsed.Seconds(), float64(r.CPU.Microseconds())/float64(r.Requests))
+	}
 	fmt.Fprintf(w, "latency (200s): p50 %s  p90 %s  p99 %s  max %s\n",
 		fmtDur(r.Percentile(50)), fmtDur(r.Percentile(90)), fmtDur(r.Percentile(99)), fmtDur(r.Percentile(100)))
 	codes := slices.Sorted(maps.Keys(r.Status))

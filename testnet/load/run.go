@@ -80,6 +80,7 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 		wl:       wl,
 		budget:   int64(cfg.Requests),
 	}
+	cpu0 := processCPU()
 	start := time.Now()
 	if cfg.Duration > 0 {
 		r.deadline = start.Add(cfg.Duration)
@@ -95,7 +96,7 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 		wg.Go(func() { w.run(ctx) })
 	}
 	wg.Wait()
-	res := &Result{Elapsed: time.Since(start), Clients: cfg.Concurrency, Logs: len(wl.Chains), wl: wl}
+	res := &Result{Elapsed: time.Since(start), CPU: processCPU() - cpu0, Clients: cfg.Concurrency, Logs: len(wl.Chains), wl: wl}
 	exhausted := true
 	for _, w := range workers {
 		res.merge(w.stats)

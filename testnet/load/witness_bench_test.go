@@ -49,6 +49,9 @@ func benchHTTP(b *testing.B, logs, clients int) {
 	b.ReportMetric(res.Throughput(), "cosigs/s")
 	b.ReportMetric(float64(res.Percentile(50))/float64(time.Millisecond), "p50-ms")
 	b.ReportMetric(float64(res.Percentile(99))/float64(time.Millisecond), "p99-ms")
+	// CPU of client and node together: with both on the same cores, this
+	// bounds throughput at cores / (cpu-µs/op).
+	b.ReportMetric(float64(res.CPU.Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
 // BenchmarkWitnessThroughput: many concurrent clients across 1,000 logs.
