@@ -1,0 +1,75 @@
+package gossip
+
+import (
+	"context"
+	"time"
+
+	"github.com/vigilnet/vigil/gossip/evidence"
+	vpb "github.com/vigilnet/vigil/proto"
+	"github.com/vigilnet/vigil/store"
+)
+
+// raise verifies evidence this node found, stores it and, if it is new,
+// publishes it on the evidence topic at once.
+func (s *Service) raise(ctx context.Context, e *vpb.Evidence) {
+	e.Observer = s.cfg.Name
+	e.DetectedUnixMs = time.Now().UnixMilli()
+	f, err := evidence.Verify(e, s.cfg.Roster())
+	if err != nil {
+		// The detector only raises what it checked; this is a bug.
+		s.log.Error("detector produced invalid evidence", "err", err)
+		return
+	}
+	id := evidence.ID(e)
+	data, err := vpb.MarshalEvidence(e)
+	if err != nil {
+		s.log.Error("encoding evidence", "err", err)
+		return
+	}
+	added := s.storeEvidence(ctx, id, e, f, data, "detected")
+	if !added {
+		return
+	}
+	if err := s.evidenceT.Publish(ctx, data); err != nil {
+		s.log.Error("publishing evidence", "id", id, "err", err)
+	}
+}
+
+// receiveEvidence stores evidence accepted from the evidence topic.
+func (s *Service) receiveEvidence(ctx context.Context, ve *verifiedEvidence) {
+	if ve.from == s.self {
+		return // our own publication, stored before it was sent
+	}
+	data, err := vpb.MarshalEvidence(ve.e)
+	if err != nil {
+		return
+	}
+	s.storeEvidence(ctx, ve.id, ve.e, ve.finding, data, "gossip")
+}
+
+func (s *Service) storeEvidence(ctx context.Context, id string, e *vpb.Evidence, f *evidence.Finding, data []byte, via string) bool {
+	rec := store.EvidenceRecord{
+		ID:        id,
+		Kind:      vpb.KindName(e.Kind),
+		Origin:    f.Origin,
+		Witness:   f.Witness,
+		Statement: f.Statement(),
+		Stored:    time.Now(),
+		Data:      data,
+	}
+	added, err := s.cfg.Store.PutEvidence(ctx, rec)
+	if err != nil {
+		s.log.Error("storing evidence", "id", id, "err", err)
+		return false
+	}
+	if !added {
+		return false
+	}
+	s.metrics.evidence.WithLabelValues(rec.Kind, via).Inc()
+	// Logged once per node: PutEvidence adds each ID once.
+	s.log.Warn("split view evidence", "id", id, "kind", rec.Kind, "origin", rec.Origin, "via", via, "statement", rec.Statement)
+	if s.cfg.OnEvidence != nil {
+		s.cfg.OnEvidence(rec)
+	}
+	return true
+}

@@ -1,0 +1,52 @@
+package gossip
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the gossip layer's Prometheus collectors.
+type Metrics struct {
+	validated     *prometheus.CounterVec
+	sightings     *prometheus.CounterVec
+	evidence      *prometheus.CounterVec
+	suspicions    prometheus.Counter
+	detectLatency prometheus.Histogram
+	proofFetch    *prometheus.CounterVec
+	peers         prometheus.GaugeFunc
+}
+
+func newMetrics(peers func() float64) *Metrics {
+	return &Metrics{
+		validated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gossip_validated_total",
+			Help: "Gossip messages validated, by topic kind, result (accept, reject, ignore) and reason.",
+		}, []string{"topic", "result", "reason"}),
+		sightings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gossip_sightings_published_total",
+			Help: "Sightings this node published, by source.",
+		}, []string{"source"}),
+		evidence: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_evidence_total",
+			Help: "Evidence stored by this node, by kind and whether it found it itself (detected) or received it (gossip).",
+		}, []string{"kind", "via"}),
+		suspicions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_suspicions_total",
+			Help: "Checkpoints a log would not let this node check (no proof served).",
+		}),
+		detectLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_detector_seconds",
+			Help:    "Time the detector spends on one accepted sighting, including proof fetches and store writes.",
+			Buckets: prometheus.ExponentialBuckets(100e-6, 2, 16),
+		}),
+		proofFetch: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_detector_proof_fetches_total",
+			Help: "Consistency proofs the detector fetched from logs' tiles, by result.",
+		}, []string{"result"}),
+		peers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_gossip_peers",
+			Help: "Connected libp2p peers.",
+		}, peers),
+	}
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.validated, m.sightings, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.peers}
+}

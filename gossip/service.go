@@ -1,0 +1,419 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigilnet/vigil/gossip/evidence"
+	vpb "github.com/vigilnet/vigil/proto"
+	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/store"
+)
+
+// Store is the durable state the gossip layer needs; *store.DB is one.
+type Store interface {
+	MergeCheckpoint(ctx context.Context, origin string, size uint64, root [32]byte, fn func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error)) error
+	Checkpoint(ctx context.Context, origin string, size uint64, root [32]byte) (store.CheckpointRecord, error)
+	CheckpointsAtSize(ctx context.Context, origin string, size uint64) ([]store.CheckpointRecord, error)
+	NewestCheckpoint(ctx context.Context, origin string, minCosigners int) (store.CheckpointRecord, error)
+	PutEvidence(ctx context.Context, rec store.EvidenceRecord) (bool, error)
+	RecordSuspicion(ctx context.Context, origin string, size uint64, root [32]byte, reason string, at time.Time) error
+}
+
+// Config configures a Service. Network, Host, Roster and Store are required;
+// zero values of the rest mean the documented defaults.
+type Config struct {
+	// Network names the gossip network; it is part of the topic names.
+	Network string
+	// Host is the node's libp2p host (see NewHost); the Service does not
+	// close it.
+	Host host.Host
+	// Roster returns the current roster; all nodes of a network share it.
+	Roster func() *roster.Roster
+	Store  Store
+	// Proofs builds consistency proofs; nil means sizes are compared
+	// without proofs (only same-size equivocation is then detectable).
+	Proofs ProofSource
+	// Name is this node's name in the sightings and evidence it publishes.
+	Name string
+	// Bootstrap peers are dialled at start and whenever the node has fewer
+	// than MinPeers connections.
+	Bootstrap []peer.AddrInfo
+	// Trusted peers (bootstrap, peers file) get a score bonus that lets
+	// their peer exchange be accepted.
+	Trusted []peer.ID
+	// MinPeers is the connection count below which bootstrap peers are
+	// redialled (default 4); BootstrapInterval how often to check (30s).
+	MinPeers          int
+	BootstrapInterval time.Duration
+	// MDNS enables LAN discovery (off by default).
+	MDNS bool
+	// DisablePeerExchange turns gossipsub peer exchange off.
+	DisablePeerExchange bool
+	// PeerRate and PeerBurst bound messages per second accepted from one
+	// propagating peer (default 200/s, burst 1000); excess is ignored.
+	PeerRate  float64
+	PeerBurst int
+	// ValidatorTimeout bounds one message's validation (default 2s).
+	ValidatorTimeout time.Duration
+	// ProofTimeout bounds one proof fetch by the detector (default 10s).
+	ProofTimeout time.Duration
+	// HeartbeatInterval overrides gossipsub's 1s heartbeat (tests).
+	HeartbeatInterval time.Duration
+	// OnEvidence, if set, is called once for each evidence newly stored.
+	// It must not block.
+	OnEvidence func(store.EvidenceRecord)
+	// ScoreInspect, if set, receives peer scores every ScoreInspectPeriod
+	// (default 1s).
+	ScoreInspect       func(map[peer.ID]float64)
+	ScoreInspectPeriod time.Duration
+	Logger             *slog.Logger
+}
+
+// Service is a running gossip node: pubsub, validators and the detector.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	self    peer.ID
+
+	ps          *pubsub.PubSub
+	checkpoints *pubsub.Topic
+	evidenceT   *pubsub.Topic
+
+	val *validator
+	det *detector
+
+	// synced remembers peers this node sent its state to since they
+	// connected.
+	offers chan offer
+
+	synced  *lru[peer.ID, time.Time]
+	notifee *network.NotifyBundle
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mdns   interface{ Close() error }
+}
+
+// New joins the network's topics and starts processing messages. Call
+// Close to stop.
+func New(cfg Config) (*Service, error) {
+	if cfg.Network == "" || cfg.Host == nil || cfg.Roster == nil || cfg.Store == nil {
+		return nil, errors.New("gossip: Network, Host, Roster and Store are required")
+	}
+	if cfg.MinPeers <= 0 {
+		cfg.MinPeers = 4
+	}
+	if cfg.BootstrapInterval <= 0 {
+		cfg.BootstrapInterval = 30 * time.Second
+	}
+	if cfg.PeerRate <= 0 {
+		cfg.PeerRate = 200
+	}
+	if cfg.PeerBurst <= 0 {
+		cfg.PeerBurst = 1000
+	}
+	if cfg.ValidatorTimeout <= 0 {
+		cfg.ValidatorTimeout = 2 * time.Second
+	}
+	if cfg.ProofTimeout <= 0 {
+		cfg.ProofTimeout = 10 * time.Second
+	}
+	if cfg.ScoreInspectPeriod <= 0 {
+		cfg.ScoreInspectPeriod = time.Second
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg, log: lg, self: cfg.Host.ID()}
+	s.metrics = newMetrics(func() float64 { return float64(len(cfg.Host.Network().Peers())) })
+	s.val = newValidator(s)
+	s.synced = newLRU[peer.ID, time.Time](10_000)
+	s.det = newDetector(s)
+
+	trusted := map[peer.ID]bool{}
+	for _, p := range cfg.Trusted {
+		trusted[p] = true
+	}
+	for _, p := range cfg.Bootstrap {
+		trusted[p.ID] = true
+	}
+	sp, st := scoreParams(cfg.Network, func(p peer.ID) bool { return trusted[p] })
+	gp := pubsub.DefaultGossipSubParams()
+	if cfg.HeartbeatInterval > 0 {
+		gp.HeartbeatInterval = cfg.HeartbeatInterval
+		gp.HeartbeatInitialDelay = cfg.HeartbeatInterval
+	}
+	opts := []pubsub.Option{
+		// SPEC (DESIGN invariant 2): every message is signed by its author
+		// and unsigned or badly signed messages are dropped.
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithGossipSubParams(gp),
+		pubsub.WithPeerExchange(!cfg.DisablePeerExchange),
+		pubsub.WithPeerScore(sp, st),
+		pubsub.WithMaxMessageSize(vpb.MaxEvidenceSize + 4<<10),
+		pubsub.WithFloodPublish(true),
+		pubsub.WithLogger(lg.With("component", "pubsub")),
+	}
+	if cfg.ScoreInspect != nil {
+		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(cfg.ScoreInspect), cfg.ScoreInspectPeriod))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	ps, err := pubsub.NewGossipSub(ctx, cfg.Host, opts...)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("starting gossipsub: %w", err)
+	}
+	s.ps = ps
+	if err := s.join(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.offers = make(chan offer, offerQueue)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.publishOffers(ctx)
+	}()
+	s.startSync(ctx)
+	if cfg.MDNS {
+		m := mdns.NewMdnsService(cfg.Host, "vigil-"+cfg.Network, mdnsNotifee{s})
+		if err := m.Start(); err != nil {
+			s.log.Warn("mDNS discovery not started", "err", err)
+		} else {
+			s.mdns = m
+		}
+	}
+	if len(cfg.Bootstrap) > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.bootstrap(ctx)
+		}()
+	}
+	return s, nil
+}
+
+func (s *Service) join(ctx context.Context) error {
+	cpTopic, evTopic := CheckpointsTopic(s.cfg.Network), EvidenceTopic(s.cfg.Network)
+	var err error
+	if s.checkpoints, err = s.ps.Join(cpTopic, pubsub.WithTopicMessageIdFn(sightingMsgID)); err != nil {
+		return fmt.Errorf("joining %s: %w", cpTopic, err)
+	}
+	if s.evidenceT, err = s.ps.Join(evTopic, pubsub.WithTopicMessageIdFn(evidenceMsgID)); err != nil {
+		return fmt.Errorf("joining %s: %w", evTopic, err)
+	}
+	if err := s.ps.RegisterTopicValidator(cpTopic, pubsub.ValidatorEx(s.val.sighting),
+		pubsub.WithValidatorTimeout(s.cfg.ValidatorTimeout), pubsub.WithValidatorConcurrency(64)); err != nil {
+		return err
+	}
+	if err := s.ps.RegisterTopicValidator(evTopic, pubsub.ValidatorEx(s.val.evidence),
+		pubsub.WithValidatorTimeout(s.cfg.ValidatorTimeout), pubsub.WithValidatorConcurrency(16)); err != nil {
+		return err
+	}
+	cpSub, err := s.checkpoints.Subscribe(pubsub.WithBufferSize(1024))
+	if err != nil {
+		return err
+	}
+	evSub, err := s.evidenceT.Subscribe(pubsub.WithBufferSize(256))
+	if err != nil {
+		return err
+	}
+	// A few workers so that a slow proof fetch for one log does not stall
+	// the others; the detector serialises work per origin.
+	for i := 0; i < 4; i++ {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.consume(ctx, cpSub, func(m *pubsub.Message) { s.det.process(ctx, m.ValidatorData.(*sighting)) })
+		}()
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.consume(ctx, evSub, func(m *pubsub.Message) { s.receiveEvidence(ctx, m.ValidatorData.(*verifiedEvidence)) })
+	}()
+	return nil
+}
+
+func (s *Service) consume(ctx context.Context, sub *pubsub.Subscription, fn func(*pubsub.Message)) {
+	defer sub.Cancel()
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		if m.ValidatorData == nil {
+			continue
+		}
+		fn(m)
+	}
+}
+
+// Metrics returns the gossip layer's Prometheus collectors.
+func (s *Service) Metrics() []prometheus.Collector { return s.metrics.collectors() }
+
+// ID returns the node's libp2p peer ID.
+func (s *Service) ID() peer.ID { return s.self }
+
+// Host returns the libp2p host.
+func (s *Service) Host() host.Host { return s.cfg.Host }
+
+// Connect dials a peer.
+func (s *Service) Connect(ctx context.Context, pi peer.AddrInfo) error {
+	return s.cfg.Host.Connect(ctx, pi)
+}
+
+// TopicPeers returns the peers known to subscribe to the checkpoints and
+// the evidence topic.
+func (s *Service) TopicPeers() (checkpoints, evidence []peer.ID) {
+	return s.checkpoints.ListPeers(), s.evidenceT.ListPeers()
+}
+
+// PublishSighting publishes a log-signed checkpoint (with any
+// cosignatures) that this node obtained from source. It is validated like
+// any received message; a checkpoint the network already has with the same
+// cosignatures is not re-published. Evidence that follows from it is raised
+// asynchronously.
+func (s *Service) PublishSighting(ctx context.Context, signedNote []byte, source vpb.Source) error {
+	msg := &vpb.Sighting{Checkpoint: signedNote, Observer: s.cfg.Name, SeenUnixMs: time.Now().UnixMilli(), Source: source}
+	b, err := vpb.MarshalSighting(msg)
+	if err != nil {
+		return err
+	}
+	if s.val.isKnown(signedNote) {
+		return nil
+	}
+	err = s.checkpoints.Publish(ctx, b)
+	var ve pubsub.ValidationError
+	if errors.As(err, &ve) {
+		if ve.Reason == pubsub.RejectValidationIgnored {
+			return nil
+		}
+		return fmt.Errorf("publishing sighting: %s", ve.Reason)
+	}
+	if err != nil {
+		return fmt.Errorf("publishing sighting: %w", err)
+	}
+	s.metrics.sightings.WithLabelValues(sourceName(source)).Inc()
+	return nil
+}
+
+// offerQueue bounds sightings waiting to be published.
+const offerQueue = 1024
+
+type offer struct {
+	note   []byte
+	source vpb.Source
+}
+
+// Offer queues a sighting for PublishSighting without blocking; use it from
+// hooks such as witness.Config.AfterCosign and the follower's
+// OnCheckpoint. It reports false if the queue is full (the sighting is
+// dropped and counted).
+func (s *Service) Offer(signedNote []byte, source vpb.Source) bool {
+	select {
+	case s.offers <- offer{append([]byte(nil), signedNote...), source}:
+		return true
+	default:
+		s.metrics.validated.WithLabelValues("checkpoints", "ignore", "offer_queue_full").Inc()
+		return false
+	}
+}
+
+func (s *Service) publishOffers(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case o := <-s.offers:
+			if err := s.PublishSighting(ctx, o.note, o.source); err != nil && ctx.Err() == nil {
+				s.log.Warn("publishing sighting", "err", err)
+			}
+		}
+	}
+}
+
+// CheckEvidence verifies evidence against the current roster.
+func (s *Service) CheckEvidence(e *vpb.Evidence) (*evidence.Finding, error) {
+	return evidence.Verify(e, s.cfg.Roster())
+}
+
+// Close stops the service and waits for its goroutines. It does not close
+// the host or the store.
+func (s *Service) Close() error {
+	s.cancel()
+	s.cfg.Host.RemoveStreamHandler(s.syncProtocol())
+	s.cfg.Host.Network().StopNotify(s.notifee)
+	if s.mdns != nil {
+		s.mdns.Close()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Service) bootstrap(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if len(s.cfg.Host.Network().Peers()) < s.cfg.MinPeers {
+			for _, p := range s.cfg.Bootstrap {
+				if p.ID == s.self {
+					continue
+				}
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				if err := s.cfg.Host.Connect(cctx, p); err != nil {
+					s.log.Debug("dialling bootstrap peer", "peer", p.ID, "err", err)
+				}
+				cancel()
+			}
+		}
+		t.Reset(s.cfg.BootstrapInterval)
+	}
+}
+
+type mdnsNotifee struct{ s *Service }
+
+func (n mdnsNotifee) HandlePeerFound(pi peer.AddrInfo) {
+	if pi.ID == n.s.self {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.s.cfg.Host.Connect(ctx, pi); err != nil {
+		n.s.log.Debug("dialling mDNS peer", "peer", pi.ID, "err", err)
+	}
+}
+
+func sourceName(s vpb.Source) string {
+	switch s {
+	case vpb.Source_SOURCE_PUSH:
+		return "push"
+	case vpb.Source_SOURCE_PULL:
+		return "pull"
+	case vpb.Source_SOURCE_GOSSIP:
+		return "gossip"
+	case vpb.Source_SOURCE_COSIGN:
+		return "cosign"
+	}
+	return "unspecified"
+}

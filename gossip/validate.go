@@ -1,0 +1,242 @@
+package gossip
+
+import (
+	"context"
+	"sync"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/time/rate"
+
+	"github.com/vigilnet/vigil/gossip/evidence"
+	vpb "github.com/vigilnet/vigil/proto"
+	"github.com/vigilnet/vigil/tlog"
+)
+
+// sighting is a validated Sighting, handed from the validator to the
+// detector through pubsub's ValidatorData.
+type sighting struct {
+	msg    *vpb.Sighting
+	from   peer.ID
+	origin string
+	cp     tlog.Checkpoint
+	// sigs are the verified signatures: the log's and roster witnesses'.
+	sigs []note.Signature
+	// cosigners are the roster names of the witnesses among sigs.
+	cosigners map[string]bool
+}
+
+type verifiedEvidence struct {
+	e       *vpb.Evidence
+	finding *evidence.Finding
+	id      string
+	from    peer.ID
+}
+
+// cpKey identifies a checkpoint: (origin, size, root).
+type cpKey struct {
+	origin string
+	size   uint64
+	root   [32]byte
+}
+
+// validator runs before pubsub accepts or forwards anything.
+type validator struct {
+	s *Service
+
+	// known maps a checkpoint to the set of roster cosigners already
+	// accepted for it: a sighting adding none is a duplicate.
+	known *lru[cpKey, map[string]bool]
+	// seenEvidence holds IDs of evidence already accepted.
+	seenEvidence *lru[string, bool]
+
+	mu      sync.Mutex
+	limiter map[peer.ID]*rate.Limiter
+}
+
+func newValidator(s *Service) *validator {
+	return &validator{
+		s:            s,
+		known:        newLRU[cpKey, map[string]bool](100_000),
+		seenEvidence: newLRU[string, bool](10_000),
+		limiter:      map[peer.ID]*rate.Limiter{},
+	}
+}
+
+// allow applies the per-peer rate limit.
+func (v *validator) allow(p peer.ID) bool {
+	if p == v.s.self {
+		return true
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	l, ok := v.limiter[p]
+	if !ok {
+		if len(v.limiter) > 10_000 {
+			clear(v.limiter) // bounded memory; limits restart
+		}
+		l = rate.NewLimiter(rate.Limit(v.s.cfg.PeerRate), v.s.cfg.PeerBurst)
+		v.limiter[p] = l
+	}
+	return l.Allow()
+}
+
+func (v *validator) result(topic string, r pubsub.ValidationResult, reason string) pubsub.ValidationResult {
+	name := map[pubsub.ValidationResult]string{pubsub.ValidationAccept: "accept", pubsub.ValidationReject: "reject", pubsub.ValidationIgnore: "ignore"}[r]
+	v.s.metrics.validated.WithLabelValues(topic, name, reason).Inc()
+	if r == pubsub.ValidationReject {
+		v.s.log.Debug("rejected gossip", "topic", topic, "reason", reason)
+	}
+	return r
+}
+
+// sighting validates a message on the checkpoints topic. Reject (which
+// lowers the sender's score) is for what is provably bad: oversized,
+// undecodable, unknown log, missing or failing signatures. Ignore is for
+// rate-limited and duplicate messages.
+func (v *validator) sighting(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	const t = "checkpoints"
+	if len(m.Data) > vpb.MaxSightingSize {
+		return v.result(t, pubsub.ValidationReject, "oversized")
+	}
+	if !v.allow(from) {
+		return v.result(t, pubsub.ValidationIgnore, "rate_limited")
+	}
+	if ctx.Err() != nil {
+		return v.result(t, pubsub.ValidationIgnore, "timeout")
+	}
+	s, res, reason := v.checkSighting(m.Data, m.GetFrom())
+	if res == pubsub.ValidationAccept {
+		m.ValidatorData = s
+	}
+	return v.result(t, res, reason)
+}
+
+// checkSighting decodes and authenticates a Sighting and decides whether
+// it is new.
+func (v *validator) checkSighting(data []byte, from peer.ID) (*sighting, pubsub.ValidationResult, string) {
+	msg, err := vpb.UnmarshalSighting(data)
+	if err != nil {
+		return nil, pubsub.ValidationReject, "malformed"
+	}
+	origin, ok := tlog.OriginOf(msg.Checkpoint)
+	if !ok {
+		return nil, pubsub.ValidationReject, "malformed"
+	}
+	r := v.s.cfg.Roster()
+	lg, ok := r.Log(origin)
+	if !ok {
+		return nil, pubsub.ValidationReject, "unknown_origin"
+	}
+	// SPEC: the log signature is checked before anything is stored or
+	// forwarded; every roster cosignature must verify, unknown ones are
+	// ignored (and not stored).
+	cp, n, err := tlog.VerifyCheckpoint(msg.Checkpoint, origin, []note.Verifier{lg.Verifier}, r.WitnessVerifiers()...)
+	if err != nil {
+		return nil, pubsub.ValidationReject, "bad_signature"
+	}
+	if cp.Size == 0 && cp.Root != tlog.EmptyRoot {
+		return nil, pubsub.ValidationReject, "bad_empty_root"
+	}
+	s := &sighting{msg: msg, from: from, origin: origin, cp: cp, sigs: n.Sigs, cosigners: map[string]bool{}}
+	for _, sig := range n.Sigs {
+		if w, ok := r.WitnessByKey(sig.Name, sig.Hash); ok {
+			s.cosigners[w.Name] = true
+		}
+	}
+	// Forward each (origin, size, root, cosigners) once: a sighting that
+	// adds no cosigner to what this node already accepted is a duplicate.
+	fresh := false
+	v.known.update(cpKey{origin, cp.Size, cp.Root}, func(old map[string]bool, exists bool) map[string]bool {
+		if !exists {
+			fresh = true
+			old = map[string]bool{}
+		}
+		for w := range s.cosigners {
+			if !old[w] {
+				fresh = true
+			}
+		}
+		if !fresh {
+			return old
+		}
+		next := make(map[string]bool, len(old)+len(s.cosigners))
+		for w := range old {
+			next[w] = true
+		}
+		for w := range s.cosigners {
+			next[w] = true
+		}
+		return next
+	})
+	if !fresh {
+		return nil, pubsub.ValidationIgnore, "duplicate"
+	}
+	return s, pubsub.ValidationAccept, "ok"
+}
+
+// isKnown reports whether a signed note adds nothing to what was accepted:
+// its checkpoint is known with at least the same cosigners. It does not
+// verify signatures; PublishSighting uses it to skip pointless publishes.
+func (v *validator) isKnown(signedNote []byte) bool {
+	origin, ok := tlog.OriginOf(signedNote)
+	if !ok {
+		return false
+	}
+	r := v.s.cfg.Roster()
+	lg, ok := r.Log(origin)
+	if !ok {
+		return false
+	}
+	cp, n, err := tlog.VerifyCheckpoint(signedNote, origin, []note.Verifier{lg.Verifier}, r.WitnessVerifiers()...)
+	if err != nil {
+		return false
+	}
+	have, ok := v.known.get(cpKey{origin, cp.Size, cp.Root})
+	if !ok {
+		return false
+	}
+	for _, sig := range n.Sigs {
+		if w, ok := r.WitnessByKey(sig.Name, sig.Hash); ok && !have[w.Name] {
+			return false
+		}
+	}
+	return true
+}
+
+// evidence validates a message on the evidence topic: it must verify
+// completely against the roster, or it is rejected.
+func (v *validator) evidence(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	const t = "evidence"
+	if len(m.Data) > vpb.MaxEvidenceSize {
+		return v.result(t, pubsub.ValidationReject, "oversized")
+	}
+	if !v.allow(from) {
+		return v.result(t, pubsub.ValidationIgnore, "rate_limited")
+	}
+	ve, res, reason := v.checkEvidence(m.Data, m.GetFrom(), from == v.s.self)
+	if res == pubsub.ValidationAccept {
+		m.ValidatorData = ve
+	}
+	return v.result(t, res, reason)
+}
+
+// checkEvidence decodes and verifies evidence against the roster. local
+// skips the duplicate check (this node's own publications).
+func (v *validator) checkEvidence(data []byte, from peer.ID, local bool) (*verifiedEvidence, pubsub.ValidationResult, string) {
+	e, err := vpb.UnmarshalEvidence(data)
+	if err != nil {
+		return nil, pubsub.ValidationReject, "malformed"
+	}
+	id := evidence.ID(e)
+	if _, seen := v.seenEvidence.get(id); seen && !local {
+		return nil, pubsub.ValidationIgnore, "duplicate"
+	}
+	f, err := evidence.Verify(e, v.s.cfg.Roster())
+	if err != nil {
+		return nil, pubsub.ValidationReject, "invalid"
+	}
+	v.seenEvidence.update(id, func(bool, bool) bool { return true })
+	return &verifiedEvidence{e: e, finding: f, id: id, from: from}, pubsub.ValidationAccept, "ok"
+}
