@@ -39,7 +39,10 @@ func tlogger(t testing.TB, name string) *slog.Logger {
 
 type tWriter struct{ t testing.TB }
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Logf("%s", strings.TrimSpace(string(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Logf("%s", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // view is one tlog-tiles server; tests swap the log it serves to show
 // different nodes different histories.
@@ -159,7 +162,7 @@ func (n *tnet) startNode(name string, signer *tlog.CosignatureSigner, o netOptio
 			default:
 			}
 		},
-		ScoreInspect: func(m map[peer.ID]float64) { nd.scores.Store(&m) },
+		ScoreInspect:       func(m map[peer.ID]float64) { nd.scores.Store(&m) },
 		ScoreInspectPeriod: 50 * time.Millisecond,
 		Logger:             tlogger(t, name),
 	})
@@ -328,4 +331,3 @@ func evidenceCount(t testing.TB, nd *tnode) int {
 	}
 	return len(recs)
 }
-

@@ -59,7 +59,7 @@ func TestSplitViewDifferentSizes(t *testing.T) {
 		n.push(nd, n.log)
 	}
 	fork, _ := n.log.Fork(300)
-	n.log.AppendN(20, "view-a")  // A: size 320
+	n.log.AppendN(20, "view-a") // A: size 320
 	fork.AppendN(400, "view-b") // B: size 700, across tile boundaries
 	n.equivocate(n.log, fork)
 	n.waitEvidence(n.nodes, "log-equivocation-different-sizes", detectDeadline)
