@@ -306,7 +306,10 @@ func (c *viewCache) merge(idx *rosterIndex, l *roster.Log, notes [][]byte, memo,
 	var sizes []uint64
 	verifiers := idx.witnesses
 	if c.own != nil {
-		verifiers = append(slices.Clip(verifiers), c.own)
+		// x/mod's VerifierList refuses a key listed twice.
+		if _, listed := idx.r.WitnessByKey(c.own.Name(), c.own.KeyHash()); !listed {
+			verifiers = append(slices.Clip(verifiers), c.own)
+		}
 	}
 	for _, raw := range notes {
 		if size, ok := peekSize(raw); ok {

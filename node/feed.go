@@ -173,22 +173,31 @@ func (s feedSource) newest(ctx context.Context, origin string, minSize, maxSize 
 }
 
 // oldest reads records of origin with sizes in [min, max], smallest first,
-// covering up to limit distinct sizes. The store pages newest first, so it
-// looks for the smallest window [min, min+w) holding more than limit sizes
-// (or reaching max) by doubling w, then bisecting if a window holds more
-// records than one read returns.
+// covering up to limit distinct sizes (the feed finds out whether there is
+// more from a limit+1st). The store pages newest first, so it looks for a
+// window [min, min+w] holding more than limit sizes (or reaching the newest
+// record) by doubling w, bisecting if a window holds more records than one
+// read returns: O(log size) reads.
 func (s feedSource) oldest(ctx context.Context, origin string, minSize, maxSize uint64, limit int) ([]store.CheckpointRecord, error) {
-	read := func(w uint64) (recs []store.CheckpointRecord, sizes int, complete bool, err error) {
-		before := minSize + w
-		if before < minSize || before > maxSize {
-			before = maxSize
-			if maxSize < math.MaxUint64 {
-				before = maxSize + 1
-			}
+	// Nothing above the newest record matters: it bounds the search.
+	newest, _, err := s.n.store.CheckpointHistory(ctx, origin, math.MaxUint64, 1)
+	if err != nil || len(newest) == 0 {
+		return nil, err
+	}
+	maxSize = min(maxSize, newest[0].Size)
+	if minSize > maxSize {
+		return nil, nil
+	}
+	// read returns the records in [minSize, minSize+w] (capped at maxSize),
+	// smallest first, and whether the read returned all of them.
+	read := func(w uint64) (recs []store.CheckpointRecord, sizes int, whole, complete bool, err error) {
+		top := maxSize
+		if w < maxSize-minSize {
+			top = minSize + w
 		}
-		all, _, err := s.n.store.CheckpointHistory(ctx, origin, before, maxRecordsPerRead)
+		all, _, err := s.n.store.CheckpointHistory(ctx, origin, top+1, maxRecordsPerRead)
 		if err != nil {
-			return nil, 0, false, err
+			return nil, 0, false, false, err
 		}
 		i := slices.IndexFunc(all, func(r store.CheckpointRecord) bool { return r.Size < minSize })
 		complete = i >= 0 || len(all) < maxRecordsPerRead
@@ -201,18 +210,17 @@ func (s feedSource) oldest(ctx context.Context, origin string, minSize, maxSize 
 				sizes++
 			}
 		}
-		return all, sizes, complete, nil
+		return all, sizes, top == maxSize, complete, nil
 	}
-	w := uint64(limit) + 1
+	w := uint64(limit)
 	var lo, hi uint64 // lo: a window too small; hi: one too big to read at once
-	for range 128 {
-		recs, sizes, complete, err := read(w)
+	for range 130 {
+		recs, sizes, whole, complete, err := read(w)
 		if err != nil {
 			return nil, err
 		}
-		reachedMax := minSize+w < minSize || minSize+w > maxSize
 		switch {
-		case complete && (sizes > limit || reachedMax):
+		case complete && (sizes > limit || whole):
 			return recs, nil
 		case complete:
 			lo = w
@@ -220,15 +228,14 @@ func (s feedSource) oldest(ctx context.Context, origin string, minSize, maxSize 
 			hi = w
 		}
 		if hi == 0 {
-			w *= 2
-		} else {
-			w = lo + (hi-lo)/2
-			if w == lo {
-				// Unreachable with fewer than maxRecordsPerRead roots per
-				// size; serve what the smaller window holds.
-				recs, _, _, err := read(lo)
-				return recs, err
-			}
+			w = min(2*w, maxSize-minSize)
+			continue
+		}
+		if w = lo + (hi-lo)/2; w == lo {
+			// Only with more than maxRecordsPerRead roots of one size;
+			// serve what the smaller window holds.
+			recs, _, _, _, err := read(lo)
+			return recs, err
 		}
 	}
 	return nil, fmt.Errorf("reading checkpoints of %s from size %d: no window found", origin, minSize)

@@ -1,0 +1,372 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/vigilnet/vigil/feed"
+	"github.com/vigilnet/vigil/gossip/evidence"
+	"github.com/vigilnet/vigil/node"
+	vpb "github.com/vigilnet/vigil/proto"
+	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/store"
+	"github.com/vigilnet/vigil/testnet/scriptlog"
+	"github.com/vigilnet/vigil/tlog"
+)
+
+type feedNode struct {
+	t      *testing.T
+	n      *node.Node
+	db     *store.DB
+	log    *scriptlog.Log
+	r      *roster.Roster
+	others []*tlog.CosignatureSigner
+}
+
+// startFeedNode runs a witness node whose roster lists its own key and two
+// other witnesses (quorum 2 of 3), on 127.0.0.1 with a real Badger store.
+func startFeedNode(t *testing.T) *feedNode {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := scriptlog.New("example.com/nodelog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := &feedNode{t: t, log: l}
+	policy := fmt.Sprintf("log %s\n", l.VerifierKey())
+	var keys node.Keys
+	for i, name := range []string{"self", "w1", "w2"} {
+		skey, vkey, err := tlog.GenerateCosignerKey(rand.Reader, name+".example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := tlog.NewCosignatureSigner(skey, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			keys.Cosigner = s
+		} else {
+			fn.others = append(fn.others, s)
+		}
+		policy += fmt.Sprintf("witness %s %s\n", name, vkey)
+	}
+	policy += "group q 2 self w1 w2\nquorum q\n"
+	rosterPath := filepath.Join(dir, "roster")
+	if err := os.WriteFile(rosterPath, []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if fn.r, err = roster.ParsePolicy([]byte(policy)); err != nil {
+		t.Fatal(err)
+	}
+	if keys.P2P, _, err = crypto.GenerateEd25519Key(rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(dir, "data"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn.db = db
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := node.DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.Roster = ln.Addr().String(), filepath.Join(dir, "data"), rosterPath
+	n, err := node.New(cfg, node.Deps{Listener: ln, Store: db, Keys: &keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn.n = n
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node: %v", err)
+		}
+		db.Close()
+	})
+	return fn
+}
+
+func (fn *feedNode) get(path string) (int, string) {
+	fn.t.Helper()
+	resp, err := http.Get(fn.n.URL() + path)
+	if err != nil {
+		fn.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// push sends the log's current checkpoint to the node's add-checkpoint.
+func (fn *feedNode) push(old uint64) {
+	fn.t.Helper()
+	size := fn.log.Size()
+	cp, _ := fn.log.Checkpoint()
+	p, _ := fn.log.ConsistencyProof(old, size)
+	var body bytes.Buffer
+	fmt.Fprintf(&body, "old %d\n", old)
+	for _, h := range p {
+		fmt.Fprintf(&body, "%s\n", base64.StdEncoding.EncodeToString(h))
+	}
+	body.WriteString("\n")
+	body.Write(cp)
+	resp, err := http.Post(fn.n.URL()+"/add-checkpoint", "", &body)
+	if err != nil {
+		fn.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		fn.t.Fatalf("add-checkpoint: %d", resp.StatusCode)
+	}
+}
+
+// merge stores a checkpoint record cosigned by the other witnesses, as
+// gossip does, and tells the feed.
+func (fn *feedNode) merge(size uint64, cosigners ...int) {
+	fn.t.Helper()
+	cp, err := fn.log.CheckpointAt(size)
+	if err != nil {
+		fn.t.Fatal(err)
+	}
+	lv, _ := note.NewVerifier(fn.log.VerifierKey())
+	n, err := note.Open(cp, note.VerifierList(lv))
+	if err != nil {
+		fn.t.Fatal(err)
+	}
+	var signers []note.Signer
+	for _, i := range cosigners {
+		signers = append(signers, fn.others[i])
+	}
+	msg, err := note.Sign(n, signers...)
+	if err != nil {
+		fn.t.Fatal(err)
+	}
+	root, _ := fn.log.Root(size)
+	err = fn.db.MergeCheckpoint(context.Background(), fn.log.Origin(), size, root, func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error) {
+		return store.CheckpointRecord{Note: msg, Cosigners: len(cosigners), FirstSeen: time.Now()}, true, nil
+	})
+	if err != nil {
+		fn.t.Fatal(err)
+	}
+	fn.n.Feed().CheckpointUpdated(fn.log.Origin())
+}
+
+// waitK waits (on the event stream) until the node serves the log at size
+// with at least k cosignatures, and returns the note.
+func (fn *feedNode) waitK(events *bufioLines, size uint64, k int) string {
+	fn.t.Helper()
+	id := tlog.LogID(fn.log.Origin())
+	for range 1000 {
+		code, body := fn.get(fmt.Sprintf("/v1/logs/%s/checkpoint?k=%d", id, k))
+		if code == 200 && strings.Contains(body, fmt.Sprintf("\n%d\n", size)) {
+			return body
+		}
+		events.next(fn.t) // wait for the next change
+	}
+	fn.t.Fatalf("size %d with %d cosignatures never served", size, k)
+	return ""
+}
+
+type bufioLines struct {
+	ch chan string
+}
+
+// subscribe follows /v1/events and yields one item per event.
+func (fn *feedNode) subscribe() *bufioLines {
+	fn.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	fn.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", fn.n.URL()+"/v1/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fn.t.Fatal(err)
+	}
+	b := &bufioLines{ch: make(chan string, 100)}
+	go func() {
+		defer resp.Body.Close()
+		buf := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(buf)
+			if n > 0 {
+				for _, line := range strings.Split(string(buf[:n]), "\n") {
+					if strings.HasPrefix(line, "event: ") {
+						b.ch <- line
+					}
+				}
+			}
+			if err != nil {
+				close(b.ch)
+				return
+			}
+		}
+	}()
+	return b
+}
+
+func (b *bufioLines) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case s, ok := <-b.ch:
+		if !ok {
+			t.Fatal("event stream closed")
+		}
+		return s
+	case <-time.After(20 * time.Second):
+		t.Fatal("no event before the deadline")
+	}
+	return ""
+}
+
+func cosignersOf(t *testing.T, r *roster.Roster, lg *scriptlog.Log, msg string) []string {
+	t.Helper()
+	lv, _ := note.NewVerifier(lg.VerifierKey())
+	n, err := note.Open([]byte(msg), note.VerifierList(append(r.WitnessVerifiers(), lv)...))
+	if err != nil {
+		t.Fatalf("served note: %v\n%s", err, msg)
+	}
+	var out []string
+	for _, s := range n.Sigs {
+		if w, ok := r.WitnessByKey(s.Name, s.Hash); ok {
+			out = append(out, w.Name)
+		}
+	}
+	return out
+}
+
+// TestNodeFeed runs the feed inside a node: the checkpoint the node's witness
+// cosigned (witness state), cosignatures merged by gossip (checkpoint
+// records) and evidence from the store, over real HTTP.
+func TestNodeFeed(t *testing.T) {
+	fn := startFeedNode(t)
+	events := fn.subscribe()
+	id := tlog.LogID(fn.log.Origin())
+	fn.log.AppendN(2, "a")
+	fn.merge(2, 0)
+	fn.log.AppendN(1, "a")
+	fn.merge(3, 0, 1)
+	fn.log.AppendN(1, "a")
+	fn.merge(4, 1)
+	fn.log.AppendN(1, "a")
+	fn.push(0)
+
+	// The C2SP monitoring endpoint: the node's own latest cosignature.
+	body := fn.waitK(events, 5, 1)
+	if got := cosignersOf(t, fn.r, fn.log, body); fmt.Sprint(got) != "[self]" {
+		t.Errorf("size 5 cosigned by %v", got)
+	}
+	// Gossip brings w1 and w2's cosignatures of size 5: merged with the
+	// node's own into one note.
+	fn.merge(5, 0, 1)
+	body = fn.waitK(events, 5, 3)
+	if got := cosignersOf(t, fn.r, fn.log, body); fmt.Sprint(got) != "[self w1 w2]" {
+		t.Errorf("size 5 cosigned by %v", got)
+	}
+	if code, body := fn.get("/v1/logs/" + id + "/checkpoint?k=2"); code != 200 || !strings.Contains(body, "\n5\n") {
+		t.Errorf("k=2: %d %s", code, body)
+	}
+
+	// History pages come from the store's checkpoint records.
+	tests := []struct {
+		query string
+		sizes string
+		next  string
+	}{
+		{"?limit=2", "2 3", "4"},
+		{"?from=4&limit=2", "4 5", ""},
+		{"?from=3", "3 4 5", ""},
+		{"?from=6", "", ""},
+	}
+	for _, tc := range tests {
+		code, body := fn.get("/v1/logs/" + id + "/checkpoints" + tc.query)
+		var h feed.HistoryResponse
+		if err := json.Unmarshal([]byte(body), &h); code != 200 || err != nil {
+			t.Fatalf("%s: %d %v %s", tc.query, code, err, body)
+		}
+		var sizes []string
+		for _, c := range h.Checkpoints {
+			sizes = append(sizes, fmt.Sprint(c.Size))
+		}
+		next := ""
+		if h.Next != nil {
+			next = fmt.Sprint(*h.Next)
+		}
+		if strings.Join(sizes, " ") != tc.sizes || next != tc.next {
+			t.Errorf("%s: sizes %v next %q, want %q next %q", tc.query, sizes, next, tc.sizes, tc.next)
+		}
+	}
+
+	// Evidence stored by the detector is listed and served as the file
+	// `vigil verify` checks.
+	fork, _ := fn.log.Fork(5)
+	fn.log.AppendN(1, "main")
+	fork.AppendN(1, "fork")
+	a, _ := fn.log.Checkpoint()
+	b, _ := fork.Checkpoint()
+	ev := &vpb.Evidence{Kind: vpb.Kind_KIND_LOG_EQUIVOCATION_SAME_SIZE, CheckpointA: a, CheckpointB: b, DetectedUnixMs: 1700000000000}
+	finding, err := evidence.Verify(ev, fn.r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := vpb.MarshalEvidence(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eid := evidence.ID(ev)
+	if _, err := fn.db.PutEvidence(context.Background(), store.EvidenceRecord{ID: eid, Kind: vpb.KindName(ev.Kind), Origin: fn.log.Origin(), Statement: finding.Statement(), Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	fn.n.Feed().EvidenceUpdated()
+	for events.next(t) != "event: evidence" {
+	}
+	code, body := fn.get("/v1/evidence")
+	var list feed.EvidenceList
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list.Evidence) != 1 {
+		t.Fatalf("evidence list: %d %v %s", code, err, body)
+	}
+	if e := list.Evidence[0]; e.ID != eid || e.Kind != "log-equivocation-same-size" || fmt.Sprint(e.Sizes) != "[6 6]" || e.Detected.UnixMilli() != 1700000000000 {
+		t.Errorf("evidence: %+v", e)
+	}
+	code, raw := fn.get("/v1/evidence/" + eid + "?format=raw")
+	if code != 200 {
+		t.Fatalf("raw evidence: %d %s", code, raw)
+	}
+	parsed, err := evidence.ParseFile([]byte(raw))
+	if err != nil {
+		t.Fatalf("served file does not parse: %v", err)
+	}
+	if _, err := evidence.Verify(parsed, fn.r); err != nil {
+		t.Errorf("served file does not verify: %v", err)
+	}
+	if code, body := fn.get("/v1/evidence/" + strings.Repeat("ab", 32)); code != 404 {
+		t.Errorf("unknown evidence: %d %s", code, body)
+	}
+	if code, body := fn.get("/v1/logs"); code != 200 || !strings.Contains(body, `"evidence": 1`) {
+		t.Errorf("/v1/logs: %d %s", code, body)
+	}
+	if code, body := fn.get("/"); code != 200 || !strings.Contains(body, "Evidence of misbehaviour") {
+		t.Errorf("dashboard: %d", code)
+	}
+	if code, body := fn.get("/metrics"); code != 200 || !strings.Contains(body, `vigil_feed_requests_total{code="200",route="checkpoint"}`) || !strings.Contains(body, "vigil_feed_sse_subscribers 1") {
+		t.Errorf("metrics lack the feed's: %d", code)
+	}
+}
