@@ -49,6 +49,8 @@ func commands() map[string]command {
 		"log":            {"run a standalone SCITT transparency service on Tessera", runLog},
 		"submit":         {"sign a statement, register it with a transparency service, save the receipt", runSubmit},
 		"verify-receipt": {"verify a COSE receipt for a statement offline", runVerifyReceipt},
+		"status":         {"print a node's logs: size, cosigners, age, evidence", runStatus},
+		"checkpoint":     {"print a log's newest checkpoint with at least k cosignatures", runCheckpoint},
 	}
 }
 
