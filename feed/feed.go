@@ -112,6 +112,14 @@ type Config struct {
 	// RefreshInterval is how often the feed re-reads its source for changes
 	// nobody announced (new cosignatures, evidence, peers); 0 means 5s.
 	RefreshInterval time.Duration
+	// RebuildInterval paces the work announced by CheckpointUpdated and the
+	// other *Updated calls: after a round of view rebuilds the feed waits
+	// until this long after the round began, so announcements coalesce and a
+	// busy witness pays for at most about one view build (note
+	// verifications included) per log per interval, instead of one per
+	// cosignature. The first announcement after a quiet period is handled at
+	// once. 0 means no pacing.
+	RebuildInterval time.Duration
 	// ViewTTL is how old a log's cached view may get before the refresh
 	// loop rebuilds it; 0 means 30s.
 	ViewTTL time.Duration
@@ -249,12 +257,28 @@ func (f *Feed) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-f.wake:
+			start := time.Now()
 			f.processDirty(ctx)
+			f.pace(ctx, start)
 		case <-t.C:
 			f.refreshEvidence(ctx, true)
 			f.refreshPeers(ctx, true)
 			f.views.refreshStale(ctx)
 		}
+	}
+}
+
+// pace waits until RebuildInterval after start, or until ctx ends.
+func (f *Feed) pace(ctx context.Context, start time.Time) {
+	d := f.cfg.RebuildInterval - time.Since(start)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
