@@ -61,11 +61,12 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "vigil node listening on %s\n", n.URL())
-
+	// Catch SIGHUP before announcing readiness: a reload requested as soon
+	// as the node is up must not hit the default action, which kills it.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	fmt.Fprintf(env.stdout, "vigil node listening on %s\n", n.URL())
 	go func() {
 		for {
 			select {
