@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/vigilnet/vigil/scitt"
 )
 
@@ -137,6 +138,39 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(content), 0o644); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+}
+
+// TestEntryEncodingMatchesCBOR checks the hand-written entry encoding
+// against fxamacker/cbor's core deterministic encoding.
+func TestEntryEncodingMatchesCBOR(t *testing.T) {
+	for _, n := range []int{0, 23, 24, 255, 256, 70000} {
+		stmt, err := scitt.SignStatement(fuzzIssuer, "s", scitt.KindConfiguration,
+			fmt.Appendf(nil, `{"resource":"r%s","as_of":"2026-01-01T00:00:00Z","config":{}}`, bytes.Repeat([]byte("x"), n)), scitt.SignOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entry, err := scitt.EntryFor(stmt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var parts []cbor.RawMessage
+		var tag cbor.RawTag
+		if err := cbor.Unmarshal(entry, &tag); err != nil || tag.Number != 18 {
+			t.Fatalf("entry tag: %v", err)
+		}
+		if err := cbor.Unmarshal(tag.Content, &parts); err != nil || len(parts) != 4 || !bytes.Equal(parts[1], []byte{0xa0}) {
+			t.Fatalf("entry layout: %v", err)
+		}
+		var prot, payload, sig []byte
+		_ = cbor.Unmarshal(parts[0], &prot)
+		_ = cbor.Unmarshal(parts[2], &payload)
+		_ = cbor.Unmarshal(parts[3], &sig)
+		em, _ := cbor.CoreDetEncOptions().EncMode()
+		want, _ := em.Marshal(cbor.Tag{Number: 18, Content: []any{prot, map[any]any{}, payload, sig}})
+		if !bytes.Equal(entry, want) {
+			t.Fatalf("payload %d bytes: entry encoding differs from core deterministic CBOR", n)
 		}
 	}
 }

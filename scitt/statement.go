@@ -178,6 +178,8 @@ func ParseStatement(b []byte) (*Statement, error) {
 // entryBytes encodes msg as a tagged COSE_Sign1 with unprotected header {}.
 // SPEC: the unprotected header MUST be reset to {} before the statement
 // enters the log (architecture §3); the protected bytes are kept verbatim.
+// The encoding is written by hand (definite lengths, shortest form heads):
+// d2 84 <bstr protected> a0 <bstr payload> <bstr signature>.
 func entryBytes(msg *cose.Sign1Message) ([]byte, error) {
 	raw := msg.Headers.RawProtected
 	if raw == nil {
@@ -190,7 +192,31 @@ func entryBytes(msg *cose.Sign1Message) ([]byte, error) {
 	if err := cbor.Unmarshal(raw, &prot); err != nil {
 		return nil, err
 	}
-	return coreEnc.Marshal(cbor.Tag{Number: 18, Content: []any{prot, map[any]any{}, msg.Payload, msg.Signature}})
+	b := make([]byte, 0, 2+9+len(prot)+1+9+len(msg.Payload)+9+len(msg.Signature))
+	b = append(b, 0xd2, 0x84)
+	b = appendBstr(b, prot)
+	b = append(b, 0xa0)
+	b = appendBstr(b, msg.Payload)
+	b = appendBstr(b, msg.Signature)
+	return b, nil
+}
+
+// appendBstr appends a CBOR byte string (major type 2) with a shortest head.
+func appendBstr(b, v []byte) []byte {
+	n := uint64(len(v))
+	switch {
+	case n < 24:
+		b = append(b, 0x40|byte(n))
+	case n <= 0xff:
+		b = append(b, 0x58, byte(n))
+	case n <= 0xffff:
+		b = append(b, 0x59, byte(n>>8), byte(n))
+	case n <= 0xffffffff:
+		b = append(b, 0x5a, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x5b, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, v...)
 }
 
 // EntryFor returns the log entry for a signed or transparent statement:
