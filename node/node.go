@@ -81,6 +81,13 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		if n.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 		}
+		// A listener the node opened is closed if the rest of New fails.
+		ln := n.ln
+		defer func() {
+			if err != nil {
+				ln.Close()
+			}
+		}()
 	}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.reg.MustRegister(n.store.Metrics()...)
