@@ -125,7 +125,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		code, title = http.StatusNotFound, "Not Found"
 	case errors.Is(err, tessera.ErrPushback):
 		code, title, retry = http.StatusTooManyRequests, "Too Many Requests", true
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		code, title, retry = http.StatusServiceUnavailable, "Service Unavailable", true
 	default:
 		h.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)

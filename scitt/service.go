@@ -133,6 +133,9 @@ type Service struct {
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]*entry
 
+	// closeMu orders Register's wg.Add before close's wg.Wait.
+	closeMu   sync.RWMutex
+	closing   bool
 	closeOnce sync.Once
 	closeErr  error
 
@@ -155,6 +158,9 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 // ErrNotFound reports an unknown entry id.
 var ErrNotFound = errors.New("no such entry")
+
+// ErrClosed reports a registration attempted while the service shuts down.
+var ErrClosed = errors.New("transparency service is shutting down")
 
 // ErrPending reports an entry that is registered but not yet in a
 // published checkpoint.
@@ -286,6 +292,9 @@ func (s *Service) Close(ctx context.Context) error {
 }
 
 func (s *Service) close(ctx context.Context) error {
+	s.closeMu.Lock()
+	s.closing = true
+	s.closeMu.Unlock()
 	err := s.shutdown(ctx)
 	s.wg.Wait()
 	s.cancel()
@@ -355,6 +364,14 @@ func (s *Service) Register(ctx context.Context, statement []byte, remote string)
 	s.entries[lh] = e
 	s.mu.Unlock()
 
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closing {
+		s.mu.Lock()
+		delete(s.entries, lh)
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
 	fut := s.appender.Add(s.ctx, tessera.NewEntry(st.Entry))
 	s.wg.Add(1)
 	go s.await(lh, e, fut, rec)

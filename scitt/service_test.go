@@ -2,6 +2,8 @@ package scitt_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -131,5 +133,15 @@ func TestAsyncRegistration(t *testing.T) {
 	}
 	if err := scitt.VerifyReceipt(stmt, rcpt, e.receipt.Public()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRegisterAfterClose(t *testing.T) {
+	e := newEnv(t)
+	svc, srv := e.start(t)
+	stop(t, svc, srv)
+	_, err := svc.Register(context.Background(), sign(t, e.issuer, scitt.KindInventory, 1, scitt.SignOptions{}), "test")
+	if !errors.Is(err, scitt.ErrClosed) {
+		t.Fatalf("Register after Close: %v", err)
 	}
 }
