@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -275,15 +276,13 @@ func (f *Feed) serveLogs(w http.ResponseWriter, r *http.Request) {
 // encoded when the view is built; this path only looks it up.
 func (f *Feed) serveCheckpoint(w http.ResponseWriter, r *http.Request) {
 	k := 0
-	if r.URL.RawQuery != "" {
-		if s, ok := r.URL.Query()["k"]; ok {
-			n, err := parseCount(s[0])
-			if err != nil {
-				failText(w, http.StatusBadRequest, "bad k: "+err.Error())
-				return
-			}
-			k = n
+	if s, ok := queryK(r.URL.RawQuery); ok {
+		n, err := parseCount(s)
+		if err != nil {
+			failText(w, http.StatusBadRequest, "bad k: "+err.Error())
+			return
 		}
+		k = n
 	}
 	v, err := f.views.byID(r.Context(), r.PathValue("logID"))
 	switch {
@@ -321,13 +320,42 @@ func (f *Feed) serveCheckpoint(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["Content-Type"] = textPlain
 	h["Cache-Control"] = f.auth.checkpointCache
-	h["Etag"] = []string{e.etag}
+	h["Etag"] = e.etagHdr
 	if notModified(r, e.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(e.note))}
+	h["Content-Length"] = e.lengthHdr
 	w.Write(e.note)
+}
+
+// queryK returns the first k parameter of a raw query without building a
+// url.Values map (the hot path); anything escaped falls back to the parser.
+func queryK(raw string) (string, bool) {
+	if raw == "" {
+		return "", false
+	}
+	if strings.ContainsAny(raw, "%+;") {
+		v, ok := parseQuery(raw)["k"]
+		if !ok {
+			return "", false
+		}
+		return v[0], true
+	}
+	for part := range strings.SplitSeq(raw, "&") {
+		if v, ok := strings.CutPrefix(part, "k="); ok {
+			return v, true
+		}
+		if part == "k" {
+			return "", true
+		}
+	}
+	return "", false
+}
+
+func parseQuery(raw string) url.Values {
+	v, _ := url.ParseQuery(raw)
+	return v
 }
 
 var textPlain = []string{"text/plain; charset=utf-8"}

@@ -167,7 +167,7 @@ type envOptions struct {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	src   *testSource
 	logs  []*scriptlog.Log
 	wits  []*testWitness
@@ -178,7 +178,7 @@ type env struct {
 	token string
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	e := &env{t: t}
 	var policy strings.Builder

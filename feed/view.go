@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,8 @@ type entry struct {
 	// verified roster cosignatures and the node's own cosignature.
 	note []byte
 	etag string
+	// Header values of the hot path, built once.
+	etagHdr, lengthHdr []string
 }
 
 // point is one sample of a log's growth.
@@ -379,6 +382,7 @@ func (c *viewCache) merge(idx *rosterIndex, l *roster.Log, notes [][]byte, memo,
 		e.note = msg
 		sum := sha256.Sum256(msg)
 		e.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
+		e.etagHdr, e.lengthHdr = []string{e.etag}, []string{strconv.Itoa(len(msg))}
 		entries = append(entries, e)
 	}
 	slices.SortFunc(entries, func(a, b *entry) int {
