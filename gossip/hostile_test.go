@@ -5,8 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
