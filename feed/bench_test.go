@@ -172,7 +172,6 @@ func BenchmarkSSESubscribers(b *testing.B) {
 	e := benchEnv(b, 10)
 	for range b.N {
 		before := memInUse()
-		rssBefore := rss()
 		conns := make([]*rawClient, subs)
 		for i := range conns {
 			c := dialRaw(b, e.url, 1<<10) // the clients' share stays small
@@ -183,7 +182,6 @@ func BenchmarkSSESubscribers(b *testing.B) {
 			conns[i] = c
 		}
 		after := memInUse()
-		rssAfter := rss()
 		// One new checkpoint reaches every subscriber.
 		start := time.Now()
 		e.logs[0].AppendN(1, "b")
@@ -201,7 +199,6 @@ func BenchmarkSSESubscribers(b *testing.B) {
 			c.c.Close()
 		}
 		b.ReportMetric(float64(after-before)/(1<<20), "MB-heap+stack")
-		b.ReportMetric(float64(rssAfter-rssBefore)/(1<<20), "MB-rss")
 		b.ReportMetric(float64(fanout.Microseconds())/1000, "fanout-ms")
 	}
 }
@@ -228,19 +225,4 @@ func memInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse
-}
-
-// rss is the process's resident set size from /proc (0 elsewhere).
-func rss() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
