@@ -51,6 +51,8 @@ func commands() map[string]command {
 		"verify-receipt": {"verify a COSE receipt for a statement offline", runVerifyReceipt},
 		"status":         {"print a node's logs: size, cosigners, age, evidence", runStatus},
 		"checkpoint":     {"print a log's newest checkpoint with at least k cosignatures", runCheckpoint},
+		"evidence":       {"list, show or export the split-view evidence a node holds", runEvidence},
+		"verify":         {"check an evidence file offline against a roster: exit 0 valid, 1 invalid", runVerify},
 	}
 }
 
