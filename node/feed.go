@@ -5,11 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/vigilnet/vigil/feed"
+	"github.com/vigilnet/vigil/gossip"
 	"github.com/vigilnet/vigil/gossip/evidence"
 	vpb "github.com/vigilnet/vigil/proto"
 	"github.com/vigilnet/vigil/roster"
@@ -30,7 +38,8 @@ type FeedConfig struct {
 
 // nodeFeed is the node's feed state, embedded in Node.
 type nodeFeed struct {
-	feed *feed.Feed
+	feed  *feed.Feed
+	peers peerBook
 }
 
 // mountFeed builds the feed over the node's store and roster and adds its
@@ -298,6 +307,110 @@ func evidenceInfo(rec store.EvidenceRecord) feed.Evidence {
 	return ev
 }
 
-// Peers reports the node's gossip peers. The gossip engine is not wired into
-// the node yet, so there are none.
-func (s feedSource) Peers(ctx context.Context) ([]feed.Peer, error) { return nil, nil }
+// Peers reports the node's gossip peers as last seen by FeedHooks'
+// ScoreInspect: none until gossip is wired to it.
+func (s feedSource) Peers(ctx context.Context) ([]feed.Peer, error) {
+	return s.n.peers.list(s.n.roster.Load()), nil
+}
+
+// FeedHooks connect the gossip service to the feed so that what gossip
+// stores reaches the event stream at once (without them the feed notices
+// within its refresh interval for evidence and its view TTL for
+// cosignatures, and lists no peers).
+type FeedHooks struct {
+	// OnEvidence is gossip.Config.OnEvidence.
+	OnEvidence func(store.EvidenceRecord)
+	// ScoreInspect is gossip.Config.ScoreInspect: the peer list and scores.
+	ScoreInspect func(map[peer.ID]float64)
+	// Store wraps the gossip service's store so that each merged
+	// checkpoint record updates the feed.
+	Store func(gossip.Store) gossip.Store
+	// Peers names peers (from the peers file) and, with Host, reports
+	// their connection state.
+	Peers func(h host.Host, named []gossip.Peer)
+}
+
+// FeedHooks returns the hooks that feed gossip's changes to the feed.
+func (n *Node) FeedHooks() FeedHooks {
+	return FeedHooks{
+		OnEvidence: func(store.EvidenceRecord) {
+			if n.feed != nil {
+				n.feed.EvidenceUpdated()
+			}
+		},
+		ScoreInspect: func(scores map[peer.ID]float64) {
+			if n.peers.setScores(scores) && n.feed != nil {
+				n.feed.PeersUpdated()
+			}
+		},
+		Store: func(s gossip.Store) gossip.Store { return notifyingStore{Store: s, n: n} },
+		Peers: n.peers.setHost,
+	}
+}
+
+// notifyingStore tells the feed about every checkpoint record gossip merges.
+type notifyingStore struct {
+	gossip.Store
+	n *Node
+}
+
+func (s notifyingStore) MergeCheckpoint(ctx context.Context, origin string, size uint64, root [32]byte, fn func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error)) error {
+	err := s.Store.MergeCheckpoint(ctx, origin, size, root, fn)
+	if err == nil && s.n.feed != nil {
+		s.n.feed.CheckpointUpdated(origin)
+	}
+	return err
+}
+
+// peerBook keeps what the feed reports about peers.
+type peerBook struct {
+	mu     sync.Mutex
+	host   host.Host
+	names  map[peer.ID]string
+	scores map[peer.ID]float64
+}
+
+func (b *peerBook) setHost(h host.Host, named []gossip.Peer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.host = h
+	b.names = map[peer.ID]string{}
+	for _, p := range named {
+		b.names[p.Info.ID] = p.Name
+	}
+}
+
+// setScores records the scores and reports whether the set of peers changed.
+func (b *peerBook) setScores(scores map[peer.ID]float64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	changed := len(scores) != len(b.scores)
+	for id := range scores {
+		if _, ok := b.scores[id]; !ok {
+			changed = true
+		}
+	}
+	b.scores = maps.Clone(scores)
+	return changed
+}
+
+func (b *peerBook) list(r *roster.Roster) []feed.Peer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]feed.Peer, 0, len(b.scores))
+	for id, score := range b.scores {
+		p := feed.Peer{ID: id.String(), Name: b.names[id], Role: "observer", Score: score, Connected: true}
+		if _, ok := r.Witness(p.Name); ok && p.Name != "" {
+			p.Role = "witness"
+		}
+		if b.host != nil {
+			p.Connected = b.host.Network().Connectedness(id) == network.Connected
+			for _, a := range b.host.Peerstore().Addrs(id) {
+				p.Addrs = append(p.Addrs, a.String())
+			}
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b feed.Peer) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}

@@ -17,9 +17,11 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vigilnet/vigil/feed"
+	"github.com/vigilnet/vigil/gossip"
 	"github.com/vigilnet/vigil/gossip/evidence"
 	"github.com/vigilnet/vigil/node"
 	vpb "github.com/vigilnet/vigil/proto"
@@ -368,5 +370,61 @@ func TestNodeFeed(t *testing.T) {
 	}
 	if code, body := fn.get("/metrics"); code != 200 || !strings.Contains(body, `vigil_feed_requests_total{code="200",route="checkpoint"}`) || !strings.Contains(body, "vigil_feed_sse_subscribers 1") {
 		t.Errorf("metrics lack the feed's: %d", code)
+	}
+}
+
+// TestNodeFeedGossipHooks: what gossip reports reaches the feed's peers and
+// event stream through Node.FeedHooks.
+func TestNodeFeedGossipHooks(t *testing.T) {
+	fn := startFeedNode(t)
+	events := fn.subscribe()
+	hooks := fn.n.FeedHooks()
+	var ids []peer.ID
+	for range 2 {
+		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := peer.IDFromPrivateKey(k)
+		ids = append(ids, id)
+	}
+	hooks.Peers(nil, []gossip.Peer{{Name: "w1", Info: peer.AddrInfo{ID: ids[0]}}})
+	hooks.ScoreInspect(map[peer.ID]float64{ids[0]: 3.5, ids[1]: -1})
+	if ev := events.next(t); ev != "event: peers" {
+		t.Fatalf("got %s, want a peers event", ev)
+	}
+	code, body := fn.get("/v1/peers")
+	var pr feed.PeersResponse
+	if err := json.Unmarshal([]byte(body), &pr); code != 200 || err != nil || len(pr.Peers) != 2 {
+		t.Fatalf("peers: %d %v %s", code, err, body)
+	}
+	for _, p := range pr.Peers {
+		want := feed.Peer{ID: ids[1].String(), Role: "observer", Score: -1, Connected: true}
+		if p.ID == ids[0].String() {
+			want = feed.Peer{ID: ids[0].String(), Name: "w1", Role: "witness", Score: 3.5, Connected: true}
+		}
+		if fmt.Sprint(p) != fmt.Sprint(want) {
+			t.Errorf("peer %+v, want %+v", p, want)
+		}
+	}
+	// Scores alone changing is no event; a peer leaving is.
+	hooks.ScoreInspect(map[peer.ID]float64{ids[0]: 4, ids[1]: 0})
+	hooks.ScoreInspect(map[peer.ID]float64{ids[0]: 4})
+	if ev := events.next(t); ev != "event: peers" {
+		t.Fatalf("got %s, want a peers event", ev)
+	}
+
+	// A record merged through the wrapped store is an event at once.
+	fn.log.AppendN(3, "a")
+	cp, _ := fn.log.Checkpoint()
+	root, _ := fn.log.Root(3)
+	err := hooks.Store(fn.db).MergeCheckpoint(context.Background(), fn.log.Origin(), 3, root, func(store.CheckpointRecord, bool) (store.CheckpointRecord, bool, error) {
+		return store.CheckpointRecord{Note: cp}, true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := events.next(t); ev != "event: checkpoint" {
+		t.Fatalf("got %s, want a checkpoint event", ev)
 	}
 }
