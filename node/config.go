@@ -32,6 +32,8 @@ type Config struct {
 	Witness WitnessConfig `yaml:"witness"`
 	// Feed configures the read API and dashboard (tokens, CORS).
 	Feed FeedConfig `yaml:"feed"`
+	// Gossip configures the libp2p gossip network and the log follower.
+	Gossip GossipConfig `yaml:"gossip"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 }

@@ -90,6 +90,7 @@ func startFeedNode(t *testing.T) *feedNode {
 	}
 	cfg := node.DefaultConfig()
 	cfg.Listen, cfg.DataDir, cfg.Roster = ln.Addr().String(), filepath.Join(dir, "data"), rosterPath
+	cfg.Gossip.Disabled = true // these tests drive the gossip hooks by hand
 	n, err := node.New(cfg, node.Deps{Listener: ln, Store: db, Keys: &keys})
 	if err != nil {
 		t.Fatal(err)

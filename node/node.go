@@ -47,6 +47,7 @@ type Node struct {
 	reg     *prometheus.Registry
 	logsG   prometheus.GaugeFunc
 	nodeFeed
+	nodeGossip
 }
 
 // New builds a node from cfg and deps without serving yet.
@@ -104,7 +105,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			Store:       n.store,
 			Limits:      witness.RateLimits{PerLog: cfg.Witness.RatePerLog, Burst: cfg.Witness.Burst},
 			Logger:      n.log.With("component", "witness"),
-			AfterCosign: n.afterCosign,
+			AfterCosign: n.afterCosignGossip,
 		})
 		if err != nil {
 			return nil, err
@@ -113,6 +114,9 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		n.mux.Handle("POST /add-checkpoint", n.witness.Handler())
 	}
 	if err := n.mountFeed(); err != nil {
+		return nil, err
+	}
+	if err := n.startGossip(); err != nil {
 		return nil, err
 	}
 	n.mux.HandleFunc("GET /healthz", n.serveHealth)
@@ -182,6 +186,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return n.runFeed(gctx) })
+	g.Go(func() error { return n.runGossip(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -195,6 +200,7 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 func (n *Node) closeResources() {
+	n.closeGossip()
 	if n.ownsDB && n.store != nil {
 		if err := n.store.Close(); err != nil {
 			n.log.Error("closing store", "err", err)

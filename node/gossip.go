@@ -1,0 +1,172 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vigilnet/vigil/gossip"
+	vpb "github.com/vigilnet/vigil/proto"
+	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/witness"
+)
+
+// GossipConfig configures the node's gossip network and log follower
+// (docs/gossip.md). The zero value gossips on loopback with OS-chosen ports
+// and no peers.
+type GossipConfig struct {
+	// Disabled turns gossip and the follower off (a bare witness).
+	Disabled bool `yaml:"disabled"`
+	// Network names the gossip network (topics /vigil/1/<network>/...);
+	// default "vigil".
+	Network string `yaml:"network"`
+	// Listen are libp2p multiaddrs; default TCP and QUIC on 127.0.0.1 with
+	// OS-chosen ports.
+	Listen []string `yaml:"listen"`
+	// Bootstrap peers: multiaddrs ending in /p2p/<peer ID>.
+	Bootstrap []string `yaml:"bootstrap"`
+	// Peers is a Vigil peers file (vigil-peers/v1): names, peer IDs and
+	// addresses of the network's nodes.
+	Peers string `yaml:"peers"`
+	// Allowlist admits only the peers of the peers file and bootstrap.
+	Allowlist bool `yaml:"allowlist"`
+	// MDNS discovers peers on the LAN.
+	MDNS bool `yaml:"mdns"`
+	// FollowInterval is how often logs with a URL are polled (default 10s).
+	FollowInterval time.Duration `yaml:"follow_interval"`
+}
+
+// defaultGossipListen is used when gossip.listen is empty.
+var defaultGossipListen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+
+// nodeGossip is the node's gossip state, embedded in Node.
+type nodeGossip struct {
+	p2pHost  host.Host
+	gossip   *gossip.Service
+	follower *witness.Follower
+}
+
+// startGossip starts the libp2p host and the gossip service and builds the
+// follower (which Run starts).
+func (n *Node) startGossip() error {
+	gc := n.cfg.Gossip
+	if gc.Disabled {
+		return nil
+	}
+	if gc.Network == "" {
+		gc.Network = "vigil"
+	}
+	if len(gc.Listen) == 0 {
+		gc.Listen = defaultGossipListen
+	}
+	bootstrap, err := gossip.ParseAddrInfos(gc.Bootstrap)
+	if err != nil {
+		return err
+	}
+	var named []gossip.Peer
+	if gc.Peers != "" {
+		if named, err = gossip.LoadPeers(gc.Peers); err != nil {
+			return err
+		}
+	}
+	var trusted, allow []peer.ID
+	for _, p := range named {
+		trusted = append(trusted, p.Info.ID)
+		if len(p.Info.Addrs) > 0 {
+			bootstrap = append(bootstrap, p.Info)
+		}
+	}
+	for _, p := range bootstrap {
+		trusted = append(trusted, p.ID)
+	}
+	if gc.Allowlist {
+		if len(trusted) == 0 {
+			return errors.New("config: gossip.allowlist needs a peers file or bootstrap peers")
+		}
+		allow = trusted
+	}
+	h, _, err := gossip.NewHost(gossip.HostConfig{Identity: n.keys.P2P, ListenAddrs: gc.Listen, Allowlist: allow})
+	if err != nil {
+		return err
+	}
+	n.p2pHost = h
+	hooks := n.FeedHooks()
+	hooks.Peers(h, named)
+	rosterFn := n.roster.Load
+	name := h.ID().String()
+	if n.keys.Cosigner != nil {
+		name = n.keys.Cosigner.Name()
+	}
+	n.gossip, err = gossip.New(gossip.Config{
+		Network:      gc.Network,
+		Host:         h,
+		Roster:       rosterFn,
+		Store:        hooks.Store(n.store),
+		Proofs:       &gossip.TileProofs{Roster: rosterFn},
+		Name:         name,
+		Bootstrap:    bootstrap,
+		Trusted:      trusted,
+		MDNS:         gc.MDNS,
+		OnEvidence:   hooks.OnEvidence,
+		ScoreInspect: hooks.ScoreInspect,
+		Logger:       n.log.With("component", "gossip"),
+	})
+	if err != nil {
+		return err
+	}
+	n.reg.MustRegister(n.gossip.Metrics()...)
+	fc := witness.FollowerConfig{
+		Logs:         func() []*roster.Log { return n.roster.Load().Logs() },
+		OnCheckpoint: func(_ string, note []byte) { n.gossip.Offer(note, vpb.Source_SOURCE_PULL) },
+		Interval:     gc.FollowInterval,
+		Logger:       n.log.With("component", "follower"),
+	}
+	if n.witness != nil {
+		fc.Cosigner = n.witness
+	}
+	if n.follower, err = witness.NewFollower(fc); err != nil {
+		return err
+	}
+	n.reg.MustRegister(n.follower.Metrics()...)
+	n.log.Info("gossip started", "network", gc.Network, "peer_id", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
+	return nil
+}
+
+// afterCosignGossip is the witness's AfterCosign hook: it tells the feed and
+// gossips the cosigned checkpoint. It must not block.
+func (n *Node) afterCosignGossip(c witness.Cosigned) {
+	n.afterCosign(c)
+	if n.gossip != nil {
+		n.gossip.Offer(c.Note, vpb.Source_SOURCE_COSIGN)
+	}
+}
+
+// runGossip runs the follower until ctx ends, then stops gossip.
+func (n *Node) runGossip(ctx context.Context) error {
+	if n.follower == nil {
+		return nil
+	}
+	n.follower.Run(ctx)
+	return nil
+}
+
+// Gossip returns the gossip service, or nil if gossip is disabled.
+func (n *Node) Gossip() *gossip.Service { return n.gossip }
+
+// closeGossip stops the gossip service and the libp2p host.
+func (n *Node) closeGossip() {
+	if n.gossip != nil {
+		n.gossip.Close()
+		n.gossip = nil
+	}
+	if n.p2pHost != nil {
+		if err := n.p2pHost.Close(); err != nil {
+			n.log.Error("closing libp2p host", "err", err)
+		}
+		n.p2pHost = nil
+	}
+}
