@@ -14,6 +14,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vigilnet/vigil/feed"
+	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/testnet/scriptlog"
 	"github.com/vigilnet/vigil/tlog"
 )
 
@@ -220,4 +222,38 @@ func forgedCosig(name string, keyID uint32) []byte {
 	b = binary.BigEndian.AppendUint64(b, 1700000000)
 	b = append(b, make([]byte, 64)...)
 	return fmt.Appendf(nil, "— %s %s\n", name, base64.StdEncoding.EncodeToString(b))
+}
+
+// TestRosterReload: a new roster takes effect at once; cosignatures of a
+// witness dropped from it stop counting.
+func TestRosterReload(t *testing.T) {
+	e := newEnv(t, envOptions{logs: 1, witnesses: 2})
+	s := e.subscribe("")
+	l := e.logs[0]
+	l.AppendN(3, "a")
+	e.cosign(0, 0, 1)
+	e.waitServed(s, 0, 3, 2)
+	id := tlog.LogID(l.Origin())
+	if code, _, _ := e.get("/v1/logs/" + id + "/checkpoint?k=2"); code != 200 {
+		t.Fatalf("k=2 before the reload: %d", code)
+	}
+	other, err := scriptlog.New("example.com/new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := roster.ParsePolicy(fmt.Appendf(nil, "log %s\nlog %s\nwitness w0 %s\n", l.VerifierKey(), other.VerifierKey(), e.wits[0].vkey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.src.setRoster(r)
+	code, _, body := e.get("/v1/logs/" + id + "/checkpoint?k=1")
+	if cp, got := e.openServed(0, body); code != 200 || cp.Size != 3 || fmt.Sprint(got) != "[0]" {
+		t.Errorf("after the reload: %d, size %d cosigned by %v", code, cp.Size, got)
+	}
+	if code, _, body := e.get("/v1/logs/" + id + "/checkpoint?k=2"); code != 400 || !strings.Contains(body, "exceeds the 1 witnesses") {
+		t.Errorf("k=2 after the reload: %d %s", code, body)
+	}
+	if code, _, body := e.get("/v1/logs/" + tlog.LogID(other.Origin()) + "/checkpoint"); code != 404 || !strings.Contains(body, "held yet") {
+		t.Errorf("new log: %d %s", code, body)
+	}
 }

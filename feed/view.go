@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -508,12 +507,4 @@ func (c *viewCache) history(ctx context.Context, idx *rosterIndex, l *roster.Log
 		entries = entries[:i]
 	}
 	return entries, cutoff + 1, nil
-}
-
-// cosignerList renders cosigner names for humans.
-func cosignerList(e *entry) string {
-	if e == nil || len(e.cosigners) == 0 {
-		return "none"
-	}
-	return strings.Join(e.cosigners, ", ")
 }
