@@ -46,6 +46,7 @@ var defaultGossipListen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0
 // nodeGossip is the node's gossip state, embedded in Node.
 type nodeGossip struct {
 	p2pHost  host.Host
+	gater    *gossip.Gater
 	gossip   *gossip.Service
 	follower *witness.Follower
 }
@@ -89,11 +90,11 @@ func (n *Node) startGossip() error {
 		}
 		allow = trusted
 	}
-	h, _, err := gossip.NewHost(gossip.HostConfig{Identity: n.keys.P2P, ListenAddrs: gc.Listen, Allowlist: allow})
+	h, gater, err := gossip.NewHost(gossip.HostConfig{Identity: n.keys.P2P, ListenAddrs: gc.Listen, Allowlist: allow})
 	if err != nil {
 		return err
 	}
-	n.p2pHost = h
+	n.p2pHost, n.gater = h, gater
 	hooks := n.FeedHooks()
 	hooks.Peers(h, named)
 	rosterFn := n.roster.Load
@@ -153,6 +154,10 @@ func (n *Node) runGossip(ctx context.Context) error {
 	n.follower.Run(ctx)
 	return nil
 }
+
+// Gater returns the libp2p connection gater (the testnet partitions
+// networks with it), or nil if gossip is disabled.
+func (n *Node) Gater() *gossip.Gater { return n.gater }
 
 // Gossip returns the gossip service, or nil if gossip is disabled.
 func (n *Node) Gossip() *gossip.Service { return n.gossip }
