@@ -97,3 +97,20 @@ func TestAllowlistGater(t *testing.T) {
 		t.Fatal("dialled a peer outside the allowlist")
 	}
 }
+
+func FuzzParsePeers(f *testing.F) {
+	f.Add([]byte("vigil-peers/v1\npeer w1 " + pidA + " /ip4/10.0.0.1/tcp/4001\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		ps, err := gossip.ParsePeers(in)
+		if err != nil {
+			return
+		}
+		ids, names := map[peer.ID]bool{}, map[string]bool{}
+		for _, p := range ps {
+			if ids[p.Info.ID] || names[p.Name] || p.Name == "" {
+				t.Fatalf("parsed duplicate or empty entries: %+v", ps)
+			}
+			ids[p.Info.ID], names[p.Name] = true, true
+		}
+	})
+}
