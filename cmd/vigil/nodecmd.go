@@ -66,6 +66,13 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// Gossip addresses first: whoever waits for "listening on" (the testnet,
+	// scripts) can then bootstrap other nodes from them.
+	if g := n.Gossip(); g != nil {
+		for _, a := range g.Host().Addrs() {
+			fmt.Fprintf(env.stdout, "vigil node gossip %s/p2p/%s\n", a, g.ID())
+		}
+	}
 	fmt.Fprintf(env.stdout, "vigil node listening on %s\n", n.URL())
 	go func() {
 		for {

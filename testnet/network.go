@@ -1,0 +1,365 @@
+package testnet
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigilnet/vigil/node"
+	"github.com/vigilnet/vigil/store"
+)
+
+// Role is what a member of a test network does.
+type Role string
+
+// Roles.
+const (
+	Witness  Role = "witness"
+	Observer Role = "observer"
+)
+
+// LogEntry is a log listed in the network's roster.
+type LogEntry struct {
+	// VKey is the log's note verifier key; its name is the origin.
+	VKey string
+	// URL is the log's tlog-tiles prefix, for logs the nodes pull from.
+	URL string
+}
+
+// Options configures a network.
+type Options struct {
+	// Dir holds every member's keys, data and config; required.
+	Dir string
+	// Network is the gossip network name (default "testnet").
+	Network string
+	// Witnesses and Observers are how many members of each role to start.
+	Witnesses, Observers int
+	// Logs are listed in the roster.
+	Logs []LogEntry
+	// Quorum is the k of the roster's witness quorum (default: a majority).
+	Quorum int
+	// Binary, if set, runs every member as a separate `vigil node` process;
+	// empty runs them in this process.
+	Binary string
+	// FollowInterval is how often members poll logs that have a URL.
+	FollowInterval time.Duration
+	// Bootstrap is how many earlier members each new member dials (default 3).
+	Bootstrap int
+	Logger    *slog.Logger
+	// Stderr receives the processes' logs in process mode (default discard).
+	Stderr io.Writer
+}
+
+// Member is one node of a test network.
+type Member struct {
+	Name  string
+	Role  Role
+	Index int
+	// Dir holds keys/, data/ and vigil.yaml.
+	Dir  string
+	VKey string
+	ID   peer.ID
+	// URL is the node's HTTP base URL while it runs.
+	URL string
+	// Gossip are its libp2p addresses (with /p2p/<id>) while it runs.
+	Gossip []string
+
+	cfg  node.Config
+	node *node.Node
+	stop context.CancelFunc
+	done chan error
+	cmd  *exec.Cmd
+}
+
+// Node returns the in-process node, or nil in process mode or while stopped.
+func (m *Member) Node() *node.Node { return m.node }
+
+// Running reports whether the member is up.
+func (m *Member) Running() bool { return m.done != nil }
+
+// Network is a set of Vigil nodes on loopback sharing one roster.
+type Network struct {
+	opts       Options
+	RosterPath string
+	Members    []*Member
+}
+
+// Start creates keys, a roster and a config for every member, then starts
+// them one by one, each bootstrapping from the ones before it.
+func Start(ctx context.Context, opts Options) (*Network, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("testnet: Options.Dir is required")
+	}
+	if opts.Network == "" {
+		opts.Network = "testnet"
+	}
+	if opts.Bootstrap == 0 {
+		opts.Bootstrap = 3
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	nw := &Network{opts: opts, RosterPath: filepath.Join(opts.Dir, "roster")}
+	var policy strings.Builder
+	for _, l := range opts.Logs {
+		fmt.Fprintf(&policy, "log %s %s\n", l.VKey, l.URL)
+	}
+	var names []string
+	for i := 0; i < opts.Witnesses+opts.Observers; i++ {
+		m := &Member{Index: i, Role: Witness}
+		if i >= opts.Witnesses {
+			m.Role = Observer
+		}
+		m.Name = fmt.Sprintf("%s-%d", m.Role, i)
+		m.Dir = filepath.Join(opts.Dir, m.Name)
+		vkey, err := node.GenerateKeys(filepath.Join(m.Dir, "keys"), m.Name+".testnet.vigil.example")
+		if err != nil {
+			return nil, err
+		}
+		keys, err := node.LoadKeys(filepath.Join(m.Dir, "keys"), m.Role == Observer)
+		if err != nil {
+			return nil, err
+		}
+		if m.ID, err = peer.IDFromPrivateKey(keys.P2P); err != nil {
+			return nil, err
+		}
+		if m.Role == Witness {
+			m.VKey = vkey
+			fmt.Fprintf(&policy, "witness %s %s\n", m.Name, vkey)
+			names = append(names, m.Name)
+		}
+		nw.Members = append(nw.Members, m)
+	}
+	if len(names) > 0 {
+		k := opts.Quorum
+		if k <= 0 || k > len(names) {
+			k = len(names)/2 + 1
+		}
+		fmt.Fprintf(&policy, "group witnesses %d %s\nquorum witnesses\n", k, strings.Join(names, " "))
+	}
+	if err := os.WriteFile(nw.RosterPath, []byte(policy.String()), 0o644); err != nil {
+		return nil, err
+	}
+	for _, m := range nw.Members {
+		m.cfg = node.DefaultConfig()
+		m.cfg.Listen = "127.0.0.1:0"
+		m.cfg.DataDir = filepath.Join(m.Dir, "data")
+		m.cfg.KeysDir = filepath.Join(m.Dir, "keys")
+		m.cfg.Roster = nw.RosterPath
+		m.cfg.Observer = m.Role == Observer
+		m.cfg.LogLevel = "warn"
+		m.cfg.Witness.RatePerLog = 0 // the testnet drives logs hard on purpose
+		m.cfg.Gossip.Network = opts.Network
+		m.cfg.Gossip.FollowInterval = opts.FollowInterval
+		if err := nw.startMember(ctx, m); err != nil {
+			nw.Stop()
+			return nil, fmt.Errorf("starting %s: %w", m.Name, err)
+		}
+	}
+	return nw, nil
+}
+
+// bootstrapFor lists up to opts.Bootstrap running members before m.
+func (nw *Network) bootstrapFor(m *Member) []string {
+	var out []string
+	for i := m.Index - 1; i >= 0 && len(out) < nw.opts.Bootstrap; i-- {
+		if p := nw.Members[i]; p.Running() && len(p.Gossip) > 0 {
+			out = append(out, p.Gossip[0])
+		}
+	}
+	// A restarted first member dials the next ones.
+	for i := m.Index + 1; i < len(nw.Members) && len(out) < nw.opts.Bootstrap; i++ {
+		if p := nw.Members[i]; p.Running() && len(p.Gossip) > 0 {
+			out = append(out, p.Gossip[0])
+		}
+	}
+	return out
+}
+
+func (nw *Network) startMember(ctx context.Context, m *Member) error {
+	m.cfg.Gossip.Bootstrap = nw.bootstrapFor(m)
+	if nw.opts.Binary != "" {
+		return nw.startProcess(ctx, m)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	n, err := node.New(m.cfg, node.Deps{Listener: ln, Logger: nw.opts.Logger.With("member", m.Name)})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	m.node, m.URL, m.Gossip = n, n.URL(), nil
+	if g := n.Gossip(); g != nil {
+		for _, a := range g.Host().Addrs() {
+			m.Gossip = append(m.Gossip, fmt.Sprintf("%s/p2p/%s", a, g.ID()))
+		}
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.stop, m.done = cancel, make(chan error, 1)
+	go func() { m.done <- n.Run(rctx) }()
+	return nil
+}
+
+func (nw *Network) startProcess(ctx context.Context, m *Member) error {
+	cfgPath := filepath.Join(m.Dir, "vigil.yaml")
+	b, err := yaml.Marshal(m.cfg)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
+		return err
+	}
+	cmd := exec.Command(nw.opts.Binary, "node", "--config", cfgPath)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = nw.opts.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	m.cmd, m.Gossip = cmd, nil
+	m.done = make(chan error, 1)
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		announced := false
+		for sc.Scan() {
+			line := sc.Text()
+			if a, ok := strings.CutPrefix(line, "vigil node gossip "); ok && !announced {
+				m.Gossip = append(m.Gossip, a)
+			}
+			if u, ok := strings.CutPrefix(line, "vigil node listening on "); ok && !announced {
+				m.URL, announced = u, true
+				ready <- nil
+			}
+		}
+		if !announced {
+			ready <- errors.New("process exited before it was ready")
+		}
+		m.done <- cmd.Wait()
+	}()
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select {
+	case err := <-ready:
+		return err
+	case <-t.C:
+		cmd.Process.Kill()
+		return errors.New("not ready after 30s")
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		return ctx.Err()
+	}
+}
+
+// Kill stops member i abruptly: SIGKILL in process mode; in process, the
+// node is stopped without waiting for anything but its goroutines.
+func (nw *Network) Kill(i int) error {
+	m := nw.Members[i]
+	if !m.Running() {
+		return fmt.Errorf("%s is not running", m.Name)
+	}
+	if m.cmd != nil {
+		m.cmd.Process.Signal(syscall.SIGKILL)
+	} else {
+		m.stop()
+	}
+	<-m.done
+	m.done, m.node, m.cmd, m.URL, m.Gossip = nil, nil, nil, "", nil
+	return nil
+}
+
+// Restart starts a stopped member again on the same data directory.
+func (nw *Network) Restart(ctx context.Context, i int) error {
+	m := nw.Members[i]
+	if m.Running() {
+		return fmt.Errorf("%s is running", m.Name)
+	}
+	return nw.startMember(ctx, m)
+}
+
+// Partition cuts every connection between the members in a and those in b
+// and refuses new ones, in both directions (in-process mode only).
+func (nw *Network) Partition(a, b []int) error {
+	return nw.gate(a, b, true)
+}
+
+// Heal lifts a partition and reconnects the two sides.
+func (nw *Network) Heal(ctx context.Context, a, b []int) error {
+	if err := nw.gate(a, b, false); err != nil {
+		return err
+	}
+	for _, i := range a {
+		for _, j := range b {
+			na, nb := nw.Members[i].node, nw.Members[j].node
+			if na == nil || nb == nil || na.Gossip() == nil || nb.Gossip() == nil {
+				continue
+			}
+			pi := peer.AddrInfo{ID: nb.Gossip().ID(), Addrs: nb.Gossip().Host().Addrs()}
+			// Best effort: gossip also rediscovers peers by itself.
+			_ = na.Gossip().Connect(ctx, pi)
+		}
+	}
+	return nil
+}
+
+func (nw *Network) gate(a, b []int, block bool) error {
+	for _, pair := range [][2][]int{{a, b}, {b, a}} {
+		for _, i := range pair[0] {
+			n := nw.Members[i].node
+			if n == nil || n.Gater() == nil {
+				return fmt.Errorf("%s: partitions need running in-process members", nw.Members[i].Name)
+			}
+			for _, j := range pair[1] {
+				id := nw.Members[j].ID
+				if block {
+					n.Gater().Block(id)
+					n.Gossip().Host().Network().ClosePeer(id)
+				} else {
+					n.Gater().Unblock(id)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Evidence lists the evidence member i holds (in-process mode).
+func (nw *Network) Evidence(ctx context.Context, i int) ([]store.EvidenceRecord, error) {
+	n := nw.Members[i].node
+	if n == nil {
+		return nil, fmt.Errorf("%s is not running in this process", nw.Members[i].Name)
+	}
+	return n.Store().ListEvidence(ctx, "", 10000)
+}
+
+// Stop stops every member.
+func (nw *Network) Stop() {
+	for i, m := range nw.Members {
+		if m.Running() {
+			if m.cmd != nil {
+				m.cmd.Process.Signal(syscall.SIGTERM)
+				<-m.done
+				m.done, m.cmd = nil, nil
+				continue
+			}
+			_ = nw.Kill(i)
+		}
+	}
+}
