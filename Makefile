@@ -78,7 +78,7 @@ proto:
 # from Debian if missing, started on a unix socket in a temporary datadir
 # (no networking, no grant tables), stopped afterwards.
 # TEST_MYSQL_ARGS picks what runs, e.g. the benchmark:
-#   make test-mysql TEST_MYSQL_ARGS="-run '^$$' -bench MySQL -benchtime 20000x"
+#   make test-mysql TEST_MYSQL_ARGS='-run ^$$ -bench MySQL -benchtime 20000x'
 TEST_MYSQL_ARGS ?= -run TestMySQL -v
 .PHONY: test-mysql
 test-mysql:
