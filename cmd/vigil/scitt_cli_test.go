@@ -76,7 +76,9 @@ func TestLogSubmitVerifyReceipt(t *testing.T) {
 	stdout := &lockedBuffer{changed: make(chan struct{})}
 	env := &cliEnv{stdout: stdout, stderr: &lockedBuffer{changed: make(chan struct{})}}
 	done := make(chan error, 1)
-	go func() { done <- runLog(ctx, env, []string{"--data", data, "--policy", policy, "--listen", "127.0.0.1:0"}) }()
+	go func() {
+		done <- runLog(ctx, env, []string{"--data", data, "--policy", policy, "--listen", "127.0.0.1:0"})
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
