@@ -1,7 +1,9 @@
 package scitt_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -78,5 +80,67 @@ func TestWitnessedByVigilNode(t *testing.T) {
 	latest, err := n.Witness().Latest(ctx, svc.Origin())
 	if err != nil || len(latest) == 0 {
 		t.Fatalf("node has no checkpoint for %s: %v", svc.Origin(), err)
+	}
+}
+
+// TestFollowedByVigilNode: the log is listed with its URL in a Vigil node's
+// roster; the node's follower pulls checkpoints and tiles from the service
+// (pull mode, no push from the log) and cosigns what it reads.
+func TestFollowedByVigilNode(t *testing.T) {
+	e := newEnv(t)
+	svc, srv := e.start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	keysDir := filepath.Join(t.TempDir(), "keys")
+	wvkey, err := node.GenerateKeys(keysDir, "witness.vigil.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rosterPath := filepath.Join(t.TempDir(), "roster.txt")
+	if err := os.WriteFile(rosterPath, []byte("log "+e.logVKey+" "+srv.URL+"\nwitness w1 "+wvkey+"\nquorum w1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := node.DefaultConfig()
+	cfg.DataDir = filepath.Join(t.TempDir(), "node")
+	cfg.KeysDir = keysDir
+	cfg.Roster = rosterPath
+	cfg.Gossip.FollowInterval = 50 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(cfg, node.Deps{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeDone := make(chan error, 1)
+	go func() { nodeDone <- n.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-nodeDone
+	}()
+
+	const want = 20
+	for i := range want {
+		register(t, srv.URL, sign(t, e.issuer, scitt.KindInventory, i, scitt.SignOptions{}))
+	}
+	w, err := tessera.NewWitness(wvkey, &url.URL{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		cp, err := n.Witness().Latest(ctx, svc.Origin())
+		if err == nil && w.Satisfied(cp) && bytes.Contains(cp, []byte(fmt.Sprintf("\n%d\n", want))) {
+			return // the node followed the log to its size and cosigned it
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("node did not follow the log to size %d; latest: %q (%v)", want, cp, err)
+		}
 	}
 }
