@@ -1,10 +1,12 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"github.com/vigilnet/vigil/store"
 	"github.com/vigilnet/vigil/testnet/scriptlog"
 	"github.com/vigilnet/vigil/tlog"
+	"github.com/vigilnet/vigil/witness"
 )
 
 // TestNodeGossip: a witness node follows a log by pull and cosigns; an
@@ -94,5 +97,30 @@ func TestNodeGossip(t *testing.T) {
 	}
 	if _, err := odb.WitnessState(ctx, l.Origin()); err == nil {
 		t.Fatal("the observer cosigned")
+	}
+
+	// The log pushes a fork of the same size to the witness: refused (422),
+	// but gossiped, so both nodes hold same-size evidence.
+	fork, _ := l.Fork(299)
+	fork.AppendN(1, "evil")
+	cp, _ := fork.Checkpoint()
+	req := &witness.AddCheckpointRequest{OldSize: 300, Checkpoint: cp}
+	resp, err := http.Post(wn.URL()+"/add-checkpoint", "text/plain", bytes.NewReader(req.Marshal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("push of a fork: %s, want 422", resp.Status)
+	}
+	for {
+		recs, err := odb.ListEvidence(ctx, "", 10)
+		if err == nil && len(recs) == 1 && recs[0].Kind == "log-equivocation-same-size" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("observer holds no evidence of the refused fork: %v %v", recs, err)
+		}
+		<-tick.C
 	}
 }

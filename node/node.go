@@ -111,7 +111,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			return nil, err
 		}
 		n.reg.MustRegister(n.witness.Metrics()...)
-		n.mux.Handle("POST /add-checkpoint", n.witness.Handler())
+		n.mux.Handle("POST /add-checkpoint", n.gossipRefusedPushes(n.witness.Handler()))
 	}
 	if err := n.mountFeed(); err != nil {
 		return nil, err
