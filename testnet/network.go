@@ -3,11 +3,13 @@ package testnet
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +20,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigilnet/vigil/feed"
+	"github.com/vigilnet/vigil/gossip/evidence"
 	"github.com/vigilnet/vigil/node"
+	vpb "github.com/vigilnet/vigil/proto"
 	"github.com/vigilnet/vigil/store"
 )
 
@@ -89,6 +94,14 @@ func (m *Member) Node() *node.Node { return m.node }
 
 // Running reports whether the member is up.
 func (m *Member) Running() bool { return m.done != nil }
+
+// PID returns the member's process ID in process mode, or 0.
+func (m *Member) PID() int {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
 
 // Network is a set of Vigil nodes on loopback sharing one roster.
 type Network struct {
@@ -340,13 +353,69 @@ func (nw *Network) gate(a, b []int, block bool) error {
 	return nil
 }
 
-// Evidence lists the evidence member i holds (in-process mode).
+// Evidence lists the evidence member i holds: from its store in process,
+// from its feed (/v1/evidence) when it runs as a separate process.
 func (nw *Network) Evidence(ctx context.Context, i int) ([]store.EvidenceRecord, error) {
-	n := nw.Members[i].node
-	if n == nil {
-		return nil, fmt.Errorf("%s is not running in this process", nw.Members[i].Name)
+	m := nw.Members[i]
+	if n := m.node; n != nil {
+		return n.Store().ListEvidence(ctx, "", 10000)
 	}
-	return n.Store().ListEvidence(ctx, "", 10000)
+	if !m.Running() {
+		return nil, fmt.Errorf("%s is not running", m.Name)
+	}
+	var list feed.EvidenceList
+	if err := getJSON(ctx, m.URL+"/v1/evidence", &list); err != nil {
+		return nil, err
+	}
+	out := make([]store.EvidenceRecord, 0, len(list.Evidence))
+	for _, e := range list.Evidence {
+		file, err := get(ctx, m.URL+"/v1/evidence/"+e.ID+"?format=raw")
+		if err != nil {
+			return nil, err
+		}
+		pe, err := evidence.ParseFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%s serves evidence %s that does not parse: %w", m.Name, e.ID, err)
+		}
+		data, err := vpb.MarshalEvidence(pe)
+		if err != nil {
+			return nil, err
+		}
+		rec := store.EvidenceRecord{ID: e.ID, Kind: e.Kind, Origin: e.Origin, Statement: e.Summary, Stored: e.Detected, Data: data}
+		if len(e.Witnesses) > 0 {
+			rec.Witness = e.Witnesses[0]
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func get(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return b, nil
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	b, err := get(ctx, url)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
 }
 
 // Stop stops every member.

@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"node":           {"run a witness (or observer) node", runNode},
 		"bench":          {"measure a witness: vigil bench witness --url URL | --spawn", runBench},
 		"demo":           {"run a self-contained demonstration on loopback", runDemo},
+		"testnet":        {"run a whole network on loopback under a scripted sequence of faults", runTestnet},
 		"log":            {"run a standalone SCITT transparency service on Tessera", runLog},
 		"submit":         {"sign a statement, register it with a transparency service, save the receipt", runSubmit},
 		"verify-receipt": {"verify a COSE receipt for a statement offline", runVerifyReceipt},
