@@ -24,7 +24,8 @@ type Cosigner interface {
 // FollowerConfig configures a Follower. Zero durations mean the documented
 // defaults.
 type FollowerConfig struct {
-	// Logs lists the logs to follow; only those with a URL are polled.
+	// Logs lists the logs to follow; only those with a URL are polled. It
+	// is called again every Interval (roster reloads).
 	Logs func() []*roster.Log
 	// URLFor returns the tlog-tiles prefix to read a log from; nil means the
 	// roster URL. (Tests use it to show different nodes different views.)
@@ -100,21 +101,55 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 func (f *Follower) Metrics() []prometheus.Collector { return f.metrics.collectors() }
 
 // Run polls every log that has a URL until ctx ends, one goroutine per log.
-// The set of logs is read once; restart Run after a roster change.
+// It re-reads Logs every Interval, so logs added to or removed from the
+// roster (or whose URL changes) are picked up without a restart.
 func (f *Follower) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for _, l := range f.cfg.Logs() {
-		if f.cfg.URLFor(l) == "" {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f.follow(ctx, l)
-		}()
+	type running struct {
+		url    string
+		cancel context.CancelFunc
 	}
-	wg.Wait()
-	return ctx.Err()
+	var wg sync.WaitGroup
+	active := map[string]running{}
+	defer func() {
+		for _, r := range active {
+			r.cancel()
+		}
+		wg.Wait()
+	}()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		want := map[string]*roster.Log{}
+		for _, l := range f.cfg.Logs() {
+			if f.cfg.URLFor(l) != "" {
+				want[l.Origin] = l
+			}
+		}
+		for origin, r := range active {
+			if l, ok := want[origin]; !ok || f.cfg.URLFor(l) != r.url {
+				r.cancel()
+				delete(active, origin)
+			}
+		}
+		for origin, l := range want {
+			if _, ok := active[origin]; ok {
+				continue
+			}
+			lctx, cancel := context.WithCancel(ctx)
+			active[origin] = running{url: f.cfg.URLFor(l), cancel: cancel}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f.follow(lctx, l)
+			}()
+		}
+		t.Reset(f.cfg.Interval)
+	}
 }
 
 func (f *Follower) follow(ctx context.Context, l *roster.Log) {

@@ -258,3 +258,37 @@ func TestTileClientProofs(t *testing.T) {
 		t.Fatal("built a proof beyond the log")
 	}
 }
+
+func TestFollowerPicksUpRosterChanges(t *testing.T) {
+	fx := newFollowFixture(t)
+	fx.log.AppendN(5, "e")
+	var logs atomic.Pointer[[]*roster.Log]
+	empty := []*roster.Log{}
+	logs.Store(&empty)
+	got := make(chan []byte, 16)
+	f, err := witness.NewFollower(witness.FollowerConfig{
+		Logs:         func() []*roster.Log { return *logs.Load() },
+		OnCheckpoint: func(_ string, n []byte) { got <- n },
+		Interval:     time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	// The roster gains the log while Run is running.
+	all := fx.roster.Logs()
+	logs.Store(&all)
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a log added to the roster was never polled")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
