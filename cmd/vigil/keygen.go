@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/vigilnet/vigil/node"
 )
 
@@ -26,6 +28,14 @@ func runKeygen(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "wrote %s/{witness.key,witness.vkey,p2p.key}\ncosigner verifier key (share it in the roster):\n%s\n", *out, vkey)
+	keys, err := node.LoadKeys(*out, false)
+	if err != nil {
+		return err
+	}
+	id, err := peer.IDFromPrivateKey(keys.P2P)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "wrote %s/{witness.key,witness.vkey,p2p.key}\ncosigner verifier key (share it in the roster):\n%s\nlibp2p peer ID (share it in the peers file):\n%s\n", *out, vkey, id)
 	return nil
 }
