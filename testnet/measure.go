@@ -1,0 +1,538 @@
+package testnet
+
+// Network measurements (issue 7): detection latency, detection under an
+// invalid-gossip flood, cosign throughput with the network running, and the
+// resident memory of node processes. Each function starts its own network
+// in a directory the caller owns and stops it before returning.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigilnet/vigil/testnet/load"
+	"github.com/vigilnet/vigil/testnet/scriptlog"
+	"github.com/vigilnet/vigil/tlog"
+	"github.com/vigilnet/vigil/witness"
+)
+
+// Durations is a sample of latencies with percentile helpers.
+type Durations []time.Duration
+
+// Percentile returns the p-quantile (0 ≤ p ≤ 1, nearest rank).
+func (d Durations) Percentile(p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(p*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// DetectionConfig configures MeasureDetection.
+type DetectionConfig struct {
+	// Dir holds the network; required.
+	Dir string
+	// Witnesses and Observers make up the network.
+	Witnesses, Observers int
+	// Repeats is the number of timed equivocations (default 20), each by a
+	// fresh origin; one untimed warm-up equivocation runs first.
+	Repeats int
+	// FloodPeers hostile peers (each on a different member) publish
+	// FloodRate forged sightings per second each (default 1000) throughout.
+	FloodPeers int
+	FloodRate  float64
+	// Timeout bounds each repetition (default 30s).
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// DetectionResult is what MeasureDetection measured.
+type DetectionResult struct {
+	Nodes, FloodPeers int
+	// Latencies are, per repetition, the time from the push of the two
+	// views to the moment the last node stored the evidence (the stored
+	// timestamp each node puts on it, just before its durable write).
+	Latencies Durations
+	// Observed are the same but up to when the harness, polling every
+	// 20 ms, had seen the evidence at every node: an upper bound.
+	Observed Durations
+	// FloodSent is how many forged sightings the hostile peers published.
+	FloodSent int64
+}
+
+const detectPoll = 20 * time.Millisecond
+
+// MeasureDetection starts an in-process network and repeatedly makes a
+// scripted log equivocate: at one instant view A is pushed to the first half
+// of the witnesses and view B (same size, different root) to the others; it
+// waits until every member holds evidence about that origin.
+func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResult, error) {
+	if cfg.Repeats <= 0 {
+		cfg.Repeats = 20
+	}
+	if cfg.FloodRate <= 0 {
+		cfg.FloodRate = 1000
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Witnesses < 2 {
+		return nil, errors.New("measure: detection needs at least 2 witnesses")
+	}
+	// One fresh origin per repetition (plus the warm-up), and one the
+	// flood forges; all in the roster from the start.
+	logs := make([]*scriptlog.Log, cfg.Repeats+1)
+	var entries []LogEntry
+	for i := range logs {
+		lg, err := scriptlog.New(fmt.Sprintf("detect.testnet.vigil.example/%d", i))
+		if err != nil {
+			return nil, err
+		}
+		logs[i] = lg
+		entries = append(entries, LogEntry{VKey: lg.VerifierKey()})
+	}
+	target, err := scriptlog.New("flood-target.testnet.vigil.example")
+	if err != nil {
+		return nil, err
+	}
+	target.AppendN(3, "target")
+	entries = append(entries, LogEntry{VKey: target.VerifierKey()})
+
+	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer nw.Stop()
+	if err := nw.WaitMeshed(ctx, 60*time.Second); err != nil {
+		return nil, err
+	}
+	res := &DetectionResult{Nodes: len(nw.Members), FloodPeers: cfg.FloodPeers}
+	var floods []*FloodPeer
+	defer func() {
+		for _, f := range floods {
+			res.FloodSent += f.Sent()
+			f.Close()
+		}
+	}()
+	for h := range cfg.FloodPeers {
+		f, err := NewFloodPeer(nw.opts.Network)
+		if err != nil {
+			return nil, err
+		}
+		floods = append(floods, f)
+		if err := f.Connect(ctx, nw.Members[(h*3)%len(nw.Members)]); err != nil {
+			return nil, fmt.Errorf("flood peer %d: %w", h, err)
+		}
+		if err := f.Flood(target, cfg.FloodRate); err != nil {
+			return nil, err
+		}
+	}
+	p := NewPusher(nw)
+	half := cfg.Witnesses / 2
+	a, b := Range(0, half), Range(half, cfg.Witnesses)
+	cursors := make([]string, len(nw.Members))
+	for r, lg := range logs {
+		lat, obs, err := nw.equivocateOnce(ctx, p, lg, a, b, cursors, cfg.Timeout)
+		if err != nil {
+			return nil, fmt.Errorf("repetition %d: %w", r, err)
+		}
+		if r > 0 { // the first one warms connections and meshes up
+			res.Latencies = append(res.Latencies, lat)
+			res.Observed = append(res.Observed, obs)
+		}
+	}
+	return res, nil
+}
+
+// WaitMeshed waits until every running in-process member has a gossip
+// neighbour on both topics.
+func (nw *Network) WaitMeshed(ctx context.Context, d time.Duration) error {
+	return measureWait(ctx, d, func() bool {
+		for _, m := range nw.Members {
+			n := m.Node()
+			if n == nil || n.Gossip() == nil {
+				continue
+			}
+			cp, ev := n.Gossip().TopicPeers()
+			if len(cp) == 0 || len(ev) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// equivocateOnce makes lg show view A to members a and view B to members b
+// and returns the detection latency by the nodes' stamps and as observed.
+// cursors are the members' evidence list positions, advanced as read.
+func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.Log, a, b []int, cursors []string, timeout time.Duration) (time.Duration, time.Duration, error) {
+	fork, err := lg.Fork(lg.Size())
+	if err != nil {
+		return 0, 0, err
+	}
+	lg.AppendN(4, "view A")
+	fork.AppendN(4, "view B")
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for k, v := range []struct {
+		lg *scriptlog.Log
+		to []int
+	}{{lg, a}, {fork, b}} {
+		wg.Go(func() { errs[k] = p.PushAll(ctx, v.lg, v.to) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, err
+	}
+	stamps := make([]time.Time, len(nw.Members))
+	pending := len(nw.Members)
+	err = measureWaitEvery(ctx, timeout, detectPoll, func() bool {
+		for i, m := range nw.Members {
+			if !stamps[i].IsZero() {
+				continue
+			}
+			recs, err := m.Node().Store().ListEvidence(ctx, cursors[i], 256)
+			if err != nil {
+				// A cursor whose record the store cannot find: rescan.
+				cursors[i] = ""
+				continue
+			}
+			for _, rec := range recs {
+				cursors[i] = rec.ID
+				if rec.Origin == lg.Origin() && (stamps[i].IsZero() || rec.Stored.Before(stamps[i])) {
+					stamps[i] = rec.Stored
+				}
+			}
+			if !stamps[i].IsZero() {
+				pending--
+			}
+		}
+		return pending == 0
+	})
+	if err != nil {
+		var missing []string
+		for i, s := range stamps {
+			if s.IsZero() {
+				missing = append(missing, nw.Members[i].Name)
+			}
+		}
+		return 0, 0, fmt.Errorf("no evidence about %s at %s: %w", lg.Origin(), strings.Join(missing, ", "), err)
+	}
+	observed := time.Since(start)
+	last := slices.MaxFunc(stamps, func(x, y time.Time) int { return x.Compare(y) })
+	return last.Sub(start), observed, nil
+}
+
+// measureWaitEvery is measureWait with a chosen poll interval.
+func measureWaitEvery(ctx context.Context, d, every time.Duration, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("condition not met within %s: %w", d, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// ThroughputConfig configures MeasureThroughput.
+type ThroughputConfig struct {
+	// Dir holds the network; required.
+	Dir string
+	// Witnesses and Observers make up the network; the load goes to
+	// witness 0 while every member gossips.
+	Witnesses, Observers int
+	// Logs, Concurrency and Duration shape the load (defaults 1,000 logs,
+	// 64 clients, 10s).
+	Logs, Concurrency int
+	Duration          time.Duration
+	Logger            *slog.Logger
+}
+
+// ThroughputResult is a load run against one member of a running network.
+type ThroughputResult struct {
+	Nodes int
+	// Cosigned per second, latency percentiles, failed requests and
+	// cosignatures that did not verify.
+	PerSecond      float64
+	P50, P99       time.Duration
+	Requests       int
+	Errors         int
+	VerifyFailures int
+	// CPUPerCosign is the whole process's CPU (every node, the client)
+	// divided by the cosignatures.
+	CPUPerCosign time.Duration
+}
+
+// MeasureThroughput runs testnet/load's engine against witness 0 of an
+// in-process network whose roster lists the workload's logs.
+func MeasureThroughput(ctx context.Context, cfg ThroughputConfig) (*ThroughputResult, error) {
+	if cfg.Logs <= 0 {
+		cfg.Logs = 1000
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 64
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = 10 * time.Second
+	}
+	// Enough steps that the run ends by time: 40 per log covers 4,000/s
+	// for 10 s with 1,000 logs.
+	steps := max(10, int(cfg.Duration.Seconds()*4000)/cfg.Logs)
+	wl, err := load.NewWorkload(load.WorkloadConfig{Logs: cfg.Logs, Steps: steps})
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]LogEntry, len(wl.Chains))
+	for i, c := range wl.Chains {
+		entries[i] = LogEntry{VKey: c.Log.VerifierKey()}
+	}
+	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer nw.Stop()
+	if len(nw.Members) > 1 {
+		if err := nw.WaitMeshed(ctx, 60*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	m := nw.Members[0]
+	r, err := load.Run(ctx, wl, load.Config{URL: m.URL, Concurrency: cfg.Concurrency, Duration: cfg.Duration})
+	if err != nil {
+		return nil, err
+	}
+	v, err := tlog.NewCosignatureVerifier(m.VKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Verify(ctx, v); err != nil {
+		return nil, err
+	}
+	out := &ThroughputResult{
+		Nodes: len(nw.Members), PerSecond: r.Throughput(), P50: r.Percentile(0.50), P99: r.Percentile(0.99),
+		Requests: r.Requests, Errors: r.Errors(), VerifyFailures: r.VerifyFailures,
+	}
+	if r.Cosigned > 0 {
+		out.CPUPerCosign = r.CPU / time.Duration(r.Cosigned)
+	}
+	return out, nil
+}
+
+// RSSConfig configures MeasureRSS.
+type RSSConfig struct {
+	// Dir holds the network; Binary is the vigil binary (required: nodes
+	// run as processes).
+	Dir, Binary string
+	// Witnesses and Observers make up the network (defaults 5 and 1).
+	Witnesses, Observers int
+	// Logs in the roster (default 1,000); each gets a checkpoint pushed to
+	// every witness, Rounds times (default 2), growing each time.
+	Logs, Rounds int
+	// Settle bounds the wait for gossip to go quiet (default 60s).
+	Settle time.Duration
+	Logger *slog.Logger
+}
+
+// RSSResult is the resident memory of each member process.
+type RSSResult struct {
+	Logs int
+	// Members' names, their VmRSS and VmHWM (peak) in bytes, in order.
+	Names     []string
+	RSS, Peak []int64
+	// Cosigned counts the pushes witnesses cosigned.
+	Cosigned int
+	// Settled reports whether every member's cosigned-checkpoint count
+	// stopped changing before Settle passed.
+	Settled bool
+}
+
+// MeasureRSS starts the network as `vigil node` processes with a roster of
+// cfg.Logs logs, pushes each log's checkpoint to every witness, waits for
+// gossip to settle and reads each process's VmRSS and VmHWM.
+func MeasureRSS(ctx context.Context, cfg RSSConfig) (*RSSResult, error) {
+	if cfg.Binary == "" {
+		return nil, errors.New("measure: RSS needs the vigil binary")
+	}
+	if cfg.Witnesses <= 0 {
+		cfg.Witnesses, cfg.Observers = 5, 1
+	}
+	if cfg.Logs <= 0 {
+		cfg.Logs = 1000
+	}
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 2
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = 60 * time.Second
+	}
+	logs := make([]*scriptlog.Log, cfg.Logs)
+	entries := make([]LogEntry, cfg.Logs)
+	for i := range logs {
+		lg, err := scriptlog.New(fmt.Sprintf("rss.testnet.vigil.example/%d", i))
+		if err != nil {
+			return nil, err
+		}
+		logs[i], entries[i] = lg, LogEntry{VKey: lg.VerifierKey()}
+	}
+	nw, err := Start(ctx, Options{Dir: cfg.Dir, Binary: cfg.Binary, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer nw.Stop()
+	res := &RSSResult{Logs: cfg.Logs}
+	var mu sync.Mutex
+	for round := range cfg.Rounds {
+		jobs := make(chan int)
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for i := range jobs {
+					lg := logs[i]
+					size := lg.Size()
+					cp, err := lg.CheckpointAt(size)
+					if err != nil {
+						continue
+					}
+					for w := range cfg.Witnesses {
+						old := size - 10
+						if round == 0 {
+							old = 0
+						}
+						c := &witness.Client{URL: nw.Members[w].URL}
+						if _, err := c.Submit(ctx, &old, size, cp, lg); err == nil {
+							mu.Lock()
+							res.Cosigned++
+							mu.Unlock()
+						}
+					}
+				}
+			})
+		}
+		for i, lg := range logs {
+			lg.AppendN(10, fmt.Sprintf("round %d", round))
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+			}
+		}
+		close(jobs)
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	res.Settled = nw.waitQuiet(ctx, cfg.Settle) == nil
+	for _, m := range nw.Members {
+		rss, peak, err := ProcStatus(m.PID())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		res.Names = append(res.Names, m.Name)
+		res.RSS = append(res.RSS, rss)
+		res.Peak = append(res.Peak, peak)
+	}
+	return res, nil
+}
+
+// waitQuiet waits until no member's vigil_gossip_validated_total changes
+// for three polls a second apart (gossip has settled).
+func (nw *Network) waitQuiet(ctx context.Context, d time.Duration) error {
+	last, same := "", 0
+	return measureWaitEvery(ctx, d, time.Second, func() bool {
+		var b strings.Builder
+		for _, m := range nw.Members {
+			v, err := scrapeCounter(ctx, m.URL, "vigil_gossip_validated_total")
+			if err != nil {
+				return false
+			}
+			fmt.Fprintf(&b, "%g,", v)
+		}
+		if b.String() == last {
+			same++
+		} else {
+			last, same = b.String(), 0
+		}
+		return same >= 3
+	})
+}
+
+// ProcStatus returns a process's VmRSS and VmHWM in bytes (Linux).
+func ProcStatus(pid int) (rss, peak int64, err error) {
+	if pid <= 0 {
+		return 0, 0, errors.New("no process")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, 0, fmt.Errorf("/proc/%d/status: odd %s line %q", pid, k, line)
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, 0, err
+		}
+		if k == "VmRSS" {
+			rss = n << 10
+		} else {
+			peak = n << 10
+		}
+	}
+	return rss, peak, nil
+}
+
+// scrapeCounter sums the samples of a metric in a node's /metrics.
+func scrapeCounter(ctx context.Context, baseURL, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	sum := 0.0
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != '{' && line[len(name)] != ' ') {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, sc.Err()
+}

@@ -1,0 +1,73 @@
+package testnet_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vigilnet/vigil/testnet"
+)
+
+// TestMeasureDetection runs the detection measurement on a small network,
+// quietly and under a flood, as `make bench-net` does on large ones.
+func TestMeasureDetection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, flood := range []int{0, 2} {
+		res, err := testnet.MeasureDetection(ctx, testnet.DetectionConfig{
+			Dir: t.TempDir(), Witnesses: 4, Observers: 1, Repeats: 3, FloodPeers: flood, FloodRate: 200,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Latencies) != 3 || len(res.Observed) != 3 {
+			t.Fatalf("%d latencies, %d observed, want 3", len(res.Latencies), len(res.Observed))
+		}
+		for i, l := range res.Latencies {
+			if l <= 0 || l > res.Observed[i] {
+				t.Errorf("repetition %d: latency %s, observed %s", i, l, res.Observed[i])
+			}
+		}
+		if flood > 0 && res.FloodSent == 0 {
+			t.Error("the flood peers sent nothing")
+		}
+		t.Logf("flood peers %d: p50 %s p99 %s (observed p99 %s), %d forged sightings sent",
+			flood, res.Latencies.Percentile(0.5), res.Latencies.Percentile(0.99), res.Observed.Percentile(0.99), res.FloodSent)
+	}
+}
+
+func TestMeasureThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := testnet.MeasureThroughput(ctx, testnet.ThroughputConfig{
+		Dir: t.TempDir(), Witnesses: 2, Observers: 1, Logs: 20, Concurrency: 4, Duration: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.PerSecond <= 0 || res.Errors != 0 || res.VerifyFailures != 0 {
+		t.Fatalf("%+v", res)
+	}
+	t.Logf("%d nodes: %.0f cosignatures/s, p99 %s", res.Nodes, res.PerSecond, res.P99)
+}
+
+func TestDurationsPercentile(t *testing.T) {
+	d := testnet.Durations{5, 1, 4, 2, 3}
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{{0, 1}, {0.5, 3}, {0.99, 5}, {1, 5}} {
+		if got := d.Percentile(tc.p); got != tc.want {
+			t.Errorf("Percentile(%v) = %d, want %d", tc.p, got, tc.want)
+		}
+	}
+	if (testnet.Durations{}).Percentile(0.5) != 0 {
+		t.Error("empty sample")
+	}
+}
