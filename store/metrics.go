@@ -5,7 +5,6 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the store's Prometheus collectors.
 type Metrics struct {
 	latency   *prometheus.HistogramVec
-	conflicts *prometheus.CounterVec
 	batchSize prometheus.Histogram
 }
 
@@ -16,10 +15,6 @@ func newMetrics() *Metrics {
 			Help:    "Latency of store operations, including the fsync of writes.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
 		}, []string{"op"}),
-		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_store_conflicts_total",
-			Help: "Transactions retried because a concurrent one wrote the same key first.",
-		}, []string{"op"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "vigil_store_commit_batch_size",
 			Help:    "Updates that shared one transaction and one fsync (group commit).",
@@ -29,5 +24,5 @@ func newMetrics() *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.latency, m.conflicts, m.batchSize}
+	return []prometheus.Collector{m.latency, m.batchSize}
 }

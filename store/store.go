@@ -8,7 +8,6 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,10 +30,6 @@ var (
 	// ErrClosed means the store was closed.
 	ErrClosed = errors.New("store is closed")
 )
-
-// maxConflictRetries bounds how often an update is retried when a concurrent
-// transaction wrote the same key first.
-const maxConflictRetries = 1000
 
 // Options configures Open. The zero value is valid.
 type Options struct {
@@ -122,29 +117,6 @@ func (d *DB) Close() error {
 
 // Metrics returns the store's Prometheus collectors for the caller to register.
 func (d *DB) Metrics() []prometheus.Collector { return d.metrics.collectors() }
-
-// update runs fn in a read-write transaction and commits it durably,
-// retrying from scratch when a concurrent transaction conflicts. fn must be
-// safe to run more than once.
-func (d *DB) update(ctx context.Context, op string, fn func(txn *badger.Txn) error) error {
-	start := time.Now()
-	defer func() { d.metrics.latency.WithLabelValues(op).Observe(time.Since(start).Seconds()) }()
-	for i := 0; i < maxConflictRetries; i++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := d.db.Update(fn)
-		if errors.Is(err, badger.ErrConflict) {
-			d.metrics.conflicts.WithLabelValues(op).Inc()
-			continue
-		}
-		if errors.Is(err, badger.ErrDBClosed) {
-			return ErrClosed
-		}
-		return err
-	}
-	return fmt.Errorf("%s: gave up after %d conflicting retries", op, maxConflictRetries)
-}
 
 // view runs fn in a read-only transaction.
 func (d *DB) view(op string, fn func(txn *badger.Txn) error) error {
