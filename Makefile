@@ -10,7 +10,7 @@ PKGS      := ./...
 RACE_PKGS ?= ./store/... ./witness/... ./roster/... ./tlog/... ./feed/...
 FUZZTIME  ?= 30s
 
-.PHONY: all build test test-race test-short bench bench-witness fuzz soak demo lint vet staticcheck fmt clean tools
+.PHONY: all build test test-race test-short bench bench-witness bench-net fuzz soak demo lint vet staticcheck fmt clean tools
 
 all: build
 
@@ -32,6 +32,13 @@ bench: build
 bench-witness: build
 	$(GO) test -run '^$$' -bench 'Witness|Ed25519' -benchtime 2s -count 3 -timeout 30m ./testnet/load/
 	./$(BIN)/vigil bench witness --spawn --logs 1000 --concurrency 64 --duration 10s
+
+# bench-net runs the network measurements of issue 7 (detection latency at
+# 10/25/50 nodes, quiet and under a 10-peer flood; cosign throughput with the
+# network running; RSS per node process at 1,000 logs), 3 runs each, writing
+# docs/bench-net.json and docs/bench-net.png. Knobs: see TestBenchNet.
+bench-net: build
+	VIGIL_BENCH_NET=1 $(GO) test -count=1 -timeout 180m -run '^TestBenchNet$$' -v ./testnet/
 
 # fuzz runs every Fuzz target for FUZZTIME each.
 fuzz:

@@ -1,0 +1,278 @@
+package testnet_test
+
+// `make bench-net`: the network measurements of issue 7, written to
+// docs/bench-net.json and plotted to docs/bench-net.png.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/color"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilnet/vigil/testnet"
+)
+
+type benchDetection struct {
+	Nodes       int       `json:"nodes"`
+	FloodPeers  int       `json:"flood_peers"`
+	Run         int       `json:"run"`
+	P50ms       float64   `json:"p50_ms"`
+	P99ms       float64   `json:"p99_ms"`
+	ObservedP99 float64   `json:"observed_p99_ms"`
+	FloodSent   int64     `json:"flood_sent,omitempty"`
+	Latencies   []float64 `json:"latencies_ms"`
+}
+
+type benchThroughput struct {
+	Nodes        int     `json:"nodes"`
+	Run          int     `json:"run"`
+	PerSecond    float64 `json:"cosignatures_per_s"`
+	P50ms        float64 `json:"p50_ms"`
+	P99ms        float64 `json:"p99_ms"`
+	Errors       int     `json:"errors"`
+	VerifyFails  int     `json:"verify_failures"`
+	CPUPerCosign float64 `json:"cpu_us_per_cosignature"`
+}
+
+type benchRSS struct {
+	Run      int       `json:"run"`
+	Logs     int       `json:"logs"`
+	Settled  bool      `json:"settled"`
+	Cosigned int       `json:"cosigned"`
+	Names    []string  `json:"members"`
+	RSSMB    []float64 `json:"rss_mb"`
+	PeakMB   []float64 `json:"peak_mb"`
+}
+
+type benchNet struct {
+	Date       string            `json:"date"`
+	Commit     string            `json:"commit"`
+	Machine    map[string]string `json:"machine"`
+	Repeats    int               `json:"repeats"`
+	Detection  []benchDetection  `json:"detection"`
+	Throughput []benchThroughput `json:"throughput"`
+	RSS        []benchRSS        `json:"rss"`
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("%s=%q", name, v)
+	}
+	return n
+}
+
+func envInts(t *testing.T, name string, def []int) []int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			t.Fatalf("%s=%q", name, v)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// TestBenchNet runs only with VIGIL_BENCH_NET=1 (make bench-net). Knobs:
+// VIGIL_BENCH_RUNS (3), VIGIL_BENCH_REPEATS (50 equivocations per run),
+// VIGIL_BENCH_NODES (10,25,50), VIGIL_BENCH_FLOOD_NODES (10,50),
+// VIGIL_BENCH_PARTS (detection,throughput,rss), VIGIL_BENCH_OUT (../docs).
+func TestBenchNet(t *testing.T) {
+	if os.Getenv("VIGIL_BENCH_NET") != "1" {
+		t.Skip("set VIGIL_BENCH_NET=1 (make bench-net)")
+	}
+	runs := envInt(t, "VIGIL_BENCH_RUNS", 3)
+	repeats := envInt(t, "VIGIL_BENCH_REPEATS", 50)
+	sizes := envInts(t, "VIGIL_BENCH_NODES", []int{10, 25, 50})
+	floodSizes := envInts(t, "VIGIL_BENCH_FLOOD_NODES", []int{10, 50})
+	parts := os.Getenv("VIGIL_BENCH_PARTS")
+	if parts == "" {
+		parts = "detection,throughput,rss"
+	}
+	out := os.Getenv("VIGIL_BENCH_OUT")
+	if out == "" {
+		out = filepath.Join("..", "docs")
+	}
+	ctx := context.Background()
+	res := benchNet{Date: time.Now().UTC().Format(time.RFC3339), Repeats: repeats, Machine: machine()}
+	if b, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		res.Commit = strings.TrimSpace(string(b))
+	}
+	// Keep what earlier runs measured for parts not run now.
+	if b, err := os.ReadFile(filepath.Join(out, "bench-net.json")); err == nil {
+		var old benchNet
+		if json.Unmarshal(b, &old) == nil {
+			res.Detection, res.Throughput, res.RSS = old.Detection, old.Throughput, old.RSS
+		}
+	}
+	save := func() {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, "bench-net.json"), append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if strings.Contains(parts, "detection") {
+		res.Detection = nil
+		for run := 1; run <= runs; run++ {
+			for _, n := range sizes {
+				for _, flood := range []int{0, 10} {
+					if flood > 0 && !slices.Contains(floodSizes, n) {
+						continue
+					}
+					start := time.Now()
+					r, err := testnet.MeasureDetection(ctx, testnet.DetectionConfig{
+						Dir: t.TempDir(), Witnesses: n - 2, Observers: 2, Repeats: repeats, FloodPeers: flood, Timeout: time.Minute,
+					})
+					if err != nil {
+						t.Fatalf("detection, %d nodes, flood %d, run %d: %v", n, flood, run, err)
+					}
+					d := benchDetection{Nodes: n, FloodPeers: flood, Run: run, P50ms: ms(r.Latencies.Percentile(0.5)),
+						P99ms: ms(r.Latencies.Percentile(0.99)), ObservedP99: ms(r.Observed.Percentile(0.99)), FloodSent: r.FloodSent}
+					for _, l := range r.Latencies {
+						d.Latencies = append(d.Latencies, ms(l))
+					}
+					res.Detection = append(res.Detection, d)
+					t.Logf("detection run %d: %d nodes, %d flood peers: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms), %d forged sent, %s",
+						run, n, flood, d.P50ms, d.P99ms, d.ObservedP99, r.FloodSent, time.Since(start).Round(time.Second))
+					save()
+				}
+			}
+		}
+	}
+	if strings.Contains(parts, "throughput") {
+		res.Throughput = nil
+		for run := 1; run <= runs; run++ {
+			for _, n := range []int{1, 10} {
+				w, o := n, 0
+				if n > 1 {
+					w, o = n-2, 2
+				}
+				r, err := testnet.MeasureThroughput(ctx, testnet.ThroughputConfig{Dir: t.TempDir(), Witnesses: w, Observers: o, Duration: 10 * time.Second})
+				if err != nil {
+					t.Fatalf("throughput, %d nodes: %v", n, err)
+				}
+				res.Throughput = append(res.Throughput, benchThroughput{Nodes: n, Run: run, PerSecond: r.PerSecond, P50ms: ms(r.P50), P99ms: ms(r.P99),
+					Errors: r.Errors, VerifyFails: r.VerifyFailures, CPUPerCosign: float64(r.CPUPerCosign.Microseconds())})
+				t.Logf("throughput run %d: %d nodes: %.0f cosignatures/s, p50 %s p99 %s, %d errors, %d unverified, %s CPU/cosignature",
+					run, n, r.PerSecond, r.P50, r.P99, r.Errors, r.VerifyFailures, r.CPUPerCosign)
+				save()
+			}
+		}
+	}
+	if strings.Contains(parts, "rss") {
+		bin, err := buildVigil()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.RSS = nil
+		for run := 1; run <= runs; run++ {
+			r, err := testnet.MeasureRSS(ctx, testnet.RSSConfig{Dir: t.TempDir(), Binary: bin})
+			if err != nil {
+				t.Fatalf("rss: %v", err)
+			}
+			b := benchRSS{Run: run, Logs: r.Logs, Settled: r.Settled, Cosigned: r.Cosigned, Names: r.Names}
+			for i := range r.RSS {
+				b.RSSMB = append(b.RSSMB, float64(r.RSS[i])/(1<<20))
+				b.PeakMB = append(b.PeakMB, float64(r.Peak[i])/(1<<20))
+			}
+			res.RSS = append(res.RSS, b)
+			t.Logf("rss run %d: %d logs, %d cosigned, settled %v: RSS MB %.1f, peak MB %.1f", run, r.Logs, r.Cosigned, r.Settled, b.RSSMB, b.PeakMB)
+			save()
+		}
+	}
+	save()
+	var png bytes.Buffer
+	if err := detectionPlot(res.Detection).WritePNG(&png); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "bench-net.png"), png.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// detectionPlot draws p50 and p99 (median over runs) against network size,
+// quiet and under the flood, with the 500 ms target.
+func detectionPlot(ds []benchDetection) testnet.Plot {
+	type key struct{ nodes, flood int }
+	p50, p99 := map[key][]float64{}, map[key][]float64{}
+	var keys []key
+	for _, d := range ds {
+		k := key{d.Nodes, d.FloodPeers}
+		if _, ok := p50[k]; !ok {
+			keys = append(keys, k)
+		}
+		p50[k] = append(p50[k], d.P50ms)
+		p99[k] = append(p99[k], d.P99ms)
+	}
+	slices.SortFunc(keys, func(a, b key) int { return a.nodes - b.nodes })
+	median := func(v []float64) float64 {
+		s := slices.Clone(v)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	series := func(name string, flood int, m map[key][]float64, c color.RGBA) testnet.Series {
+		s := testnet.Series{Name: name, Colour: c}
+		for _, k := range keys {
+			if k.flood == flood {
+				s.X = append(s.X, float64(k.nodes))
+				s.Y = append(s.Y, median(m[k]))
+			}
+		}
+		return s
+	}
+	return testnet.Plot{
+		Title:  "Detection latency: push of a split view -> evidence at every node (median of runs)",
+		XLabel: "nodes (in-process, loopback)",
+		YLabel: "ms",
+		Series: []testnet.Series{
+			series("p50 quiet", 0, p50, color.RGBA{40, 100, 200, 255}),
+			series("p99 quiet", 0, p99, color.RGBA{0, 40, 120, 255}),
+			series("p50 10-peer flood", 10, p50, color.RGBA{240, 150, 40, 255}),
+			series("p99 10-peer flood", 10, p99, color.RGBA{180, 80, 0, 255}),
+		},
+		HLine:      500,
+		HLineLabel: "target p99 500 ms",
+	}
+}
+
+func machine() map[string]string {
+	m := map[string]string{"nproc": strconv.Itoa(runtime.NumCPU()), "go": runtime.Version(), "goos": runtime.GOOS, "goarch": runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m["cpu"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m["loadavg_at_start"] = strings.TrimSpace(string(b))
+	}
+	return m
+}
