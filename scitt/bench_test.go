@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,11 @@ func benchRegister(b *testing.B, mk envMaker) {
 	const submitters = 2048
 	e := mk(b)
 	e.policy, _ = scitt.ParsePolicy(fmt.Appendf(nil, "issuers:\n  - name: provider.example\n    keys: [%q]\n    kinds: [configuration]\n", e.issuer.Public().String()))
-	svc, srv := e.start(b)
+	cfg := e.config(b)
+	if v, err := time.ParseDuration(os.Getenv("VIGIL_BENCH_BATCH_AGE")); err == nil {
+		cfg.BatchMaxAge = v // for tuning experiments
+	}
+	svc, srv := e.startWith(b, cfg, scitt.HandlerOptions{})
 	defer srv.Close()
 	stmts := benchStatements(b, e, b.N)
 	lat := make([]time.Duration, b.N)

@@ -10,6 +10,7 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
+	"golang.org/x/sync/singleflight"
 )
 
 // proofCache builds inclusion proofs from the log's tiles. Unlike
@@ -21,6 +22,7 @@ type proofCache struct {
 
 	mu    sync.RWMutex
 	tiles map[tileID]*tileNodes
+	group singleflight.Group // one read and hash per tile, however many ask
 }
 
 type tileID struct {
@@ -45,6 +47,16 @@ func (c *proofCache) tile(ctx context.Context, id tileID) (*tileNodes, error) {
 	if ok {
 		return t, nil
 	}
+	v, err, _ := c.group.Do(fmt.Sprint(id.level, "/", id.index, "/", id.width), func() (any, error) {
+		return c.load(ctx, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*tileNodes), nil
+}
+
+func (c *proofCache) load(ctx context.Context, id tileID) (*tileNodes, error) {
 	raw, err := c.read(ctx, id.level, id.index, id.width)
 	if err != nil {
 		return nil, fmt.Errorf("reading tile %d/%d.p/%d: %w", id.level, id.index, id.width, err)
@@ -60,7 +72,7 @@ func (c *proofCache) tile(ctx context.Context, id tileID) (*tileNodes, error) {
 	if len(ht.Nodes) < want {
 		return nil, fmt.Errorf("tile %d/%d has %d hashes, want %d", id.level, id.index, len(ht.Nodes), want)
 	}
-	t = &tileNodes{nodes: [][][]byte{ht.Nodes[:want]}}
+	t := &tileNodes{nodes: [][][]byte{ht.Nodes[:want]}}
 	for lvl := t.nodes[0]; len(lvl) > 1; {
 		next := make([][]byte, len(lvl)/2)
 		for j := range next {

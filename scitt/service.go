@@ -125,7 +125,7 @@ type Service struct {
 	appender *tessera.Appender
 	shutdown func(context.Context) error
 	reader   tessera.LogReader
-	awaiter  *tessera.PublicationAwaiter
+	pubs     *publications
 	audit    *AuditLog
 	db       *sql.DB
 	wg       sync.WaitGroup
@@ -250,7 +250,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("starting log: %w", err)
 	}
 	s.proofs = newProofCache(s.reader.ReadTile)
-	s.awaiter = tessera.NewPublicationAwaiter(s.ctx, s.reader.ReadCheckpoint, 10*time.Millisecond)
+	s.pubs = newPublications(s.reader.ReadCheckpoint, s.origin)
+	go s.pubs.run(s.ctx, 10*time.Millisecond)
 	if err := s.restore(ctx); err != nil {
 		return nil, err
 	}
@@ -431,27 +432,15 @@ func (s *Service) await(lh [sha256.Size]byte, e *entry, fut tessera.IndexFuture,
 	if err := s.audit.Append(rec); err != nil {
 		s.log.Error("audit", "err", err)
 	}
-	resolved := func() (tessera.Index, error) { return idx, nil }
-	for {
-		_, cp, err := s.awaiter.Await(s.ctx, resolved)
-		if err == nil {
-			e.mu.Lock()
-			e.cp = cp
-			e.mu.Unlock()
-			if size, _, err := parseCheckpoint(cp, s.origin); err == nil {
-				s.metrics.treeSize.Set(float64(size))
-			}
-			break
-		}
-		if s.ctx.Err() != nil {
-			return // entry is durable; a restart will publish it
-		}
-		s.log.Warn("awaiting publication", "index", idx.Index, "err", err)
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-time.After(50 * time.Millisecond):
-		}
+	cp, err := s.pubs.wait(s.ctx, idx.Index)
+	if err != nil {
+		return // shutting down; the entry is durable and a restart publishes it
+	}
+	e.mu.Lock()
+	e.cp = cp
+	e.mu.Unlock()
+	if size, _, err := parseCheckpoint(cp, s.origin); err == nil {
+		s.metrics.treeSize.Set(float64(size))
 	}
 	s.metrics.publishLatency.Observe(time.Since(e.start).Seconds())
 	close(e.done)
@@ -522,6 +511,9 @@ func (s *Service) receipt(ctx context.Context, id string, cpRaw []byte) ([]byte,
 	e.mu.Unlock()
 	if !seq {
 		return nil, ErrPending
+	}
+	if cpRaw == nil {
+		cpRaw = s.pubs.latest()
 	}
 	if cpRaw == nil {
 		if cpRaw, err = s.reader.ReadCheckpoint(ctx); err != nil {
