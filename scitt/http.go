@@ -1,6 +1,8 @@
 package scitt
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -364,5 +366,26 @@ func (h *Handler) tile(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("reading tile: %w", err)
 	}
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	if level == "entries" && acceptsGzip(r) {
+		// SPEC: entry bundles SHOULD be HTTP-compressed (tlog-tiles).
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(b)
+		if err := zw.Close(); err == nil {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Add("Vary", "Accept-Encoding")
+			b = buf.Bytes()
+		}
+	}
 	return writeBody(w, 200, "application/octet-stream", b)
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(params, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }

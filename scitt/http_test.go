@@ -316,6 +316,20 @@ func TestTilesClient(t *testing.T) {
 			t.Fatalf("inclusion of %d: %v", i, err)
 		}
 	}
+	// Entry bundles are gzipped for clients that accept it.
+	req, _ := http.NewRequest("GET", srv.URL+"/tile/entries/000", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("entry bundle: %d, Content-Encoding %q", resp.StatusCode, resp.Header.Get("Content-Encoding"))
+	}
+	if r := do(t, "GET", srv.URL+"/tile/0/999", "", nil); r.code != 404 || r.problem == nil {
+		t.Errorf("missing tile: %d", r.code)
+	}
 	if len(entries) != 303 {
 		t.Fatal(len(entries))
 	}
