@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vigilnet/vigil/gossip/evidence"
@@ -40,8 +41,14 @@ type logView struct {
 	// conflicts are the split views found, kept to detect witnesses that
 	// cosign both sides later.
 	conflicts []*conflict
-	// pending are checkpoints not yet checked against the head.
-	pending []cpKey
+	// pending are checkpoints not yet checked against the head, with the
+	// peer that published each (it may serve a proof).
+	pending []pendingCheck
+}
+
+type pendingCheck struct {
+	key  cpKey
+	from peer.ID
 }
 
 type conflict struct {
@@ -78,7 +85,7 @@ func (d *detector) process(ctx context.Context, s *sighting) {
 		return
 	}
 	d.sameSize(ctx, v, key)
-	d.compareHead(ctx, v, key)
+	d.compareHead(ctx, v, key, s.from)
 	if added {
 		for _, c := range v.conflicts {
 			if c.a == key || c.b == key {
@@ -202,7 +209,7 @@ const maxPendingPerLog = 32
 // be checked now (the tiles this node is served do not cover it) is kept
 // and checked again whenever the head moves: a node that is shown view B
 // but hears of view A first still proves the split once it holds B.
-func (d *detector) compareHead(ctx context.Context, v *logView, key cpKey) {
+func (d *detector) compareHead(ctx context.Context, v *logView, key cpKey, from peer.ID) {
 	if !v.haveHead {
 		if rec, err := d.s.cfg.Store.NewestCheckpoint(ctx, key.origin, 0); err == nil && rec.Size > key.size {
 			v.head, v.haveHead = tlog.Checkpoint{Origin: key.origin, Size: rec.Size, Root: rec.Root}, true
@@ -211,22 +218,22 @@ func (d *detector) compareHead(ctx context.Context, v *logView, key cpKey) {
 			return
 		}
 	}
-	if !d.check(ctx, v, key, true) {
+	if !d.check(ctx, v, key, from, true) {
 		return
 	}
 	// The head moved: re-check what could not be checked before.
 	pending := v.pending
 	v.pending = nil
 	for _, p := range pending {
-		if p != key {
-			d.check(ctx, v, p, false)
+		if p.key != key {
+			d.check(ctx, v, p.key, p.from, false)
 		}
 	}
 }
 
 // check compares key with the head; it reports whether the head moved to
 // key. Checkpoints that cannot be checked are kept in v.pending.
-func (d *detector) check(ctx context.Context, v *logView, key cpKey, first bool) bool {
+func (d *detector) check(ctx context.Context, v *logView, key cpKey, from peer.ID, first bool) bool {
 	head := cpKey{key.origin, v.head.Size, v.head.Root}
 	if key.size == head.size || key.size == 0 {
 		return false // same size: sameSize compares roots
@@ -242,13 +249,25 @@ func (d *detector) check(ctx context.Context, v *logView, key cpKey, first bool)
 		}
 		return false
 	}
-	keep := func(reason string) {
+	keep := func(reason string) bool {
+		// Before suspecting the log, ask the peer that published the
+		// larger checkpoint for a proof bound to its root.
+		if large == key && first {
+			if proof, rm, err := d.s.peerProof(ctx, from, key.origin, small.size, large.size, large.root); err == nil {
+				if rm != small.root {
+					d.found(ctx, v, &conflict{a: small, b: large, proof: proof})
+					return false
+				}
+				return advance()
+			}
+		}
 		if len(v.pending) < maxPendingPerLog {
-			v.pending = append(v.pending, key)
+			v.pending = append(v.pending, pendingCheck{key, from})
 		}
 		if first {
 			d.suspect(ctx, large, reason)
 		}
+		return false
 	}
 	if d.s.cfg.Proofs == nil {
 		return advance()
@@ -258,13 +277,11 @@ func (d *detector) check(ctx context.Context, v *logView, key cpKey, first bool)
 	case errors.Is(err, ErrNoProofSource):
 		return advance()
 	case err != nil:
-		keep(fmt.Sprintf("no consistency proof %d→%d from the log's tiles: %v", small.size, large.size, err))
-		return false
+		return keep(fmt.Sprintf("no consistency proof %d→%d from the log's tiles: %v", small.size, large.size, err))
 	case rootLarge != large.root:
 		// The tiles the log serves us are not the tree it signed at that
 		// size: it shows us another view. Not provable from here yet.
-		keep(fmt.Sprintf("the log's tiles at size %d do not reproduce the checkpoint it signed", large.size))
-		return false
+		return keep(fmt.Sprintf("the log's tiles at size %d do not reproduce the checkpoint it signed", large.size))
 	case rootSmall != small.root:
 		d.found(ctx, v, &conflict{a: small, b: large, proof: proof})
 		return false
@@ -277,7 +294,7 @@ func (d *detector) check(ctx context.Context, v *logView, key cpKey, first bool)
 func (d *detector) proof(ctx context.Context, origin string, m, n uint64) (proof [][]byte, rm, rn [32]byte, err error) {
 	ctx, cancel := context.WithTimeout(ctx, d.s.cfg.ProofTimeout)
 	defer cancel()
-	defer func() { d.s.metrics.proofFetch.WithLabelValues(result(err)).Inc() }()
+	defer func() { d.s.metrics.proofFetch.WithLabelValues("tiles", result(err)).Inc() }()
 	p, err := d.s.cfg.Proofs.ConsistencyProof(ctx, origin, m, n)
 	if err != nil {
 		return nil, rm, rn, err

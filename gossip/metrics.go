@@ -38,8 +38,8 @@ func newMetrics(peers func() float64) *Metrics {
 		}),
 		proofFetch: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_detector_proof_fetches_total",
-			Help: "Consistency proofs the detector fetched from logs' tiles, by result.",
-		}, []string{"result"}),
+			Help: "Consistency proofs the detector fetched, by source (tiles, peer) and result.",
+		}, []string{"source", "result"}),
 		peers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_gossip_peers",
 			Help: "Connected libp2p peers.",

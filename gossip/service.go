@@ -190,6 +190,7 @@ func New(cfg Config) (*Service, error) {
 		s.publishOffers(ctx)
 	}()
 	s.startSync(ctx)
+	s.serveProofs(ctx)
 	if cfg.MDNS {
 		m := mdns.NewMdnsService(cfg.Host, "vigil-"+cfg.Network, mdnsNotifee{s})
 		if err := m.Start(); err != nil {
@@ -358,6 +359,7 @@ func (s *Service) CheckEvidence(e *vpb.Evidence) (*evidence.Finding, error) {
 func (s *Service) Close() error {
 	s.cancel()
 	s.cfg.Host.RemoveStreamHandler(s.syncProtocol())
+	s.cfg.Host.RemoveStreamHandler(s.proofProtocol())
 	s.cfg.Host.Network().StopNotify(s.notifee)
 	if s.mdns != nil {
 		s.mdns.Close()

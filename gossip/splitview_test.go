@@ -63,8 +63,16 @@ func TestSplitViewDifferentSizes(t *testing.T) {
 	fork.AppendN(400, "view-b") // B: size 700, across tile boundaries
 	n.equivocate(n.log, fork)
 	n.waitEvidence(n.nodes, "log-equivocation-different-sizes", detectDeadline)
-	// The A side could not prove anything itself (its tiles do not reach
-	// size 700): it recorded a suspicion, never false evidence.
+	// The A side cannot prove anything from its own tiles (they do not
+	// reach size 700): it asks the peers that published B for proofs bound
+	// to B's root.
+	peerProofs := 0.0
+	for _, nd := range n.nodes[:len(n.nodes)/2] {
+		peerProofs += counter(t, nd.svc, "vigil_detector_proof_fetches_total", map[string]string{"source": "peer", "result": "ok"})
+	}
+	if peerProofs == 0 {
+		t.Error("no view-A node obtained a proof from a peer")
+	}
 	for _, nd := range n.nodes {
 		if c := evidenceCount(t, nd); c != 1 {
 			t.Errorf("%s holds %d evidence records, want 1", nd.name, c)
