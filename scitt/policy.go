@@ -42,7 +42,9 @@ type PolicyFile struct {
 	// DefaultMaxStatementBytes; at most MaxEntryBytes.
 	MaxStatementBytes int `yaml:"max_statement_bytes"`
 	Issuers           []struct {
-		Name string   `yaml:"name"`
+		Name string `yaml:"name"`
+		// Keys are Ed25519 note verifier keys named like the issuer, or
+		// es256:<base64 DER SubjectPublicKeyInfo> for P-256 keys.
 		Keys []string `yaml:"keys"`
 		// Kinds allowed for this issuer; empty means none.
 		Kinds []string `yaml:"kinds"`
@@ -59,7 +61,7 @@ type Policy struct {
 
 type issuer struct {
 	name          string
-	keys          map[string]*PublicKey // by hex kid
+	keys          map[string]*issuerKey // by hex kid
 	kinds         []Kind
 	hashEnvelopes bool
 }
@@ -86,16 +88,13 @@ func ParsePolicy(b []byte) (*Policy, error) {
 		if _, dup := p.issuers[fi.Name]; dup {
 			return nil, fmt.Errorf("parsing policy: issuer %q listed twice", fi.Name)
 		}
-		is := &issuer{name: fi.Name, keys: map[string]*PublicKey{}, hashEnvelopes: fi.HashEnvelopes == nil || *fi.HashEnvelopes}
+		is := &issuer{name: fi.Name, keys: map[string]*issuerKey{}, hashEnvelopes: fi.HashEnvelopes == nil || *fi.HashEnvelopes}
 		for _, ks := range fi.Keys {
-			k, err := ParsePublicKey(ks)
+			k, err := parseIssuerKey(fi.Name, ks)
 			if err != nil {
 				return nil, fmt.Errorf("parsing policy: issuer %q: %w", fi.Name, err)
 			}
-			if k.Name != fi.Name {
-				return nil, fmt.Errorf("parsing policy: issuer %q: key is named %q", fi.Name, k.Name)
-			}
-			is.keys[hex.EncodeToString(k.KID())] = k
+			is.keys[hex.EncodeToString(k.kid)] = k
 		}
 		for _, ks := range fi.Kinds {
 			k, err := ParseKind(ks)
@@ -140,7 +139,7 @@ func (p *Policy) Check(s *Statement, size int) error {
 	if !ok {
 		return fmt.Errorf("%w: kid %x is not a key of issuer %q", ErrRejected, s.KID, s.Issuer)
 	}
-	if err := s.Verify(key.Key); err != nil {
+	if err := key.verify(s); err != nil {
 		return err
 	}
 	if !slices.Contains(is.kinds, s.Kind) {

@@ -3,12 +3,19 @@ package scitt_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/veraison/go-cose"
 	"github.com/vigilnet/vigil/scitt"
 )
 
@@ -143,5 +150,55 @@ func TestRegisterAfterClose(t *testing.T) {
 	_, err := svc.Register(context.Background(), sign(t, e.issuer, scitt.KindInventory, 1, scitt.SignOptions{}), "test")
 	if !errors.Is(err, scitt.ErrClosed) {
 		t.Fatalf("Register after Close: %v", err)
+	}
+}
+
+// TestES256Issuer registers a statement signed with a P-256 key listed in
+// the policy as es256:<SPKI>, and checks that a different P-256 key with the
+// same claims is rejected.
+func TestES256Issuer(t *testing.T) {
+	e := newEnv(t)
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	var err error
+	e.policy, err = scitt.ParsePolicy(fmt.Appendf(nil, "issuers:\n  - name: kms.example\n    keys: [\"es256:%s\"]\n    kinds: [configuration]\n", base64.StdEncoding.EncodeToString(der)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, srv := e.start(t)
+	signES256 := func(signer, kidOf *ecdsa.PrivateKey) []byte {
+		kid, err := scitt.ES256KID(&kidOf.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := cose.NewSign1Message()
+		msg.Headers.Protected.SetAlgorithm(cose.AlgorithmES256)
+		msg.Headers.Protected[int64(4)] = kid
+		msg.Headers.Protected[int64(15)] = map[int64]any{1: "kms.example", 2: "vm-1"}
+		msg.Headers.Protected[int64(3)] = scitt.KindConfiguration.ContentType()
+		msg.Payload = payload(scitt.KindConfiguration, 1)
+		s, err := cose.NewSigner(cose.AlgorithmES256, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := msg.Sign(rand.Reader, nil, s); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := msg.MarshalCBOR()
+		return b
+	}
+	stmt := signES256(priv, priv)
+	_, rcpt := register(t, srv.URL, stmt)
+	if err := scitt.VerifyReceipt(stmt, rcpt, e.receipt.Public()); err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string][]byte{
+		"signed by another key": signES256(other, priv),
+		"unknown key":           signES256(other, other),
+	} {
+		if r := do(t, "POST", srv.URL+"/entries", "application/cose", bad); r.code != 400 || r.problem.Title != "Rejected" {
+			t.Errorf("%s: %d %+v", name, r.code, r.problem)
+		}
 	}
 }
