@@ -261,6 +261,14 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 	rcpt, err := h.s.Wait(ctx, reg)
 	switch {
 	case errors.Is(err, ErrPending):
+		// Answer only once the entry is durable, so a 303 is never lost
+		// to a crash.
+		dctx, dcancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer dcancel()
+		if err := h.s.Durable(dctx, reg); err != nil {
+			w.Header().Del("Location")
+			return err
+		}
 		// SPEC: asynchronous registration: 303 See Other + Location.
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusSeeOther)

@@ -51,7 +51,7 @@ func (s *Service) Register(ctx context.Context, statement []byte, remote string)
 	lh := [sha256.Size]byte(LeafHash(st.Entry))
 	id := hex.EncodeToString(lh[:])
 	rec.EntryID = id
-	e := &entry{subject: st.Subject, done: make(chan struct{}), start: time.Now()}
+	e := &entry{subject: st.Subject, seqd: make(chan struct{}), done: make(chan struct{}), start: time.Now()}
 	s.mu.Lock()
 	if _, dup := s.entries[lh]; dup {
 		s.mu.Unlock()
@@ -114,6 +114,7 @@ func (s *Service) await(lh [sha256.Size]byte, e *entry, fut tessera.IndexFuture,
 		delete(s.entries, lh)
 		s.mu.Unlock()
 		e.err = fmt.Errorf("appending to log: %w", err)
+		close(e.seqd)
 		close(e.done)
 		rec.Decision, rec.Reason = "rejected", e.err.Error()
 		s.metrics.registrations.WithLabelValues(resultLabel(err)).Inc()
@@ -123,6 +124,7 @@ func (s *Service) await(lh [sha256.Size]byte, e *entry, fut tessera.IndexFuture,
 	e.mu.Lock()
 	e.seq, e.index = true, idx.Index
 	e.mu.Unlock()
+	close(e.seqd)
 	rec.Decision, rec.Index = "accepted", &idx.Index
 	s.metrics.registrations.WithLabelValues("accepted").Inc()
 	if err := s.audit.Append(rec); err != nil {
@@ -157,6 +159,18 @@ func (s *Service) Wait(ctx context.Context, r *Registration) ([]byte, error) {
 	cp := r.e.cp
 	r.e.mu.Unlock()
 	return s.receipt(ctx, r.ID, cp)
+}
+
+// Durable waits until r's entry is durably sequenced in the log (Tessera
+// has resolved its index), so that an accepted registration survives a
+// crash even before it is published. It returns the append error, if any.
+func (s *Service) Durable(ctx context.Context, r *Registration) error {
+	select {
+	case <-r.e.seqd:
+		return r.e.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Lookup returns the log index of entry id, or ErrNotFound / ErrPending

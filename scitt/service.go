@@ -139,12 +139,13 @@ type Service struct {
 // entry is the state of one registered (or registering) statement.
 type entry struct {
 	mu      sync.Mutex
-	seq     bool   // index assigned
-	index   uint64 // valid when seq
-	subject string // empty for entries restored from disk until needed
-	done    chan struct{}
-	err     error  // set before done is closed when registration failed
-	cp      []byte // the first published checkpoint that includes the entry
+	seq     bool          // index assigned
+	index   uint64        // valid when seq
+	subject string        // empty for entries restored from disk until needed
+	seqd    chan struct{} // closed once the append is durable (or failed)
+	done    chan struct{} // closed once published (or failed)
+	err     error         // set before done is closed when registration failed
+	cp      []byte        // the first published checkpoint that includes the entry
 	start   time.Time
 }
 
@@ -271,7 +272,7 @@ func (s *Service) restore(ctx context.Context) error {
 		return fmt.Errorf("reading leaf hashes: %w", err)
 	}
 	for i, h := range hashes {
-		s.entries[[sha256.Size]byte(h)] = &entry{seq: true, index: uint64(i), done: closedChan}
+		s.entries[[sha256.Size]byte(h)] = &entry{seq: true, index: uint64(i), seqd: closedChan, done: closedChan}
 	}
 	s.metrics.treeSize.Set(float64(size))
 	s.log.InfoContext(ctx, "restored log", "origin", s.origin, "size", size)

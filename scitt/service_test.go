@@ -128,11 +128,15 @@ func testReceiptVerificationFailures(t *testing.T, mk envMaker) {
 // 302 (while pending) or 200 with the receipt from the Location.
 func TestAsyncRegistration(t *testing.T) {
 	e := newEnv(t)
-	_, srv := e.startWith(t, e.config(t), scitt.HandlerOptions{SyncWait: time.Nanosecond})
+	svc, srv := e.startWith(t, e.config(t), scitt.HandlerOptions{SyncWait: time.Nanosecond})
 	stmt := sign(t, e.issuer, scitt.KindInventory, 1, scitt.SignOptions{})
 	r := do(t, "POST", srv.URL+"/entries", "application/cose", stmt)
 	if r.code != http.StatusSeeOther || r.header.Get("Retry-After") == "" || len(r.body) != 0 {
 		t.Fatalf("POST: %d %q", r.code, r.body)
+	}
+	// A 303 is sent only once the entry is durably sequenced.
+	if idx, err := svc.Lookup(strings.TrimPrefix(r.header.Get("Location"), "/entries/")); err != nil || idx != 0 {
+		t.Fatalf("after 303: index %d, %v", idx, err)
 	}
 	loc, rcpt := follow(t, srv.URL, r)
 	if loc != r.header.Get("Location") {
