@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,7 +45,10 @@ func BenchmarkRegisterMySQL(b *testing.B) { benchRegister(b, mysqlEnv(b)) }
 func benchRegister(b *testing.B, mk envMaker) {
 	// Closed loop: latency = submitters / throughput (Little's law), so
 	// this is enough to saturate the pipeline without queueing for nothing.
-	const submitters = 2048
+	submitters := 2048
+	if n, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_SUBMITTERS")); err == nil && n > 0 {
+		submitters = n // e.g. MySQL, whose 1 s checkpoints need more in flight
+	}
 	e := mk(b)
 	e.policy, _ = scitt.ParsePolicy(fmt.Appendf(nil, "issuers:\n  - name: provider.example\n    keys: [%q]\n    kinds: [configuration]\n", e.issuer.Public().String()))
 	cfg := e.config(b)
