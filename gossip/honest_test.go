@@ -15,11 +15,11 @@ import (
 // and cosign; not one piece of evidence or suspicion may appear. 400
 // checkpoints reach the 8 nodes as ≥ 10,000 checkpoint updates (each
 // witness's cosigned copy is a new update for every other node); the test
-// counts them. -short runs 60 checkpoints; VIGIL_SOAK runs
+// counts them. -short and -race run 60 checkpoints; VIGIL_SOAK runs
 // TestSoakNoFalseEvidence with 12,500.
 func TestNoFalseEvidence(t *testing.T) {
 	rounds, want := 400, 10_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		rounds, want = 60, 1000
 	}
 	if got := honestRun(t, 8, rounds); got < want {
