@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vigilnet/vigil/feed"
 	"github.com/vigilnet/vigil/gossip/evidence"
 	vpb "github.com/vigilnet/vigil/proto"
 	"github.com/vigilnet/vigil/store"
@@ -126,5 +131,40 @@ func TestEvidenceCommandFromDataDir(t *testing.T) {
 	}
 	if code, _, _ = runCLI("evidence", "frobnicate", "--data", data); code != 2 {
 		t.Fatalf("unknown subcommand: exit %d, want 2", code)
+	}
+}
+
+func TestEvidenceCommandFromFeed(t *testing.T) {
+	dir := t.TempDir()
+	rosterPath, _, e := splitViewEvidence(t, dir)
+	id := evidence.ID(e)
+	file, _ := evidence.MarshalFile(e)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/evidence", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(feed.EvidenceList{Evidence: []feed.Evidence{{ID: id, Kind: "log-equivocation-different-sizes", Origin: "example.com/cli-log", Detected: time.Unix(1700000000, 0), Summary: "feed summary"}}})
+	})
+	mux.HandleFunc("GET /v1/evidence/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") != id || r.URL.Query().Get("format") != "raw" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", feed.EvidenceMediaType)
+		w.Write(file)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	code, out, errOut := runCLI("evidence", "list", "--feed", srv.URL)
+	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "feed summary") || !strings.Contains(out, "2023-11-14T22:13:20Z") {
+		t.Fatalf("list: exit %d\n%s%s", code, out, errOut)
+	}
+	exported := filepath.Join(dir, "from-feed.evidence")
+	if code, out, errOut = runCLI("evidence", "export", id, "--feed", srv.URL, "-o", exported); code != 0 {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut = runCLI("verify", exported, "--roster", rosterPath); code != 0 || !strings.Contains(out, "VALID") {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, _ = runCLI("evidence", "show", "0000", "--feed", srv.URL); code != 1 {
+		t.Fatalf("show of a missing ID: exit %d, want 1", code)
 	}
 }
