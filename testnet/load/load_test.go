@@ -218,7 +218,9 @@ func TestWaitReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	// Long enough for at least one probe to be answered on a loaded
+	// machine; the node never learns the logs here, so this is the wait.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	err = load.WaitReady(ctx, nil, n.URL, wl, 20*time.Millisecond)
 	cancel()
 	if err == nil || !strings.Contains(err.Error(), "does not know") {
