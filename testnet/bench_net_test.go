@@ -28,6 +28,8 @@ type benchDetection struct {
 	P50ms       float64   `json:"p50_ms"`
 	P99ms       float64   `json:"p99_ms"`
 	ObservedP99 float64   `json:"observed_p99_ms"`
+	PushedP50   float64   `json:"pushed_p50_ms"`
+	FirstP50    float64   `json:"first_evidence_p50_ms"`
 	FloodSent   int64     `json:"flood_sent,omitempty"`
 	Latencies   []float64 `json:"latencies_ms"`
 }
@@ -96,7 +98,7 @@ func envInts(t *testing.T, name string, def []int) []int {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // TestBenchNet runs only with VIGIL_BENCH_NET=1 (make bench-net). Knobs:
-// VIGIL_BENCH_RUNS (3), VIGIL_BENCH_REPEATS (50 equivocations per run),
+// VIGIL_BENCH_RUNS (3), VIGIL_BENCH_REPEATS (30 equivocations per run),
 // VIGIL_BENCH_NODES (10,25,50), VIGIL_BENCH_FLOOD_NODES (10,50),
 // VIGIL_BENCH_PARTS (detection,throughput,rss), VIGIL_BENCH_OUT (../docs).
 func TestBenchNet(t *testing.T) {
@@ -104,7 +106,7 @@ func TestBenchNet(t *testing.T) {
 		t.Skip("set VIGIL_BENCH_NET=1 (make bench-net)")
 	}
 	runs := envInt(t, "VIGIL_BENCH_RUNS", 3)
-	repeats := envInt(t, "VIGIL_BENCH_REPEATS", 50)
+	repeats := envInt(t, "VIGIL_BENCH_REPEATS", 30)
 	sizes := envInts(t, "VIGIL_BENCH_NODES", []int{10, 25, 50})
 	floodSizes := envInts(t, "VIGIL_BENCH_FLOOD_NODES", []int{10, 50})
 	parts := os.Getenv("VIGIL_BENCH_PARTS")
@@ -153,13 +155,14 @@ func TestBenchNet(t *testing.T) {
 						t.Fatalf("detection, %d nodes, flood %d, run %d: %v", n, flood, run, err)
 					}
 					d := benchDetection{Nodes: n, FloodPeers: flood, Run: run, P50ms: ms(r.Latencies.Percentile(0.5)),
-						P99ms: ms(r.Latencies.Percentile(0.99)), ObservedP99: ms(r.Observed.Percentile(0.99)), FloodSent: r.FloodSent}
+						P99ms: ms(r.Latencies.Percentile(0.99)), ObservedP99: ms(r.Observed.Percentile(0.99)), FloodSent: r.FloodSent,
+						PushedP50: ms(r.Pushed.Percentile(0.5)), FirstP50: ms(r.First.Percentile(0.5))}
 					for _, l := range r.Latencies {
 						d.Latencies = append(d.Latencies, ms(l))
 					}
 					res.Detection = append(res.Detection, d)
-					t.Logf("detection run %d: %d nodes, %d flood peers: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms), %d forged sent, %s",
-						run, n, flood, d.P50ms, d.P99ms, d.ObservedP99, r.FloodSent, time.Since(start).Round(time.Second))
+					t.Logf("detection run %d: %d nodes, %d flood peers: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %s",
+						run, n, flood, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, time.Since(start).Round(time.Second))
 					save()
 				}
 			}

@@ -68,6 +68,9 @@ type DetectionResult struct {
 	// Observed are the same but up to when the harness, polling every
 	// 20 ms, had seen the evidence at every node: an upper bound.
 	Observed Durations
+	// Pushed are the times until every witness had answered the push;
+	// First until the first node stored evidence (a breakdown of Latencies).
+	Pushed, First Durations
 	// FloodSent is how many forged sightings the hostile peers published.
 	FloodSent int64
 }
@@ -144,13 +147,15 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	a, b := Range(0, half), Range(half, cfg.Witnesses)
 	cursors := make([]string, len(nw.Members))
 	for r, lg := range logs {
-		lat, obs, err := nw.equivocateOnce(ctx, p, lg, a, b, cursors, cfg.Timeout)
+		t, err := nw.equivocateOnce(ctx, p, lg, a, b, cursors, cfg.Timeout)
 		if err != nil {
 			return nil, fmt.Errorf("repetition %d: %w", r, err)
 		}
 		if r > 0 { // the first one warms connections and meshes up
-			res.Latencies = append(res.Latencies, lat)
-			res.Observed = append(res.Observed, obs)
+			res.Latencies = append(res.Latencies, t.last)
+			res.Observed = append(res.Observed, t.observed)
+			res.Pushed = append(res.Pushed, t.pushed)
+			res.First = append(res.First, t.first)
 		}
 	}
 	return res, nil
@@ -174,13 +179,18 @@ func (nw *Network) WaitMeshed(ctx context.Context, d time.Duration) error {
 	})
 }
 
+// detectTimes are one equivocation's times, from the start of the push.
+type detectTimes struct{ pushed, first, last, observed time.Duration }
+
 // equivocateOnce makes lg show view A to members a and view B to members b
-// and returns the detection latency by the nodes' stamps and as observed.
+// and returns when the pushes were answered, when the first and the last
+// node stored evidence (by their stamps), and when the harness saw it all.
 // cursors are the members' evidence list positions, advanced as read.
-func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.Log, a, b []int, cursors []string, timeout time.Duration) (time.Duration, time.Duration, error) {
+func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.Log, a, b []int, cursors []string, timeout time.Duration) (detectTimes, error) {
+	var t detectTimes
 	fork, err := lg.Fork(lg.Size())
 	if err != nil {
-		return 0, 0, err
+		return t, err
 	}
 	lg.AppendN(4, "view A")
 	fork.AppendN(4, "view B")
@@ -194,8 +204,9 @@ func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.
 		wg.Go(func() { errs[k] = p.PushAll(ctx, v.lg, v.to) })
 	}
 	wg.Wait()
+	t.pushed = time.Since(start)
 	if err := errors.Join(errs...); err != nil {
-		return 0, 0, err
+		return t, err
 	}
 	stamps := make([]time.Time, len(nw.Members))
 	pending := len(nw.Members)
@@ -229,11 +240,12 @@ func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.
 				missing = append(missing, nw.Members[i].Name)
 			}
 		}
-		return 0, 0, fmt.Errorf("no evidence about %s at %s: %w", lg.Origin(), strings.Join(missing, ", "), err)
+		return t, fmt.Errorf("no evidence about %s at %s: %w", lg.Origin(), strings.Join(missing, ", "), err)
 	}
-	observed := time.Since(start)
-	last := slices.MaxFunc(stamps, func(x, y time.Time) int { return x.Compare(y) })
-	return last.Sub(start), observed, nil
+	t.observed = time.Since(start)
+	t.first = slices.MinFunc(stamps, time.Time.Compare).Sub(start)
+	t.last = slices.MaxFunc(stamps, time.Time.Compare).Sub(start)
+	return t, nil
 }
 
 // measureWaitEvery is measureWait with a chosen poll interval.

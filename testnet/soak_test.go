@@ -223,10 +223,11 @@ func TestSoakNetwork(t *testing.T) {
 
 	// Every member learns of every equivocation (gossip, or the catch-up
 	// sync when it reconnects).
-	everywhere := true
-	if err := waitUntil(ctx, 2*time.Minute, func() bool { return s.evidenceEverywhere(ctx) }); err != nil {
-		everywhere = false
-		t.Errorf("evidence of every equivocation not at every member: %v", err)
+	var missing []string
+	waitUntil(ctx, 2*time.Minute, func() bool { missing = s.evidenceMissing(ctx); return len(missing) == 0 })
+	everywhere := len(missing) == 0
+	if !everywhere {
+		t.Errorf("members without evidence of an equivocation after 2 minutes: %q", missing)
 	}
 	// A clean stop, then every store is checked one last time.
 	s.nw.Stop()
@@ -403,16 +404,18 @@ func (s *soakNet) checkStore(j int) {
 	}
 }
 
-// evidenceEverywhere reports whether every member holds evidence about
-// every log that equivocated.
-func (s *soakNet) evidenceEverywhere(ctx context.Context) bool {
-	for j := range s.nw.Members {
+// evidenceMissing lists "member: origin" for every log that equivocated and
+// every member that holds no evidence about it.
+func (s *soakNet) evidenceMissing(ctx context.Context) []string {
+	var out []string
+	for j, m := range s.nw.Members {
 		s.mu.Lock()
 		url := s.urls[j]
 		s.mu.Unlock()
 		list, err := evidenceList(ctx, url)
 		if err != nil {
-			return false
+			out = append(out, fmt.Sprintf("%s: %v", m.Name, err))
+			continue
 		}
 		about := map[string]bool{}
 		for _, e := range list {
@@ -420,11 +423,12 @@ func (s *soakNet) evidenceEverywhere(ctx context.Context) bool {
 		}
 		for origin, o := range s.origins {
 			if o.triggered && !about[origin] {
-				return false
+				out = append(out, m.Name+": "+origin)
 			}
 		}
 	}
-	return true
+	slices.Sort(out)
+	return out
 }
 
 // checkCosignatures checks every cosignature returned per origin: sorted by
