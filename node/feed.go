@@ -354,6 +354,18 @@ type notifyingStore struct {
 	n *Node
 }
 
+// The catch-up sync sends stored evidence only if its store can list it; an
+// embedded gossip.Store alone would hide *store.DB's ListEvidence.
+var _ gossip.SyncStore = notifyingStore{}
+
+// ListEvidence lets the gossip catch-up sync send this node's evidence.
+func (s notifyingStore) ListEvidence(ctx context.Context, after string, limit int) ([]store.EvidenceRecord, error) {
+	if es, ok := s.Store.(gossip.SyncStore); ok {
+		return es.ListEvidence(ctx, after, limit)
+	}
+	return nil, nil
+}
+
 func (s notifyingStore) MergeCheckpoint(ctx context.Context, origin string, size uint64, root [32]byte, fn func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error)) error {
 	err := s.Store.MergeCheckpoint(ctx, origin, size, root, fn)
 	if err == nil && s.n.feed != nil {
