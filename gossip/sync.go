@@ -115,7 +115,7 @@ func (s *Service) sendSync(ctx context.Context, p peer.ID) error {
 		}
 	}
 	if es, ok := s.cfg.Store.(SyncStore); ok {
-		recs, err := es.ListEvidence(ctx, "", maxSyncEvidence)
+		recs, err := newestEvidence(ctx, es, maxSyncEvidence)
 		if err == nil {
 			for _, rec := range recs {
 				if err := writeFrame(w, frameEvidence, rec.Data); err != nil {
@@ -125,6 +125,30 @@ func (s *Service) sendSync(ctx context.Context, p peer.ID) error {
 		}
 	}
 	return w.Flush()
+}
+
+// newestEvidence returns the n most recently stored evidence records, oldest
+// first. The store lists oldest first, so it pages through all of them
+// (evidence is rare; the pages are bounded).
+func newestEvidence(ctx context.Context, es SyncStore, n int) ([]store.EvidenceRecord, error) {
+	const page = 256
+	var out []store.EvidenceRecord
+	after := ""
+	for range 1 << 16 {
+		recs, err := es.ListEvidence(ctx, after, page)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+		if len(out) > n {
+			out = append(out[:0:0], out[len(out)-n:]...)
+		}
+		if len(recs) < page {
+			break
+		}
+		after = recs[len(recs)-1].ID
+	}
+	return out, nil
 }
 
 // heads returns the checkpoints to offer for a log: the newest one, and
