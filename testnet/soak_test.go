@@ -43,7 +43,7 @@ const (
 	soakWitnesses     = 5
 	soakObservers     = 1
 	soakHonestLogs    = 3
-	soakEquivocateAt  = 10                    // a new equivocation every this many cycles
+	soakEquivocateAt  = 10                    // a new equivocation every this many cycles (VIGIL_SOAK_EQUIVOCATE_EVERY)
 	soakPushEvery     = 40 * time.Millisecond // per witness, one push per honest log
 )
 
@@ -97,6 +97,14 @@ func TestSoakNetwork(t *testing.T) {
 	if os.Getenv("VIGIL_SOAK") == "1" {
 		cycles = soakNetCyclesLong
 	}
+	every := soakEquivocateAt
+	if v := os.Getenv("VIGIL_SOAK_EQUIVOCATE_EVERY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("VIGIL_SOAK_EQUIVOCATE_EVERY=%q", v)
+		}
+		every = n
+	}
 	if v := os.Getenv("VIGIL_SOAK_CYCLES"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
@@ -124,7 +132,7 @@ func TestSoakNetwork(t *testing.T) {
 	s := &soakNet{t: t, origins: map[string]*soakOrigin{}, cosigs: map[string][]soakCosig{}}
 	var entries []testnet.LogEntry
 	var honest, equivocating []*scriptlog.Log
-	for i := range soakHonestLogs + (cycles+soakEquivocateAt-1)/soakEquivocateAt {
+	for i := range soakHonestLogs + (cycles+every-1)/every {
 		kind := "honest"
 		if i >= soakHonestLogs {
 			kind = "equivocating"
@@ -194,8 +202,8 @@ func TestSoakNetwork(t *testing.T) {
 
 	kills := 0
 	for c := range cycles {
-		if c%soakEquivocateAt == 0 {
-			s.equivocate(ctx, equivocating[c/soakEquivocateAt])
+		if c%every == 0 {
+			s.equivocate(ctx, equivocating[c/every])
 		}
 		// Kill at a random point of the load: after 1 to 60 more cosignatures.
 		target := pushes.Load() + 1 + rng.Int64N(60)
