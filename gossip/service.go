@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/vigilnet/vigil/gossip/evidence"
 	vpb "github.com/vigilnet/vigil/proto"
@@ -65,6 +66,11 @@ type Config struct {
 	// propagating peer (default 200/s, burst 1000); excess is ignored.
 	PeerRate  float64
 	PeerBurst int
+	// CosignPublishRate bounds how many of its own cosigned checkpoints per
+	// second the node re-announces (default 500/s); newer ones replace
+	// older ones of the same log while they wait. Other sightings are
+	// never held back.
+	CosignPublishRate float64
 	// ValidatorTimeout bounds one message's validation (default 2s).
 	ValidatorTimeout time.Duration
 	// ProofTimeout bounds one proof fetch by the detector (default 10s).
@@ -97,7 +103,7 @@ type Service struct {
 
 	// synced remembers peers this node sent its state to since they
 	// connected.
-	offers chan offer
+	offers *offers
 
 	synced  *lru[peer.ID, time.Time]
 	notifee *network.NotifyBundle
@@ -124,6 +130,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.PeerBurst <= 0 {
 		cfg.PeerBurst = 1000
+	}
+	if cfg.CosignPublishRate <= 0 {
+		cfg.CosignPublishRate = 500
 	}
 	if cfg.ValidatorTimeout <= 0 {
 		cfg.ValidatorTimeout = 2 * time.Second
@@ -183,11 +192,13 @@ func New(cfg Config) (*Service, error) {
 		cancel()
 		return nil, err
 	}
-	s.offers = make(chan offer, offerQueue)
+	s.offers = newOffers(func() {
+		s.metrics.validated.WithLabelValues("checkpoints", "ignore", "offer_queue_full").Inc()
+	})
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.publishOffers(ctx)
+		s.offers.run(ctx, rate.NewLimiter(rate.Limit(s.cfg.CosignPublishRate), max(1, int(s.cfg.CosignPublishRate)/10)), s.publishOffer)
 	}()
 	s.startSync(ctx)
 	s.serveProofs(ctx)
@@ -314,38 +325,17 @@ func (s *Service) PublishSighting(ctx context.Context, signedNote []byte, source
 	return nil
 }
 
-// offerQueue bounds sightings waiting to be published.
-const offerQueue = 1024
-
-type offer struct {
-	note   []byte
-	source vpb.Source
-}
-
 // Offer queues a sighting for PublishSighting without blocking; use it from
 // hooks such as witness.Config.AfterCosign and the follower's
-// OnCheckpoint. It reports false if the queue is full (the sighting is
-// dropped and counted).
+// OnCheckpoint. Own cosignatures are coalesced per log (see offers). It
+// reports false if the queue is full (the sighting is dropped and counted).
 func (s *Service) Offer(signedNote []byte, source vpb.Source) bool {
-	select {
-	case s.offers <- offer{append([]byte(nil), signedNote...), source}:
-		return true
-	default:
-		s.metrics.validated.WithLabelValues("checkpoints", "ignore", "offer_queue_full").Inc()
-		return false
-	}
+	return s.offers.add(offer{note: append([]byte(nil), signedNote...), source: source})
 }
 
-func (s *Service) publishOffers(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case o := <-s.offers:
-			if err := s.PublishSighting(ctx, o.note, o.source); err != nil && ctx.Err() == nil {
-				s.log.Warn("publishing sighting", "err", err)
-			}
-		}
+func (s *Service) publishOffer(ctx context.Context, o offer) {
+	if err := s.PublishSighting(ctx, o.note, o.source); err != nil && ctx.Err() == nil {
+		s.log.Warn("publishing sighting", "err", err)
 	}
 }
 
