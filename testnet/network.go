@@ -166,6 +166,16 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	if err := os.WriteFile(nw.RosterPath, []byte(policy.String()), 0o644); err != nil {
 		return nil, err
 	}
+	// The peers file names every member's libp2p identity, so feeds show
+	// who is a witness; addresses are learnt at start (bootstrap).
+	peersPath := filepath.Join(opts.Dir, "peers")
+	peers := "vigil-peers/v1\n"
+	for _, m := range nw.Members {
+		peers += fmt.Sprintf("peer %s %s\n", m.Name, m.ID)
+	}
+	if err := os.WriteFile(peersPath, []byte(peers), 0o644); err != nil {
+		return nil, err
+	}
 	for _, m := range nw.Members {
 		m.cfg = node.DefaultConfig()
 		m.cfg.Listen = "127.0.0.1:0"
@@ -176,6 +186,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		m.cfg.LogLevel = "warn"
 		m.cfg.Witness.RatePerLog = 0 // the testnet drives logs hard on purpose
 		m.cfg.Gossip.Network = opts.Network
+		m.cfg.Gossip.Peers = peersPath
 		m.cfg.Gossip.FollowInterval = opts.FollowInterval
 		if err := nw.startMember(ctx, m); err != nil {
 			nw.Stop()
