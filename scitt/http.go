@@ -64,8 +64,10 @@ func NewHandler(s *Service, opts HandlerOptions) *Handler {
 	h.handle("GET /.well-known/scitt-keys/{kid}", "key", h.key)
 	h.handle("GET /.well-known/transparency-configuration", "configuration", h.configuration)
 	h.handle("POST /entries", "register", h.register)
-	h.handle("GET /entries/{id}", "entry", h.entry)
-	h.handle("GET /audit", "audit", h.auditQuery)
+	// Both cost CPU per request (a receipt signature, a scan of the audit
+	// trail), so they share the per-client limit with registrations.
+	h.handle("GET /entries/{id}", "entry", h.limited(h.entry))
+	h.handle("GET /audit", "audit", h.limited(h.auditQuery))
 	h.handle("GET /checkpoint", "checkpoint", h.checkpoint)
 	h.handle("GET /tile/{rest...}", "tile", h.tile)
 	h.handle("/", "other", func(w http.ResponseWriter, r *http.Request) error {
@@ -230,6 +232,16 @@ func (h *Handler) allow(ip string) bool {
 		h.limiters[ip] = l
 	}
 	return l.Allow()
+}
+
+// limited applies the per-client rate limit to f.
+func (h *Handler) limited(f func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !h.allow(clientIP(r)) {
+			return &httpError{http.StatusTooManyRequests, &Problem{"Too Many Requests", "rate limit exceeded"}}
+		}
+		return f(w, r)
+	}
 }
 
 func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
