@@ -148,6 +148,10 @@ func TestRateLimitAndPushback(t *testing.T) {
 	if codes[429] == 0 || last.header.Get("Retry-After") == "" || last.problem.Title != "Too Many Requests" {
 		t.Fatalf("codes %v, last %+v", codes, last.problem)
 	}
+	// Receipt reads share the client's budget.
+	if r := do(t, "GET", srv.URL+"/entries/"+strings.Repeat("0", 64), "", nil); r.code != 429 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("GET /entries after the budget is spent: %d", r.code)
+	}
 }
 
 func TestKeysAndConfiguration(t *testing.T) {
