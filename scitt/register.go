@@ -53,19 +53,23 @@ func (s *Service) Register(ctx context.Context, statement []byte, remote string)
 	rec.EntryID = id
 	e := &entry{subject: st.Subject, seqd: make(chan struct{}), done: make(chan struct{}), start: time.Now()}
 	s.mu.Lock()
-	if _, dup := s.entries[lh]; dup {
+	_, dup := s.pending[lh]
+	if _, seq := s.index[lh]; seq {
+		dup = true
+	}
+	if dup {
 		s.mu.Unlock()
 		// SPEC (Vigil): a statement is registered once; replays are refused.
 		return reject(&ErrReplay{ID: id})
 	}
-	s.entries[lh] = e
+	s.pending[lh] = e
 	s.mu.Unlock()
 
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closing {
 		s.mu.Lock()
-		delete(s.entries, lh)
+		delete(s.pending, lh)
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
@@ -111,7 +115,7 @@ func (s *Service) await(lh [sha256.Size]byte, e *entry, fut tessera.IndexFuture,
 	idx, err := fut()
 	if err != nil {
 		s.mu.Lock()
-		delete(s.entries, lh)
+		delete(s.pending, lh)
 		s.mu.Unlock()
 		e.err = fmt.Errorf("appending to log: %w", err)
 		close(e.seqd)
@@ -124,6 +128,10 @@ func (s *Service) await(lh [sha256.Size]byte, e *entry, fut tessera.IndexFuture,
 	e.mu.Lock()
 	e.seq, e.index = true, idx.Index
 	e.mu.Unlock()
+	s.mu.Lock()
+	delete(s.pending, lh)
+	s.index[lh] = idx.Index
+	s.mu.Unlock()
 	close(e.seqd)
 	rec.Decision, rec.Index = "accepted", &idx.Index
 	s.metrics.registrations.WithLabelValues("accepted").Inc()
@@ -156,9 +164,10 @@ func (s *Service) Wait(ctx context.Context, r *Registration) ([]byte, error) {
 		return nil, r.e.err
 	}
 	r.e.mu.Lock()
-	cp := r.e.cp
+	cp, index, sub := r.e.cp, r.e.index, r.e.subject
 	r.e.mu.Unlock()
-	return s.receipt(ctx, r.ID, cp)
+	lh, _ := hex.DecodeString(r.ID)
+	return s.receiptAt(ctx, lh, index, sub, cp)
 }
 
 // Durable waits until r's entry is durably sequenced in the log (Tessera
@@ -176,52 +185,52 @@ func (s *Service) Durable(ctx context.Context, r *Registration) error {
 // Lookup returns the log index of entry id, or ErrNotFound / ErrPending
 // (not sequenced yet).
 func (s *Service) Lookup(id string) (uint64, error) {
-	e, err := s.lookup(id)
-	if err != nil {
-		return 0, err
+	index, _, err := s.lookup(id)
+	return index, err
+}
+
+// lookup finds entry id: its index and, while it is in flight, its subject.
+func (s *Service) lookup(id string) (index uint64, subject string, err error) {
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) != sha256.Size {
+		return 0, "", ErrNotFound
+	}
+	lh := [sha256.Size]byte(b)
+	s.mu.Lock()
+	index, seq := s.index[lh]
+	e, inFlight := s.pending[lh]
+	s.mu.Unlock()
+	switch {
+	case seq:
+		return index, "", nil
+	case !inFlight:
+		return 0, "", ErrNotFound
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.seq {
-		return 0, ErrPending
+		return 0, "", ErrPending
 	}
-	return e.index, nil
-}
-
-func (s *Service) lookup(id string) (*entry, error) {
-	b, err := hex.DecodeString(id)
-	if err != nil || len(b) != sha256.Size {
-		return nil, ErrNotFound
-	}
-	s.mu.Lock()
-	e, ok := s.entries[[sha256.Size]byte(b)]
-	s.mu.Unlock()
-	if !ok {
-		return nil, ErrNotFound
-	}
-	return e, nil
+	return e.index, e.subject, nil
 }
 
 // Receipt returns a receipt for entry id at the latest published
 // checkpoint, or ErrNotFound, or ErrPending if no published checkpoint
 // includes it yet.
 func (s *Service) Receipt(ctx context.Context, id string) ([]byte, error) {
-	return s.receipt(ctx, id, nil)
-}
-
-// receipt builds a receipt for id at checkpoint cpRaw, or at the latest
-// published checkpoint if cpRaw is nil.
-func (s *Service) receipt(ctx context.Context, id string, cpRaw []byte) ([]byte, error) {
-	e, err := s.lookup(id)
+	index, sub, err := s.lookup(id)
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	seq, index, sub := e.seq, e.index, e.subject
-	e.mu.Unlock()
-	if !seq {
-		return nil, ErrPending
-	}
+	lh, _ := hex.DecodeString(id)
+	return s.receiptAt(ctx, lh, index, sub, nil)
+}
+
+// receiptAt builds a receipt for the entry with leaf hash lh at index, at
+// checkpoint cpRaw (nil: the latest published). An empty sub is read back
+// from the log.
+func (s *Service) receiptAt(ctx context.Context, lh []byte, index uint64, sub string, cpRaw []byte) ([]byte, error) {
+	var err error
 	if cpRaw == nil {
 		cpRaw = s.pubs.latest()
 	}
@@ -241,11 +250,7 @@ func (s *Service) receipt(ctx context.Context, id string, cpRaw []byte) ([]byte,
 		if sub, err = s.subjectAt(ctx, index, size); err != nil {
 			return nil, err
 		}
-		e.mu.Lock()
-		e.subject = sub
-		e.mu.Unlock()
 	}
-	lh, _ := hex.DecodeString(id)
 	path, err := s.inclusionProof(ctx, index, size)
 	if err != nil {
 		return nil, err

@@ -124,8 +124,12 @@ type Service struct {
 	db       *sql.DB
 	wg       sync.WaitGroup
 
-	mu      sync.Mutex
-	entries map[[sha256.Size]byte]*entry
+	mu sync.Mutex
+	// pending holds registrations until they are sequenced; index maps
+	// every sequenced entry's leaf hash to its log index (about 60 bytes
+	// per entry, rebuilt from the tiles at start).
+	pending map[[sha256.Size]byte]*entry
+	index   map[[sha256.Size]byte]uint64
 
 	// closeMu orders Register's wg.Add before close's wg.Wait.
 	closeMu   sync.RWMutex
@@ -148,8 +152,6 @@ type entry struct {
 	cp      []byte        // the first published checkpoint that includes the entry
 	start   time.Time
 }
-
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // ErrNotFound reports an unknown entry id.
 var ErrNotFound = errors.New("no such entry")
@@ -195,7 +197,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
 		origin:  cfg.LogSigner.Name(),
-		entries: map[[sha256.Size]byte]*entry{},
+		pending: map[[sha256.Size]byte]*entry{},
+		index:   map[[sha256.Size]byte]uint64{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
@@ -272,7 +275,7 @@ func (s *Service) restore(ctx context.Context) error {
 		return fmt.Errorf("reading leaf hashes: %w", err)
 	}
 	for i, h := range hashes {
-		s.entries[[sha256.Size]byte(h)] = &entry{seq: true, index: uint64(i), seqd: closedChan, done: closedChan}
+		s.index[[sha256.Size]byte(h)] = uint64(i)
 	}
 	s.metrics.treeSize.Set(float64(size))
 	s.log.InfoContext(ctx, "restored log", "origin", s.origin, "size", size)
