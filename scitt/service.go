@@ -295,6 +295,11 @@ func (s *Service) close(ctx context.Context) error {
 	s.closing = true
 	s.closeMu.Unlock()
 	err := s.shutdown(ctx)
+	if err != nil {
+		// Entries not yet published may never be: stop waiting for them
+		// (they are durable; the next start publishes them).
+		s.cancel()
+	}
 	s.wg.Wait()
 	s.cancel()
 	if err2 := s.audit.Close(); err == nil {
