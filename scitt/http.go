@@ -264,6 +264,11 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 	}
 	reg, err := h.s.Register(r.Context(), body, ip)
 	if err != nil {
+		var replay *ErrReplay
+		if errors.As(err, &replay) {
+			// Point at the existing entry, whose receipt GET returns.
+			w.Header().Set("Location", "/entries/"+replay.ID)
+		}
 		return err
 	}
 	loc := "/entries/" + reg.ID

@@ -115,6 +115,11 @@ func testRejections(t *testing.T, mk envMaker) {
 			if r.code != tt.status || r.problem == nil || r.problem.Title != tt.title || r.problem.Detail == "" {
 				t.Fatalf("got %d %+v, want %d %q", r.code, r.problem, tt.status, tt.title)
 			}
+			if tt.name == "replay" {
+				if loc := r.header.Get("Location"); do(t, "GET", srv.URL+loc, "", nil).code != 200 {
+					t.Fatalf("replay Location %q does not resolve", loc)
+				}
+			}
 		})
 	}
 	ctx := context.Background()
