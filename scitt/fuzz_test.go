@@ -174,3 +174,14 @@ func TestEntryEncodingMatchesCBOR(t *testing.T) {
 		}
 	}
 }
+
+// FuzzValidatePayload runs the payload schemas on arbitrary JSON.
+func FuzzValidatePayload(f *testing.F) {
+	for i, k := range scitt.Kinds {
+		f.Add(uint8(i), payload(k, i))
+	}
+	f.Fuzz(func(t *testing.T, kind uint8, b []byte) {
+		k := scitt.Kinds[int(kind)%len(scitt.Kinds)]
+		_ = scitt.ValidatePayload(k, b)
+	})
+}
