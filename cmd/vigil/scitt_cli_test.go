@@ -121,11 +121,20 @@ func TestLogSubmitVerifyReceipt(t *testing.T) {
 			}
 		})
 	}
-	// A replay is refused with the problem's title.
-	if code, _, stderr := runVigil("submit", "--key", issuerKey, "--kind", "configuration", "--log", url,
-		"--out", filepath.Join(dir, "again.receipt"), "--statement-out", filepath.Join(dir, "again.cose"), conf); code != 1 || !strings.Contains(stderr, "Rejected") {
-		// Ed25519 signatures are deterministic, so the same file signs to the same statement.
-		t.Fatalf("replayed submit: %d %s", code, stderr)
+	// Submitting the same file again (Ed25519 is deterministic: the same
+	// statement) is a replay; submit fetches the existing entry's receipt.
+	if code, stdout, stderr := runVigil("submit", "--key", issuerKey, "--kind", "configuration", "--log", url,
+		"--out", filepath.Join(dir, "again.receipt"), "--statement-out", filepath.Join(dir, "again.cose"), conf); code != 0 || !strings.Contains(stdout, "registered") {
+		t.Fatalf("replayed submit: %d %s %s", code, stdout, stderr)
+	}
+	if code, _, stderr := runVigil("verify-receipt", filepath.Join(dir, "again.cose"), filepath.Join(dir, "again.receipt"), "--log-key", receiptKey); code != 0 {
+		t.Fatalf("receipt of the replayed submit: %s", stderr)
+	}
+	// A statement the policy refuses fails with the problem's title.
+	inv := filepath.Join(dir, "inv.json")
+	os.WriteFile(inv, []byte(`{"provider":"p","customer":"c","as_of":"2026-01-02T03:04:05Z","resources":[]}`), 0o644)
+	if code, _, stderr := runVigil("submit", "--key", issuerKey, "--kind", "inventory", "--log", url, inv); code != 1 || !strings.Contains(stderr, "Rejected") {
+		t.Fatalf("disallowed kind: %d %s", code, stderr)
 	}
 	if code, _, _ := runVigil("verify-receipt", "only-one-arg", "--log-key", receiptKey); code != 2 {
 		t.Fatalf("usage error: exit %d", code)

@@ -149,6 +149,19 @@ func registerStatement(ctx context.Context, base *url.URL, stmt []byte) (string,
 			}
 			continue
 		}
+		if resp.StatusCode == http.StatusBadRequest && loc != "" && req.Method == "POST" {
+			// A replay: the statement is already registered at loc; fetch
+			// its receipt instead.
+			u, err := base.Parse(loc)
+			if err != nil {
+				return "", nil, err
+			}
+			if req, err = http.NewRequestWithContext(ctx, "GET", u.String(), nil); err != nil {
+				return "", nil, err
+			}
+			req.Header.Set("Accept", "application/cose")
+			continue
+		}
 		if p, err := scitt.ParseProblem(body); err == nil && p.Title != "" {
 			return "", nil, fmt.Errorf("registration refused (%d): %v", resp.StatusCode, p)
 		}
