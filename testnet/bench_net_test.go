@@ -100,12 +100,15 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // TestBenchNet runs only with VIGIL_BENCH_NET=1 (make bench-net). Knobs:
 // VIGIL_BENCH_RUNS (3), VIGIL_BENCH_REPEATS (30 equivocations per run),
 // VIGIL_BENCH_NODES (10,25,50), VIGIL_BENCH_FLOOD_NODES (10,50),
-// VIGIL_BENCH_PARTS (detection,throughput,rss), VIGIL_BENCH_OUT (../docs).
+// VIGIL_BENCH_PARTS (detection,throughput,rss; "plot" only redraws),
+// VIGIL_BENCH_RUN_FROM (1), VIGIL_BENCH_OUT (../docs).
 func TestBenchNet(t *testing.T) {
 	if os.Getenv("VIGIL_BENCH_NET") != "1" {
 		t.Skip("set VIGIL_BENCH_NET=1 (make bench-net)")
 	}
 	runs := envInt(t, "VIGIL_BENCH_RUNS", 3)
+	// VIGIL_BENCH_RUN_FROM > 1 adds runs to those already in the JSON.
+	from := envInt(t, "VIGIL_BENCH_RUN_FROM", 1)
 	repeats := envInt(t, "VIGIL_BENCH_REPEATS", 30)
 	sizes := envInts(t, "VIGIL_BENCH_NODES", []int{10, 25, 50})
 	floodSizes := envInts(t, "VIGIL_BENCH_FLOOD_NODES", []int{10, 50})
@@ -140,8 +143,10 @@ func TestBenchNet(t *testing.T) {
 	}
 
 	if strings.Contains(parts, "detection") {
-		res.Detection = nil
-		for run := 1; run <= runs; run++ {
+		if from == 1 {
+			res.Detection = nil
+		}
+		for run := from; run <= runs; run++ {
 			for _, n := range sizes {
 				for _, flood := range []int{0, 10} {
 					if flood > 0 && !slices.Contains(floodSizes, n) {
