@@ -62,7 +62,13 @@ func (t *TileProofs) client(origin string) (*witness.TileClient, error) {
 	}
 	hc := t.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		// Tiles are read in bursts (several per proof): keep connections
+		// to each log open rather than dialling for every tile.
+		hc = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			MaxIdleConnsPerHost: 16,
+			IdleConnTimeout:     90 * time.Second,
+			ForceAttemptHTTP2:   true,
+		}}
 	}
 	c, err := witness.NewTileClient(u, hc)
 	if err != nil {
