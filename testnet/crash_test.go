@@ -42,8 +42,25 @@ const (
 	witnessName     = "crash.vigil.example/witness"
 )
 
-// buildVigil builds the real vigil binary once per test binary.
+// TestMain removes the vigil binary the process tests share once they are
+// all done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.Load() {
+		if bin, err := buildVigil(); err == nil {
+			os.RemoveAll(filepath.Dir(bin))
+		}
+	}
+	os.Exit(code)
+}
+
+// built is set once buildVigil has really built something.
+var built atomic.Bool
+
+// buildVigil builds the real vigil binary once per test binary; the tests
+// that start vigil processes share it.
 var buildVigil = sync.OnceValues(func() (string, error) {
+	built.Store(true)
 	dir, err := os.MkdirTemp("", "vigil-crash-bin-")
 	if err != nil {
 		return "", err
@@ -164,7 +181,6 @@ func TestCrashRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
 
 	n := &crashNet{t: t, bin: bin, dir: t.TempDir(), rng: mrand.New(mrand.NewPCG(seed, 0)), byName: map[string]*origin{}}
 	out, err := exec.Command(bin, "keygen", "--name", witnessName, "--out", filepath.Join(n.dir, "keys")).CombinedOutput()
