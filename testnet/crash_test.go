@@ -423,9 +423,7 @@ func (n *crashNet) submit(c *http.Client, url string, d *driver) bool {
 	if d.believed > 0 && d.rng.IntN(8) == 0 {
 		target = d.believed // same size: re-cosign, or 422 for the other fork
 	}
-	for d.own.Size() < target {
-		d.own.AppendN(int(target-d.own.Size()), d.tag)
-	}
+	d.own.GrowTo(target, d.tag)
 	st, err := load.NewStep(d.own, d.believed, target)
 	if err != nil {
 		n.fail("%s: %v", o.name, err)

@@ -62,25 +62,40 @@ func (l *Log) Append(entries ...[]byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, e := range entries {
-		hs, err := xtlog.StoredHashes(l.size, e, l.reader())
-		if err != nil {
-			panic(fmt.Sprintf("scriptlog: %v", err)) // only on internal inconsistency
-		}
-		l.hashes = append(l.hashes, hs...)
-		l.leaves = append(l.leaves, append([]byte(nil), e...))
-		l.size++
+		l.appendLocked(e)
 	}
+}
+
+func (l *Log) appendLocked(e []byte) {
+	hs, err := xtlog.StoredHashes(l.size, e, l.reader())
+	if err != nil {
+		panic(fmt.Sprintf("scriptlog: %v", err)) // only on internal inconsistency
+	}
+	l.hashes = append(l.hashes, hs...)
+	l.leaves = append(l.leaves, append([]byte(nil), e...))
+	l.size++
 }
 
 // AppendN adds n generated entries tagged with tag, so forks that use
 // different tags diverge.
 func (l *Log) AppendN(n int, tag string) {
-	es := make([][]byte, n)
-	base := l.Size()
-	for i := range es {
-		es[i] = fmt.Appendf(nil, "%s entry %d", tag, base+uint64(i))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.growLocked(l.size+int64(n), tag)
+}
+
+// GrowTo appends generated entries tagged with tag until the log has at
+// least size entries; concurrent callers never overshoot each other.
+func (l *Log) GrowTo(size uint64, tag string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.growLocked(int64(size), tag)
+}
+
+func (l *Log) growLocked(size int64, tag string) {
+	for l.size < size {
+		l.appendLocked(fmt.Appendf(nil, "%s entry %d", tag, l.size))
 	}
-	l.Append(es...)
 }
 
 func (l *Log) reader() xtlog.HashReader {
