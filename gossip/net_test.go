@@ -90,6 +90,8 @@ type netOptions struct {
 	// observers: nodes without a cosigning key.
 	observers bool
 	peerRate  float64
+	// mdns turns on LAN discovery instead of explicit connections.
+	mdns bool
 }
 
 func newNet(t testing.TB, o netOptions) *tnet {
@@ -156,6 +158,7 @@ func (n *tnet) startNode(name string, signer *tlog.CosignatureSigner, o netOptio
 		Name:              name,
 		HeartbeatInterval: 50 * time.Millisecond,
 		PeerRate:          o.peerRate,
+		MDNS:              o.mdns,
 		OnEvidence: func(r store.EvidenceRecord) {
 			select {
 			case nd.evidence <- r:
