@@ -36,6 +36,10 @@ type Config struct {
 	Gossip GossipConfig `yaml:"gossip"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// MemoryLimitMB is the Go runtime's soft memory limit that `vigil node`
+	// sets for its process (GOMEMLIMIT wins if set); 0 means none. The node
+	// package itself never changes process-wide settings.
+	MemoryLimitMB int `yaml:"memory_limit_mb"`
 }
 
 // WitnessConfig tunes the co-signing endpoint.
@@ -54,7 +58,10 @@ func DefaultConfig() Config {
 		DataDir:  "vigil-data",
 		KeysDir:  "vigil-keys",
 		LogLevel: "info",
-		Witness:  WitnessConfig{RatePerLog: 20, Burst: 40},
+		// Keeps a node watching 1,000 logs under 100 MB of RSS
+		// (docs/BENCHMARKS.md); raise it for much larger rosters.
+		MemoryLimitMB: 48,
+		Witness:       WitnessConfig{RatePerLog: 20, Burst: 40},
 	}
 }
 
@@ -81,6 +88,8 @@ func (c Config) Validate() error {
 		return errors.New("config: listen is empty")
 	case c.DataDir == "":
 		return errors.New("config: data is empty")
+	case c.MemoryLimitMB < 0:
+		return errors.New("config: memory_limit_mb must not be negative")
 	case c.Witness.RatePerLog < 0 || c.Witness.Burst < 0:
 		return errors.New("config: witness rate_per_log and burst must not be negative")
 	}

@@ -51,6 +51,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad log level", yaml: "log_level: loud\n", errHas: "log_level"},
 		{name: "negative rate", yaml: "witness:\n  rate_per_log: -1\n", errHas: "rate_per_log"},
 		{name: "negative burst", yaml: "witness:\n  burst: -3\n", errHas: "burst"},
+		{name: "negative memory limit", yaml: "memory_limit_mb: -1\n", errHas: "memory_limit_mb"},
 		{name: "empty listen", yaml: "listen: \"\"\n", errHas: "listen"},
 		{name: "empty data", yaml: "data: \"\"\n", errHas: "data"},
 	} {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/vigilnet/vigil/node"
@@ -57,6 +58,9 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	logger := newLogger(env, cfg.LogLevel)
+	if cfg.MemoryLimitMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
+	}
 	n, err := node.New(cfg, node.Deps{Logger: logger})
 	if err != nil {
 		return err
