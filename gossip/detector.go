@@ -81,7 +81,9 @@ func (d *detector) process(ctx context.Context, s *sighting) {
 	key := cpKey{s.origin, s.cp.Size, s.cp.Root}
 	added, err := d.merge(ctx, key, s)
 	if err != nil {
-		d.s.log.Error("storing sighting", "origin", s.origin, "size", s.cp.Size, "err", err)
+		if ctx.Err() == nil { // not just shutting down
+			d.s.log.Error("storing sighting", "origin", s.origin, "size", s.cp.Size, "err", err)
+		}
 		return
 	}
 	d.sameSize(ctx, v, key)
@@ -320,7 +322,7 @@ func result(err error) string {
 func (d *detector) suspect(ctx context.Context, k cpKey, reason string) {
 	d.s.metrics.suspicions.Inc()
 	d.s.log.Info("suspicion", "origin", k.origin, "size", k.size, "reason", reason)
-	if err := d.s.cfg.Store.RecordSuspicion(ctx, k.origin, k.size, k.root, reason, time.Now()); err != nil {
+	if err := d.s.cfg.Store.RecordSuspicion(ctx, k.origin, k.size, k.root, reason, time.Now()); err != nil && ctx.Err() == nil {
 		d.s.log.Error("recording suspicion", "err", err)
 	}
 }
