@@ -173,10 +173,14 @@ func RunDemo(ctx context.Context, out io.Writer, opts DemoOptions) (_ *DemoResul
 		return nil, err
 	}
 	start := time.Now()
-	rec, err := waitEvidenceEverywhere(ctx, nw)
+	if err := nw.WaitEvidence(ctx, time.Minute); err != nil {
+		return nil, fmt.Errorf("evidence did not reach every node: %w", err)
+	}
+	held, err := nw.Evidence(ctx, demoRegulator)
 	if err != nil {
 		return nil, err
 	}
+	rec := held[0]
 	say("Every node (witnesses and observers) holds the evidence %s after %s:\n  %s",
 		rec.ID, time.Since(start).Round(time.Millisecond), rec.Statement)
 	e, err := vpb.UnmarshalEvidence(rec.Data)
@@ -349,41 +353,6 @@ func waitQuorum(ctx context.Context, feedURL, origin string, size uint64, say fu
 			return fmt.Errorf("no checkpoint of %s with 3 cosignatures at size ≥ %d: %w", origin, size, err)
 		}
 	}
-}
-
-// waitEvidenceEverywhere waits until every member holds evidence and
-// returns the regulator's first piece.
-func waitEvidenceEverywhere(ctx context.Context, nw *Network) (*evidenceRecord, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		all := true
-		for i := range nw.Members {
-			ev, err := nw.Evidence(ctx, i)
-			if err != nil {
-				return nil, err
-			}
-			if len(ev) == 0 {
-				all = false
-				break
-			}
-		}
-		if all {
-			ev, err := nw.Evidence(ctx, demoRegulator)
-			if err != nil {
-				return nil, err
-			}
-			return &evidenceRecord{ID: ev[0].ID, Statement: ev[0].Statement, Data: ev[0].Data}, nil
-		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return nil, fmt.Errorf("evidence did not reach every node: %w", err)
-		}
-	}
-}
-
-type evidenceRecord struct {
-	ID, Statement string
-	Data          []byte
 }
 
 func short(l *scriptlog.Log) string {

@@ -250,18 +250,7 @@ func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.
 
 // measureWaitEvery is measureWait with a chosen poll interval.
 func measureWaitEvery(ctx context.Context, d, every time.Duration, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("condition not met within %s: %w", d, ctx.Err())
-		case <-tick.C:
-		}
-	}
-	return nil
+	return pollUntil(ctx, d, every, func() (bool, error) { return cond(), nil })
 }
 
 // ThroughputConfig configures MeasureThroughput.

@@ -129,16 +129,5 @@ func (x *FloodPeer) Close() error {
 
 // measureWait polls cond every 10 ms until it holds, ctx ends or d passes.
 func measureWait(ctx context.Context, d time.Duration, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("condition not met within %s: %w", d, ctx.Err())
-		case <-tick.C:
-		}
-	}
-	return nil
+	return measureWaitEvery(ctx, d, 10*time.Millisecond, cond)
 }

@@ -255,7 +255,7 @@ func (s *Scenario) step(ctx context.Context, st Step) error {
 				return fmt.Errorf("timeout %q: %v", st.Args[0], err)
 			}
 		}
-		return s.waitEvidence(ctx, d)
+		return s.nw.WaitEvidence(ctx, d)
 	}
 	return nil
 }
@@ -394,31 +394,4 @@ func (s *Scenario) flood(ctx context.Context, args []string) error {
 		}()
 	}
 	return nil
-}
-
-func (s *Scenario) waitEvidence(ctx context.Context, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	for {
-		missing := ""
-		for i, m := range s.nw.Members {
-			if !m.Running() {
-				continue
-			}
-			ev, err := s.nw.Evidence(ctx, i)
-			if err != nil {
-				return err
-			}
-			if len(ev) == 0 {
-				missing = m.Name
-				break
-			}
-		}
-		if missing == "" {
-			return nil
-		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return fmt.Errorf("%s holds no evidence after %s", missing, d)
-		}
-	}
 }
