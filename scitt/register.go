@@ -167,7 +167,13 @@ func (s *Service) Wait(ctx context.Context, r *Registration) ([]byte, error) {
 	cp, index, sub := r.e.cp, r.e.index, r.e.subject
 	r.e.mu.Unlock()
 	lh, _ := hex.DecodeString(r.ID)
-	return s.receiptAt(ctx, lh, index, sub, cp)
+	rcpt, err := s.receiptAt(ctx, lh, index, sub, cp)
+	if err != nil && ctx.Err() != nil {
+		// Published, but ctx ran out while the proof was being read: the
+		// receipt is there to fetch, so this is pending, not a failure.
+		return nil, ErrPending
+	}
+	return rcpt, err
 }
 
 // Durable waits until r's entry is durably sequenced in the log (Tessera
