@@ -138,6 +138,20 @@ func TestWitnessEquivocation(t *testing.T) {
 				t.Fatal(err)
 			}
 			n.waitEvidence(n.nodes, "witness-equivocation", detectDeadline)
+			// The log's own equivocation is evidence of its own, which may
+			// reach a node after the witness's (and its event may already
+			// have been consumed above): wait for it in the stores.
+			for _, nd := range n.nodes {
+				waitFor(t, detectDeadline, nd.name+" to hold "+tc.kind+" evidence", func() bool {
+					recs, _ := nd.db.ListEvidence(ctx, "", 10)
+					for _, r := range recs {
+						if r.Kind == tc.kind {
+							return true
+						}
+					}
+					return false
+				})
+			}
 			for _, nd := range n.nodes {
 				recs, _ := nd.db.ListEvidence(ctx, "", 10)
 				kinds := map[string]bool{}
