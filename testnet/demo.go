@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,7 +202,7 @@ func RunDemo(ctx context.Context, out io.Writer, opts DemoOptions) (_ *DemoResul
 // demoTS is the demo's transparency service and its issuer.
 type demoTS struct {
 	svc    *scitt.Service
-	url    string
+	url    *url.URL
 	issuer *scitt.PrivateKey
 	rkey   *scitt.PublicKey
 	size   uint64
@@ -253,7 +254,7 @@ func startDemoTS(ctx context.Context, nw *Network, skey string, ln net.Listener,
 		srv.Shutdown(sctx)
 		svc.Close(sctx)
 	}
-	return stop, &demoTS{svc: svc, url: "http://" + ln.Addr().String(), issuer: issuer, rkey: rkey.Public()}, nil
+	return stop, &demoTS{svc: svc, url: &url.URL{Scheme: "http", Host: ln.Addr().String()}, issuer: issuer, rkey: rkey.Public()}, nil
 }
 
 // registerDemoStatements registers an inventory and a hash-envelope
@@ -274,7 +275,7 @@ func (ts *demoTS) registerDemoStatements(ctx context.Context, say func(string, .
 		if err != nil {
 			return err
 		}
-		receipt, err := ts.post(ctx, stmt)
+		_, receipt, err := scitt.Register(ctx, ts.url, stmt)
 		if err != nil {
 			return fmt.Errorf("registering %s: %w", st.kind, err)
 		}
@@ -293,41 +294,6 @@ func (ts *demoTS) registerDemoStatements(ctx context.Context, say func(string, .
 	}
 	ts.size = c.Size
 	return nil
-}
-
-// post registers a statement over SCRAPI, following the asynchronous form.
-func (ts *demoTS) post(ctx context.Context, stmt []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.url+"/entries", strings.NewReader(string(stmt)))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/cose")
-	for i := 0; i < 100; i++ {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		switch resp.StatusCode {
-		case http.StatusCreated, http.StatusOK:
-			return body, nil
-		case http.StatusSeeOther, http.StatusFound:
-			loc, err := resp.Location()
-			if err != nil {
-				return nil, err
-			}
-			if req, err = http.NewRequestWithContext(ctx, http.MethodGet, loc.String(), nil); err != nil {
-				return nil, err
-			}
-			if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, fmt.Errorf("status %d", resp.StatusCode)
-		}
-	}
-	return nil, errors.New("registration still pending after 100 polls")
 }
 
 // waitQuorum waits until the regulator's feed serves a checkpoint of origin
