@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/vigilnet/vigil/tlog"
 )
 
@@ -157,7 +155,7 @@ func optional(f []string, i int) string {
 // newLog builds a Log from a type 0x01 vkey. origin defaults to the key name;
 // SPEC (tlog-policy): the key name must equal the origin.
 func newLog(vkey, origin, rawURL string) (*Log, error) {
-	v, err := note.NewVerifier(vkey)
+	v, err := tlog.NewNoteVerifier(vkey)
 	if err != nil {
 		return nil, fmt.Errorf("log key %q: %v", vkey, err)
 	}

@@ -83,7 +83,7 @@ func (s *CosignatureSigner) Sign(msg []byte) ([]byte, error) {
 	}
 	sig := make([]byte, cosigTimestampSize, cosigSignatureSize)
 	binary.BigEndian.PutUint64(sig, uint64(t))
-	return append(sig, ed25519.Sign(s.key, CosignatureMessage(uint64(t), msg))...), nil
+	return append(sig, signEd25519(s.key, CosignatureMessage(uint64(t), msg))...), nil
 }
 
 // VerifierKey returns the signer's verifier key string (type 0x04).
@@ -105,7 +105,7 @@ func CosignatureMessage(timestamp uint64, body []byte) []byte {
 type CosignatureVerifier struct {
 	name string
 	hash uint32
-	key  ed25519.PublicKey
+	key  *ed25519Key
 }
 
 var _ note.Verifier = (*CosignatureVerifier)(nil)
@@ -123,7 +123,11 @@ func NewCosignatureVerifier(vkey string) (*CosignatureVerifier, error) {
 	if got := cosignatureKeyID(name, pub); got != hash {
 		return nil, fmt.Errorf("%w: key ID %08x does not match key (want %08x)", ErrBadKey, hash, got)
 	}
-	return &CosignatureVerifier{name: name, hash: hash, key: pub}, nil
+	k, err := newEd25519Key(pub)
+	if err != nil {
+		return nil, err
+	}
+	return &CosignatureVerifier{name: name, hash: hash, key: k}, nil
 }
 
 // Name returns the cosigner name.
@@ -142,7 +146,7 @@ func (v *CosignatureVerifier) Verify(msg, sig []byte) bool {
 	if t > maxCosigTimestamp {
 		return false
 	}
-	return ed25519.Verify(v.key, CosignatureMessage(t, msg), sig[cosigTimestampSize:])
+	return v.key.verify(CosignatureMessage(t, msg), sig[cosigTimestampSize:])
 }
 
 // CosignatureTimestamp returns the timestamp embedded in a cosignature/v1
