@@ -19,6 +19,10 @@ import (
 // failures (the target is gone), so a run against a dead witness ends.
 const maxTransportErrors = 100
 
+// requestTimeout bounds one request on the lean client, as
+// NewHTTPClient's Timeout does on net/http's.
+const requestTimeout = 30 * time.Second
+
 // maxResponseBytes bounds how much of a response body a client reads.
 const maxResponseBytes = 64 << 10
 
@@ -35,7 +39,10 @@ type Config struct {
 	// Requests stops after this many requests in total; 0 means no limit.
 	// With neither limit the run ends when the workload is used up.
 	Requests int
-	// Client is the HTTP client; nil means NewHTTPClient(Concurrency).
+	// Client, if set, sends every request through net/http. Nil means
+	// each client has its own lean HTTP/1.1 keep-alive connection
+	// (rawconn.go) for an http:// URL, and NewHTTPClient(Concurrency) for
+	// https://.
 	Client *http.Client
 }
 
@@ -69,31 +76,41 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 		cfg.Concurrency = 64
 	}
 	cfg.Concurrency = min(cfg.Concurrency, len(wl.Chains))
-	client := cfg.Client
-	if client == nil {
-		client = NewHTTPClient(cfg.Concurrency)
-		defer client.CloseIdleConnections()
+	endpoint := strings.TrimSuffix(cfg.URL, "/") + "/add-checkpoint"
+	newPoster := func() (poster, error) { return newRawConn(endpoint, requestTimeout) }
+	if client := cfg.Client; client != nil || !strings.HasPrefix(endpoint, "http://") {
+		if client == nil {
+			client = NewHTTPClient(cfg.Concurrency)
+			defer client.CloseIdleConnections()
+		}
+		newPoster = func() (poster, error) { return httpPoster{endpoint: endpoint, client: client}, nil }
 	}
 	r := &runner{
-		endpoint: strings.TrimSuffix(cfg.URL, "/") + "/add-checkpoint",
-		client:   client,
-		wl:       wl,
-		budget:   int64(cfg.Requests),
+		wl:     wl,
+		budget: int64(cfg.Requests),
+	}
+	workers := make([]*worker, cfg.Concurrency)
+	for i := range workers {
+		p, err := newPoster()
+		if err != nil {
+			return nil, err
+		}
+		workers[i] = &worker{r: r, p: p, stats: newStats()}
 	}
 	cpu0 := processCPU()
 	start := time.Now()
 	if cfg.Duration > 0 {
 		r.deadline = start.Add(cfg.Duration)
 	}
-	workers := make([]*worker, cfg.Concurrency)
 	var wg sync.WaitGroup
-	for i := range workers {
-		w := &worker{r: r, stats: newStats()}
+	for i, w := range workers {
 		for j := i; j < len(wl.Chains); j += cfg.Concurrency {
 			w.chains = append(w.chains, &cursor{chain: j})
 		}
-		workers[i] = w
-		wg.Go(func() { w.run(ctx) })
+		wg.Go(func() {
+			defer w.p.close()
+			w.run(ctx)
+		})
 	}
 	wg.Wait()
 	res := &Result{Elapsed: time.Since(start), CPU: processCPU() - cpu0, Clients: cfg.Concurrency, Logs: len(wl.Chains), wl: wl}
@@ -112,8 +129,6 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 }
 
 type runner struct {
-	endpoint string
-	client   *http.Client
 	wl       *Workload
 	deadline time.Time
 	budget   int64 // 0: unlimited
@@ -130,6 +145,7 @@ type cursor struct {
 
 type worker struct {
 	r      *runner
+	p      poster
 	chains []*cursor
 	rr     int
 	stats  *stats
@@ -185,7 +201,7 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		step := &w.r.wl.Chains[c.chain].Steps[c.next]
-		code, body, hdr, lat, err := w.r.post(ctx, step.Body)
+		resp, lat, err := w.p.post(ctx, step.Body)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -197,16 +213,16 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		transportErrs = 0
-		w.stats.status[code]++
-		switch code {
+		w.stats.status[resp.code]++
+		switch resp.code {
 		case http.StatusOK:
 			w.stats.lat = append(w.stats.lat, lat)
-			w.stats.cosigs = append(w.stats.cosigs, cosig{chain: c.chain, step: c.next, lines: body})
+			w.stats.cosigs = append(w.stats.cosigs, cosig{chain: c.chain, step: c.next, lines: resp.body})
 			c.next++
 		case http.StatusConflict:
 			// SPEC: 409 carries the witness's size. If it is this step's
 			// size, an earlier attempt landed without its reply reaching us.
-			size, perr := strconv.ParseUint(strings.TrimSpace(string(body)), 10, 64)
+			size, perr := strconv.ParseUint(strings.TrimSpace(string(resp.body)), 10, 64)
 			switch {
 			case perr == nil && size == step.Size:
 				c.next++
@@ -215,7 +231,7 @@ func (w *worker) run(ctx context.Context) {
 				w.stats.stale++
 			}
 		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-			c.notBefore = time.Now().Add(retryAfter(hdr))
+			c.notBefore = time.Now().Add(retryAfter(resp.retryAfter))
 		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
 			// Unknown outcome: retry the step; a 409 then tells.
 		default:
@@ -226,33 +242,41 @@ func (w *worker) run(ctx context.Context) {
 
 // retryAfter reads Retry-After in seconds, defaulting to 100 ms and capped
 // at 10 s.
-func retryAfter(h http.Header) time.Duration {
-	s, err := strconv.Atoi(h.Get("Retry-After"))
+func retryAfter(v string) time.Duration {
+	s, err := strconv.Atoi(v)
 	if err != nil || s < 0 {
 		return 100 * time.Millisecond
 	}
 	return min(time.Duration(s)*time.Second, 10*time.Second)
 }
 
-// post sends one add-checkpoint request and returns the status, body,
-// headers and latency.
-func (r *runner) post(ctx context.Context, body []byte) (int, []byte, http.Header, time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.endpoint, bytes.NewReader(body))
+// httpPoster posts through a net/http client: for https:// targets and
+// callers that bring their own client.
+type httpPoster struct {
+	endpoint string
+	client   *http.Client
+}
+
+func (p httpPoster) close() {}
+
+// post sends one add-checkpoint request and returns the reply and latency.
+func (p httpPoster) post(ctx context.Context, body []byte) (response, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, nil, 0, err
+		return response{}, 0, err
 	}
 	start := time.Now()
-	resp, err := r.client.Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
-		return 0, nil, nil, 0, err
+		return response{}, 0, err
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	resp.Body.Close()
 	lat := time.Since(start)
 	if err != nil {
-		return 0, nil, nil, 0, fmt.Errorf("reading response: %w", err)
+		return response{}, 0, fmt.Errorf("reading response: %w", err)
 	}
-	return resp.StatusCode, b, resp.Header, lat, nil
+	return response{code: resp.StatusCode, body: b, retryAfter: resp.Header.Get("Retry-After")}, lat, nil
 }
 
 // WaitReady waits until the witness at url knows the workload's logs (it
@@ -262,7 +286,7 @@ func WaitReady(ctx context.Context, client *http.Client, url string, wl *Workloa
 	if client == nil {
 		client = http.DefaultClient
 	}
-	r := &runner{endpoint: strings.TrimSuffix(url, "/") + "/add-checkpoint", client: client}
+	p := httpPoster{endpoint: strings.TrimSuffix(url, "/") + "/add-checkpoint", client: client}
 	probes := make([][]byte, 0, 2)
 	for _, c := range []*Chain{wl.Chains[0], wl.Chains[len(wl.Chains)-1]} {
 		b, err := c.probeBody()
@@ -274,15 +298,15 @@ func WaitReady(ctx context.Context, client *http.Client, url string, wl *Workloa
 	var last error
 	for {
 		ready := true
-		for _, p := range probes {
-			code, body, _, _, err := r.post(ctx, p)
+		for _, probe := range probes {
+			resp, _, err := p.post(ctx, probe)
 			switch {
 			case err != nil:
 				last, ready = err, false
-			case code == http.StatusNotFound:
+			case resp.code == http.StatusNotFound:
 				last, ready = errors.New("the witness does not know the workload's logs yet"), false
-			case code != http.StatusBadRequest:
-				return fmt.Errorf("probe answered %d: %s", code, bytes.TrimSpace(body))
+			case resp.code != http.StatusBadRequest:
+				return fmt.Errorf("probe answered %d: %s", resp.code, bytes.TrimSpace(resp.body))
 			}
 			if !ready {
 				break
