@@ -108,6 +108,16 @@ type rosterIndex struct {
 type slot struct {
 	build sync.Mutex // serialises builds of one log
 	v     atomic.Pointer[logView]
+	// vouched is the newest note this node's witness cosigned for the log,
+	// whose signatures the next build need not verify again.
+	vouched atomic.Pointer[vouchedNote]
+}
+
+// vouchedNote identifies a note whose log signature was verified with log's
+// key by this node's witness, which then added its own cosignature.
+type vouchedNote struct {
+	hash [32]byte
+	log  *roster.Log
 }
 
 // viewCache holds one view per log, rebuilt when the source announces a
@@ -258,6 +268,7 @@ func (c *viewCache) build(ctx context.Context, idx *rosterIndex, l *roster.Log, 
 	if prev != nil && prev.roster == idx.r {
 		memo = prev.memo
 	}
+	vouched := c.slot(l.Origin).vouched.Load()
 	need := nw + 1
 	maxSize := uint64(AllSizes)
 	var recent []*entry
@@ -268,7 +279,7 @@ func (c *viewCache) build(ctx context.Context, idx *rosterIndex, l *roster.Log, 
 			c.f.log.Warn("feed: reading checkpoints", "origin", l.Origin, "err", err)
 			break
 		}
-		entries, sizes := c.merge(idx, l, notes, memo, v.memo)
+		entries, sizes := c.merge(idx, l, notes, memo, v.memo, vouched)
 		if recent == nil {
 			recent = entries
 		}
@@ -293,7 +304,7 @@ func (c *viewCache) build(ctx context.Context, idx *rosterIndex, l *roster.Log, 
 // signatures of identical checkpoints. It returns the entries, newest first
 // (for one size, the one with most cosigners first), and the distinct sizes
 // of the notes, valid or not, in ascending order.
-func (c *viewCache) merge(idx *rosterIndex, l *roster.Log, notes [][]byte, memo, keep map[[32]byte]*verified) ([]*entry, []uint64) {
+func (c *viewCache) merge(idx *rosterIndex, l *roster.Log, notes [][]byte, memo, keep map[[32]byte]*verified, vouched *vouchedNote) ([]*entry, []uint64) {
 	type key struct {
 		size uint64
 		root [32]byte
@@ -319,7 +330,11 @@ func (c *viewCache) merge(idx *rosterIndex, l *roster.Log, notes [][]byte, memo,
 		}
 		h := sha256.Sum256(raw)
 		vn, ok := memo[h]
-		if !ok {
+		switch {
+		case ok:
+		case vouched != nil && vouched.hash == h && vouched.log == l:
+			vn = c.trust(idx, l, raw, verifiers)
+		default:
 			vn = c.verify(idx, l, raw, verifiers)
 		}
 		keep[h] = vn
@@ -419,8 +434,38 @@ func (c *viewCache) verify(idx *rosterIndex, l *roster.Log, raw []byte, verifier
 		c.f.log.Debug("feed: dropping a note that does not verify", "origin", l.Origin, "err", err)
 		return &verified{}
 	}
+	return c.classify(idx, l, cp, n.Sigs)
+}
+
+// trust reads a note this node's witness vouched for (see Feed.Cosigned):
+// it is parsed as strictly as any other, but the signatures of the log's key
+// and of this node's own key are taken as verified, since the witness
+// verified the first with this very roster entry and made the second.
+// Every other signature line is ignored, as an unknown key's would be.
+func (c *viewCache) trust(idx *rosterIndex, l *roster.Log, raw []byte, verifiers []note.Verifier) *verified {
+	var own []note.Verifier
+	if c.own != nil {
+		own = []note.Verifier{trusted{c.own}}
+	}
+	cp, n, err := tlog.VerifyCheckpoint(raw, l.Origin, []note.Verifier{trusted{l.Verifier}}, own...)
+	if err != nil {
+		// Not what the witness stored after all: verify it like any other.
+		return c.verify(idx, l, raw, verifiers)
+	}
+	return c.classify(idx, l, cp, n.Sigs)
+}
+
+// trusted accepts every signature line of its key: for notes whose
+// signatures this node has already verified or made itself.
+type trusted struct{ note.Verifier }
+
+func (trusted) Verify(msg, sig []byte) bool { return true }
+
+// classify sorts a verified note's signatures into the log's, roster
+// witnesses' cosignatures and this node's own.
+func (c *viewCache) classify(idx *rosterIndex, l *roster.Log, cp tlog.Checkpoint, sigs []note.Signature) *verified {
 	vn := &verified{ok: true, cp: cp, cosigs: map[string]cosig{}}
-	for _, s := range n.Sigs {
+	for _, s := range sigs {
 		if s.Name == l.Verifier.Name() && s.Hash == l.Verifier.KeyHash() {
 			vn.logSigs = append(vn.logSigs, s)
 			continue
@@ -493,7 +538,7 @@ func (c *viewCache) history(ctx context.Context, idx *rosterIndex, l *roster.Log
 	if v := c.slot(l.Origin).v.Load(); v != nil && v.roster == idx.r {
 		memo = v.memo
 	}
-	entries, sizes := c.merge(idx, l, notes, memo, map[[32]byte]*verified{})
+	entries, sizes := c.merge(idx, l, notes, memo, map[[32]byte]*verified{}, c.slot(l.Origin).vouched.Load())
 	slices.Reverse(entries)
 	// Keep at most limit distinct sizes, never splitting one size across
 	// pages; the source returned up to limit+1 sizes to tell whether there

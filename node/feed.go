@@ -85,7 +85,7 @@ func (n *Node) runFeed(ctx context.Context) error {
 // afterCosign is the witness's AfterCosign hook: it must not block.
 func (n *Node) afterCosign(c witness.Cosigned) {
 	if n.feed != nil {
-		n.feed.CheckpointUpdated(c.Checkpoint.Origin)
+		n.feed.Cosigned(c.Log, c.Note)
 	}
 }
 

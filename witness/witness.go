@@ -80,6 +80,8 @@ type LogDirectory interface {
 
 // Cosigned describes a checkpoint the witness has just cosigned and stored.
 type Cosigned struct {
+	// Log is the roster entry whose key verified the log's signature.
+	Log        *roster.Log
 	Checkpoint tlog.Checkpoint
 	// Note is the checkpoint with the log's verified signatures and the
 	// witness's cosignature.
@@ -189,7 +191,7 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 	}
 	w.metrics.cosignatures.Inc()
 	if w.cfg.AfterCosign != nil {
-		w.cfg.AfterCosign(Cosigned{Checkpoint: cp, Note: cosigned})
+		w.cfg.AfterCosign(Cosigned{Log: lg, Checkpoint: cp, Note: cosigned})
 	}
 	return lastSignatureLine(cosigned), nil
 }
