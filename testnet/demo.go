@@ -7,21 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/vigilnet/vigil/gossip/evidence"
 	vpb "github.com/vigilnet/vigil/proto"
 	"github.com/vigilnet/vigil/scitt"
 	"github.com/vigilnet/vigil/testnet/scriptlog"
-	"github.com/vigilnet/vigil/tlog"
 )
 
 // DemoOptions configures RunDemo.
@@ -81,18 +75,13 @@ func RunDemo(ctx context.Context, out io.Writer, opts DemoOptions) (_ *DemoResul
 
 	// The transparency service's keys and listener come first: its URL
 	// goes in the roster so that every node follows it.
-	tsSkey, tsVkey, err := note.GenerateKey(rand.Reader, "ts.demo.vigil.example")
+	ts, err := NewTransparencyService("ts.demo.vigil.example", "provider.demo.vigil.example")
 	if err != nil {
 		return nil, err
 	}
-	tsLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	tsURL := "http://" + tsLn.Addr().String()
 	lg, err := scriptlog.New("scripted.demo.vigil.example/log")
 	if err != nil {
-		tsLn.Close()
+		ts.Close()
 		return nil, err
 	}
 	nw, err := Start(ctx, Options{
@@ -100,15 +89,15 @@ func RunDemo(ctx context.Context, out io.Writer, opts DemoOptions) (_ *DemoResul
 		Network:        "demo",
 		Witnesses:      demoWitnesses,
 		Observers:      demoObservers,
-		Logs:           []LogEntry{{VKey: tsVkey, URL: tsURL}, {VKey: lg.VerifierKey()}},
+		Logs:           []LogEntry{ts.LogEntry(), {VKey: lg.VerifierKey()}},
 		FollowInterval: time.Second,
 		Logger:         opts.Logger,
 	})
 	if err != nil {
-		tsLn.Close()
+		ts.Close()
 		return nil, err
 	}
-	res := &DemoResult{Network: nw, Regulator: nw.Members[demoRegulator].URL, RosterPath: nw.RosterPath, stopLog: func() {}}
+	res := &DemoResult{Network: nw, Regulator: nw.Members[demoRegulator].URL, RosterPath: nw.RosterPath, stopLog: ts.Close}
 	defer func() {
 		if err != nil {
 			res.Stop()
@@ -127,16 +116,21 @@ func RunDemo(ctx context.Context, out io.Writer, opts DemoOptions) (_ *DemoResul
 	}
 	say("\nDashboard (the regulator's node): %s/\nRoster: %s\n", res.Regulator, nw.RosterPath)
 
-	stopTS, reg, err := startDemoTS(ctx, nw, tsSkey, tsLn, opts)
-	if err != nil {
+	if err := ts.Start(ctx, nw, tsDir(nw), opts.Logger); err != nil {
 		return nil, fmt.Errorf("transparency service: %w", err)
 	}
-	res.stopLog = stopTS
-	say("Transparency service ts.demo.vigil.example at %s, witnessed by the %d witnesses (quorum 3)", tsURL, demoWitnesses)
-	if err := reg.registerDemoStatements(ctx, say); err != nil {
+	say("Transparency service %s at %s, witnessed by the %d witnesses (quorum %d)", ts.Origin, ts.URL, demoWitnesses, nw.Quorum())
+	if _, err := ts.Register(ctx, demoStatements); err != nil {
 		return nil, err
 	}
-	if err := waitQuorum(ctx, res.Regulator, "ts.demo.vigil.example", reg.size, say); err != nil {
+	for _, st := range demoStatements {
+		say("  registered %s: COSE receipt verified offline ✓", st.What)
+	}
+	w, err := ts.Witnessed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitQuorum(ctx, res.Regulator, ts.Origin, w.Size, nw.Quorum(), say); err != nil {
 		return nil, err
 	}
 
@@ -153,7 +147,7 @@ func RunDemo(ctx context.Context, out io.Writer, opts DemoOptions) (_ *DemoResul
 			return nil, err
 		}
 	}
-	if err := waitQuorum(ctx, res.Regulator, lg.Origin(), lg.Size(), say); err != nil {
+	if err := waitQuorum(ctx, res.Regulator, lg.Origin(), lg.Size(), nw.Quorum(), say); err != nil {
 		return nil, err
 	}
 
@@ -199,126 +193,18 @@ func RunDemo(ctx context.Context, out io.Writer, opts DemoOptions) (_ *DemoResul
 	return res, nil
 }
 
-// demoTS is the demo's transparency service and its issuer.
-type demoTS struct {
-	svc    *scitt.Service
-	url    *url.URL
-	issuer *scitt.PrivateKey
-	rkey   *scitt.PublicKey
-	size   uint64
-}
-
-func startDemoTS(ctx context.Context, nw *Network, skey string, ln net.Listener, opts DemoOptions) (func(), *demoTS, error) {
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		return nil, nil, err
-	}
-	rskey, _, err := scitt.GenerateKey(rand.Reader, "ts.demo.vigil.example")
-	if err != nil {
-		return nil, nil, err
-	}
-	rkey, err := scitt.ParsePrivateKey(rskey)
-	if err != nil {
-		return nil, nil, err
-	}
-	iskey, ivkey, err := scitt.GenerateKey(rand.Reader, "provider.demo.vigil.example")
-	if err != nil {
-		return nil, nil, err
-	}
-	issuer, err := scitt.ParsePrivateKey(iskey)
-	if err != nil {
-		return nil, nil, err
-	}
-	policy, err := scitt.ParsePolicy([]byte(fmt.Sprintf("issuers:\n  - name: provider.demo.vigil.example\n    keys: [%q]\n    kinds: [inventory, configuration]\n", ivkey)))
-	if err != nil {
-		return nil, nil, err
-	}
-	wc := &scitt.WitnessConfig{Quorum: 3}
-	for _, m := range nw.Members {
-		if m.Role == Witness {
-			wc.Witnesses = append(wc.Witnesses, scitt.Witness{URL: m.URL, VKey: m.VKey})
-		}
-	}
-	svc, err := scitt.New(ctx, scitt.Config{
-		Dir: filepath.Join(nw.opts.Dir, "ts"), LogSigner: signer, ReceiptKey: rkey,
-		Policy: policy, Witnesses: wc, Logger: opts.Logger,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	srv := &http.Server{Handler: scitt.NewHandler(svc, scitt.HandlerOptions{Logger: opts.Logger}), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	stop := func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-		svc.Close(sctx)
-	}
-	return stop, &demoTS{svc: svc, url: &url.URL{Scheme: "http", Host: ln.Addr().String()}, issuer: issuer, rkey: rkey.Public()}, nil
-}
-
-// registerDemoStatements registers an inventory and a hash-envelope
-// configuration statement over SCRAPI and verifies their receipts offline.
-func (ts *demoTS) registerDemoStatements(ctx context.Context, say func(string, ...any)) error {
-	inv := []byte(`{"provider":"cloud.demo.vigil.example","customer":"acme","as_of":"2026-11-23T00:00:00Z","resources":[{"id":"vm-1","type":"compute.vm","region":"eu-west"},{"id":"db-1","type":"database","region":"eu-west"}]}`)
-	conf := []byte(`{"resource":"db-1","as_of":"2026-11-23T00:00:00Z","config":{"encryption":"aes-256","public_access":false}}`)
-	for _, st := range []struct {
-		kind    scitt.Kind
-		payload []byte
-		opts    scitt.SignOptions
-		what    string
-	}{
-		{scitt.Kind("inventory"), inv, scitt.SignOptions{}, "inventory of acme's resources"},
-		{scitt.Kind("configuration"), conf, scitt.SignOptions{HashEnvelope: true, Location: "https://cloud.demo.vigil.example/configs/db-1"}, "configuration of db-1 (hash envelope: only the digest is public)"},
-	} {
-		stmt, err := scitt.SignStatement(ts.issuer, "acme/"+string(st.kind), st.kind, st.payload, st.opts)
-		if err != nil {
-			return err
-		}
-		_, receipt, err := scitt.Register(ctx, ts.url, stmt)
-		if err != nil {
-			return fmt.Errorf("registering %s: %w", st.kind, err)
-		}
-		if err := scitt.VerifyReceipt(stmt, receipt, ts.rkey); err != nil {
-			return fmt.Errorf("receipt for %s does not verify: %w", st.kind, err)
-		}
-		say("  registered %s: COSE receipt verified offline ✓", st.what)
-	}
-	cp, err := ts.svc.Reader().ReadCheckpoint(ctx)
-	if err != nil {
-		return err
-	}
-	c, err := tlog.ParseCheckpoint(cp[:strings.Index(string(cp), "\n\n")+1])
-	if err != nil {
-		return err
-	}
-	ts.size = c.Size
-	return nil
-}
-
-// waitQuorum waits until the regulator's feed serves a checkpoint of origin
-// of at least size with the roster's quorum of cosignatures, and shows it.
-func waitQuorum(ctx context.Context, feedURL, origin string, size uint64, say func(string, ...any)) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	url := fmt.Sprintf("%s/v1/logs/%s/checkpoint?k=3", feedURL, tlog.LogID(origin))
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				c, err := tlog.ParseCheckpoint([]byte(body[:strings.Index(string(body), "\n\n")+1]))
-				if err == nil && c.Size >= size {
-					say("  the regulator's node serves %s at size %d with ≥ 3 witness cosignatures:\n%s", origin, c.Size, indent(string(body)))
-					return nil
-				}
-			}
-		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("no checkpoint of %s with 3 cosignatures at size ≥ %d: %w", origin, size, err)
-		}
-	}
+// demoStatements are what the demo's provider registers about its
+// customer acme: an inventory, and a configuration as a hash envelope.
+var demoStatements = []Statement{
+	{
+		Subject: "acme/inventory", Kind: "inventory", What: "inventory of acme's resources",
+		Payload: []byte(`{"provider":"cloud.demo.vigil.example","customer":"acme","as_of":"2026-11-23T00:00:00Z","resources":[{"id":"vm-1","type":"compute.vm","region":"eu-west"},{"id":"db-1","type":"database","region":"eu-west"}]}`),
+	},
+	{
+		Subject: "acme/configuration", Kind: "configuration", What: "configuration of db-1 (hash envelope: only the digest is public)",
+		Payload: []byte(`{"resource":"db-1","as_of":"2026-11-23T00:00:00Z","config":{"encryption":"aes-256","public_access":false}}`),
+		Opts:    scitt.SignOptions{HashEnvelope: true, Location: "https://cloud.demo.vigil.example/configs/db-1"},
+	},
 }
 
 func short(l *scriptlog.Log) string {

@@ -108,7 +108,11 @@ type Network struct {
 	opts       Options
 	RosterPath string
 	Members    []*Member
+	quorum     int
 }
+
+// Quorum is the k of the roster's witness quorum (0 with no witnesses).
+func (nw *Network) Quorum() int { return nw.quorum }
 
 // Start creates keys, a roster and a config for every member, then starts
 // them one by one, each bootstrapping from the ones before it.
@@ -161,6 +165,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		if k <= 0 || k > len(names) {
 			k = len(names)/2 + 1
 		}
+		nw.quorum = k
 		fmt.Fprintf(&policy, "group witnesses %d %s\nquorum witnesses\n", k, strings.Join(names, " "))
 	}
 	if err := os.WriteFile(nw.RosterPath, []byte(policy.String()), 0o644); err != nil {
@@ -213,15 +218,29 @@ func (nw *Network) bootstrapFor(m *Member) []string {
 	return out
 }
 
+// startMember starts m; a restarted member listens on the address it had
+// before, as a real node would, so that whoever reaches it by URL (a log
+// asking for cosignatures, a client) still can.
 func (nw *Network) startMember(ctx context.Context, m *Member) error {
 	m.cfg.Gossip.Bootstrap = nw.bootstrapFor(m)
 	if nw.opts.Binary != "" {
-		return nw.startProcess(ctx, m)
+		err := nw.startProcess(ctx, m)
+		if err == nil {
+			m.cfg.Listen = strings.TrimPrefix(m.URL, "http://")
+		}
+		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", m.cfg.Listen)
+	if err != nil && m.cfg.Listen != "127.0.0.1:0" {
+		// Someone took the port while the member was down: come back
+		// elsewhere rather than not at all.
+		nw.opts.Logger.Warn("restarting on a new port", "member", m.Name, "old", m.cfg.Listen, "err", err)
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		return err
 	}
+	m.cfg.Listen = ln.Addr().String()
 	n, err := node.New(m.cfg, node.Deps{Listener: ln, Logger: nw.opts.Logger.With("member", m.Name)})
 	if err != nil {
 		ln.Close()
