@@ -84,11 +84,16 @@ func TestNetworkScenario(t *testing.T) {
 		}
 		if round == 10 {
 			// A crash in the middle of honest operation.
+			url := nw.Members[3].URL
 			if err := nw.Kill(3); err != nil {
 				t.Fatal(err)
 			}
 			if err := nw.Restart(ctx, 3); err != nil {
 				t.Fatal(err)
+			}
+			// It comes back where logs that push to it expect it.
+			if got := nw.Members[3].URL; got != url {
+				t.Fatalf("restarted at %s, was at %s", got, url)
 			}
 		}
 	}

@@ -40,6 +40,54 @@ var scriptOps = map[string][2]int{
 	"flood":         {2, 3},
 	"mode":          {2, 3},
 	"wait-evidence": {0, 1},
+	"register":      {1, 1},
+	"wait-cosigned": {0, 1},
+}
+
+// NeedsTransparencyService reports whether st acts on the transparency
+// service, which a network without one cannot run.
+func NeedsTransparencyService(st Step) bool {
+	return st.Op == "register" || st.Op == "wait-cosigned"
+}
+
+// maxRegister bounds one register step: the testnet shows witnessing, it
+// is not a load generator (testnet/load is).
+const maxRegister = 1000
+
+// scriptArgChecks validate arguments that can be checked before the script
+// runs, so that a typo fails at once rather than minutes into a run.
+var scriptArgChecks = map[string]func(args []string) error{
+	"register": func(args []string) error {
+		_, err := registerCount(args[0])
+		return err
+	},
+	"wait-cosigned": checkTimeout,
+	"wait-evidence": checkTimeout,
+}
+
+func checkTimeout(args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	_, err := parseTimeout(args[0])
+	return err
+}
+
+// parseTimeout parses a wait step's optional timeout.
+func parseTimeout(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("timeout %q is not a positive duration", s)
+	}
+	return d, nil
+}
+
+func registerCount(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxRegister {
+		return 0, fmt.Errorf("statement count %q must be 1..%d", s, maxRegister)
+	}
+	return n, nil
 }
 
 // ParseScript parses a fault script: one "at <duration> <op> <args...>"
@@ -54,6 +102,11 @@ var scriptOps = map[string][2]int{
 //	flood N DURATION [RATE]    N hostile peers flood invalid gossip
 //	mode LOG MODE [DELAY]      honest | withhold-proofs | slow | offline
 //	wait-evidence [TIMEOUT]    until every running member holds evidence
+//	register N                 register N statements with the transparency
+//	                           service over SCRAPI, verify their receipts and
+//	                           show who cosigned the checkpoint covering them
+//	wait-cosigned [TIMEOUT]    until every running member serves that
+//	                           checkpoint with a quorum of cosignatures
 //	say TEXT                   print TEXT
 func ParseScript(src []byte) ([]Step, error) {
 	var steps []Step
@@ -86,6 +139,11 @@ func ParseScript(src []byte) ([]Step, error) {
 		if args := len(f) - 3; args < n[0] || args > n[1] {
 			return nil, fmt.Errorf("script line %d: %s takes %d to %d arguments, got %d", ln, f[2], n[0], n[1], args)
 		}
+		if check := scriptArgChecks[f[2]]; check != nil {
+			if err := check(f[3:]); err != nil {
+				return nil, fmt.Errorf("script line %d: %s: %w", ln, f[2], err)
+			}
+		}
 		steps = append(steps, Step{At: at, Op: f[2], Args: f[3:], Line: ln})
 	}
 	return steps, sc.Err()
@@ -115,6 +173,7 @@ func parseMembers(s string, n int) ([]int, error) {
 type Scenario struct {
 	nw     *Network
 	logs   map[string]*LogServer
+	ts     *TransparencyService // nil without one
 	pusher *Pusher
 	out    io.Writer
 
@@ -247,15 +306,24 @@ func (s *Scenario) step(ctx context.Context, st Step) error {
 			}
 		}
 		l.SetMode(m, d)
-	case "wait-evidence":
+	case "wait-evidence", "wait-cosigned":
 		d := time.Minute
 		if len(st.Args) == 1 {
 			var err error
-			if d, err = time.ParseDuration(st.Args[0]); err != nil {
-				return fmt.Errorf("timeout %q: %v", st.Args[0], err)
+			if d, err = parseTimeout(st.Args[0]); err != nil {
+				return err
 			}
 		}
+		if st.Op == "wait-cosigned" {
+			return s.waitCosigned(ctx, d)
+		}
 		return s.nw.WaitEvidence(ctx, d)
+	case "register":
+		k, err := registerCount(st.Args[0])
+		if err != nil {
+			return err
+		}
+		return s.register(ctx, k)
 	}
 	return nil
 }
@@ -393,5 +461,58 @@ func (s *Scenario) flood(ctx context.Context, args []string) error {
 			h.Close()
 		}()
 	}
+	return nil
+}
+
+// register registers k statements with the transparency service and shows
+// who cosigned the checkpoint covering them, as the service published it:
+// Tessera collected the roster's quorum of cosignatures before publishing.
+func (s *Scenario) register(ctx context.Context, k int) error {
+	if s.ts == nil {
+		return ErrNoTransparencyService
+	}
+	// Without a quorum of reachable witnesses the service publishes nothing
+	// and receipts never come: fail the step instead of hanging the run.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	regs, err := s.ts.Register(ctx, s.ts.CloudStatements(k))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "         ts: %s\n", describeRegistrations(regs))
+	w, err := s.ts.Witnessed(ctx)
+	if err != nil {
+		return err
+	}
+	witnesses := 0
+	for _, m := range s.nw.Members {
+		if m.Role == Witness {
+			witnesses++
+		}
+	}
+	fmt.Fprintf(s.out, "         ts: %s\n", cosignersLine(w, witnesses, s.nw.Quorum()))
+	if !w.QuorumMet {
+		return fmt.Errorf("the transparency service published size %d without a quorum of cosignatures", w.Size)
+	}
+	return nil
+}
+
+// waitCosigned waits until every running member serves the transparency
+// service's checkpoint, at the size it has published now, with the quorum
+// of cosignatures: what a customer or auditor reads from any node.
+func (s *Scenario) waitCosigned(ctx context.Context, d time.Duration) error {
+	if s.ts == nil {
+		return ErrNoTransparencyService
+	}
+	w, err := s.ts.Witnessed(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := s.nw.WaitCosigned(ctx, s.ts.Origin, w.Size, s.nw.Quorum(), d); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "         ts: every running node serves size ≥ %d with ≥ %d cosignatures (after %s)\n",
+		w.Size, s.nw.Quorum(), time.Since(start).Round(time.Millisecond))
 	return nil
 }

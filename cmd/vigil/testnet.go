@@ -4,17 +4,21 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigilnet/vigil/testnet"
+	"k8s.io/klog/v2"
 )
 
 func runTestnet(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "testnet", "[--witnesses N] [--observers N] [--logs N] [--processes] [--script FILE] [--dir DIR] [--exit]")
+	fs := newFlagSet(env, "testnet", "[--witnesses N] [--observers N] [--logs N] [--scitt=false] [--processes] [--script FILE] [--dir DIR] [--exit]")
 	witnesses := fs.Int("witnesses", 8, "witness nodes")
 	observers := fs.Int("observers", 2, "observer nodes")
 	logs := fs.Int("logs", 2, "scripted logs (log-0, log-1, ...), served over tlog-tiles and pushed to witnesses")
-	processes := fs.Bool("processes", false, "run every node as a separate `vigil node` process (partitions, floods and cosign-both need in-process nodes)")
+	scitt := fs.Bool("scitt", true, "also run Vigil's transparency service (SCITT on Tessera POSIX storage) as log \"ts\", cosigned by the witnesses; scripts register statements with \"register N\"")
+	processes := fs.Bool("processes", false, "run every node as a separate \"vigil node\" process (partitions, floods and cosign-both need in-process nodes)")
 	scriptPath := fs.String("script", "", "fault script (default: the built-in one, see testnet/scripts/faults.txt)")
 	dir := fs.String("dir", "", "keep keys, data and configs here (default: a temp dir, removed)")
 	exit := fs.Bool("exit", false, "stop when the script ends instead of serving until Ctrl-C")
@@ -37,6 +41,23 @@ func runTestnet(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if !*scitt {
+		// The default script registers statements; without the service
+		// those steps are left out (and said so) rather than failing.
+		var kept []testnet.Step
+		var left []string
+		for _, st := range steps {
+			if testnet.NeedsTransparencyService(st) {
+				left = append(left, strconv.Itoa(st.Line))
+				continue
+			}
+			kept = append(kept, st)
+		}
+		if len(left) > 0 {
+			fmt.Fprintf(env.stdout, "testnet: --scitt=false: leaving out the script's transparency-service steps (lines %s)\n", strings.Join(left, ", "))
+		}
+		steps = kept
+	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "vigil-testnet-")
 		if err != nil {
@@ -45,22 +66,29 @@ func runTestnet(ctx context.Context, env *cliEnv, args []string) error {
 		defer os.RemoveAll(d)
 		*dir = d
 	}
-	opts := testnet.Options{Dir: *dir, Witnesses: *witnesses, Observers: *observers, FollowInterval: time.Second, Logger: newLogger(env, "error")}
+	logger := newLogger(env, "error")
+	klog.SetSlogLogger(logger.With("component", "tessera")) // Tessera logs through klog
+	opts := testnet.Options{Dir: *dir, Witnesses: *witnesses, Observers: *observers, FollowInterval: time.Second, Logger: logger}
 	if *processes {
 		if opts.Binary, err = os.Executable(); err != nil {
 			return err
 		}
 	}
-	sn, err := testnet.StartScripted(ctx, opts, *logs, env.stdout)
+	sn, err := testnet.StartScripted(ctx, opts, testnet.ScriptedOptions{Logs: *logs, SCITT: *scitt}, env.stdout)
 	if err != nil {
 		return err
 	}
 	defer sn.Stop()
-	fmt.Fprintf(env.stdout, "testnet: %d witnesses, %d observers, roster %s\n", *witnesses, *observers, sn.RosterPath)
+	fmt.Fprintf(env.stdout, "testnet: %d witnesses (quorum %d), %d observers, roster %s\n", *witnesses, sn.Quorum(), *observers, sn.RosterPath)
 	for _, m := range sn.Members {
 		fmt.Fprintf(env.stdout, "  %-12s %s/\n", m.Name, m.URL)
 	}
-	for name, l := range sn.Logs {
+	if sn.TS != nil {
+		fmt.Fprintf(env.stdout, "  %-12s %s (%s: the SCITT transparency service on Tessera, cosigned by the witnesses)\n", "ts", sn.TS.URL, sn.TS.Origin)
+	}
+	for i := 0; i < len(sn.Logs); i++ {
+		name := fmt.Sprintf("log-%d", i)
+		l := sn.Logs[name]
 		fmt.Fprintf(env.stdout, "  %-12s %s (%s)\n", name, l.URL, l.Log.Origin())
 	}
 	if err := sn.Scenario.Run(ctx, steps); err != nil {
