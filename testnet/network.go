@@ -328,7 +328,8 @@ func (nw *Network) Kill(i int) error {
 	return nil
 }
 
-// Restart starts a stopped member again on the same data directory.
+// Restart starts a stopped member again on the same data directory and, if
+// it is still free, the same HTTP address.
 func (nw *Network) Restart(ctx context.Context, i int) error {
 	m := nw.Members[i]
 	if m.Running() {

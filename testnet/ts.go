@@ -298,7 +298,8 @@ func (ts *TransparencyService) Witnessed(ctx context.Context) (Witnessed, error)
 	return w, nil
 }
 
-// describe is one line about a set of registrations, for the script output.
+// describeRegistrations is one line about a set of registrations, for the
+// script output.
 func describeRegistrations(regs []Registration) string {
 	if len(regs) == 0 {
 		return "no statements"
