@@ -84,7 +84,7 @@ func (d *DB) MergeCheckpoint(ctx context.Context, origin string, size uint64, ro
 			return err
 		}
 		return txn.Set(key, v)
-	})
+	}, nil)
 }
 
 func getCheckpoint(txn *badger.Txn, key []byte) (CheckpointRecord, bool, error) {

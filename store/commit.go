@@ -17,7 +17,10 @@ const maxBatch = 1024
 type commitReq struct {
 	op    string
 	apply func(txn *badger.Txn) error
-	done  chan error
+	// committed, if set, runs on the committer after the transaction
+	// holding this update is durable, before the caller hears of it.
+	committed func()
+	done      chan error
 }
 
 // groupCommit serialises all read-modify-write updates through one goroutine
@@ -59,9 +62,18 @@ func (d *DB) commitBatch(batch []*commitReq) {
 		if errors.Is(err, badger.ErrDBClosed) {
 			err = ErrClosed
 		}
+		if err != nil {
+			// What reached the disk is unknown: forget what the cache
+			// holds for these updates, so later reads go to Badger.
+			d.witness.forget()
+		}
 		for _, i := range pending {
 			results[i] = err
+			if err == nil && batch[i].committed != nil {
+				batch[i].committed()
+			}
 		}
+		d.witness.endTxn()
 		pending = pending[:0]
 		txn = d.db.NewTransaction(true)
 	}
@@ -80,6 +92,7 @@ func (d *DB) commitBatch(batch []*commitReq) {
 	if len(pending) > 0 {
 		commit()
 	}
+	d.witness.endTxn()
 	txn.Discard()
 	elapsed := time.Since(start).Seconds()
 	for i, r := range batch {
@@ -90,8 +103,8 @@ func (d *DB) commitBatch(batch []*commitReq) {
 
 // commitUpdate queues apply for the group committer and waits until it is
 // durable (nil) or refused.
-func (d *DB) commitUpdate(ctx context.Context, op string, apply func(txn *badger.Txn) error) error {
-	r := &commitReq{op: op, apply: apply, done: make(chan error, 1)}
+func (d *DB) commitUpdate(ctx context.Context, op string, apply func(txn *badger.Txn) error, committed func()) error {
+	r := &commitReq{op: op, apply: apply, committed: committed, done: make(chan error, 1)}
 	select {
 	case d.commitCh <- r:
 	case <-d.closing:

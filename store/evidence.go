@@ -68,7 +68,7 @@ func (d *DB) PutEvidence(ctx context.Context, rec EvidenceRecord) (bool, error) 
 		}
 		added = true
 		return txn.Set(evidenceOrderKey(rec.Stored, rec.ID), nil)
-	})
+	}, nil)
 	return added, err
 }
 

@@ -45,6 +45,7 @@ type DB struct {
 	log     *slog.Logger
 	metrics *Metrics
 
+	witness       *witnessCache
 	commitCh      chan *commitReq
 	closing       chan struct{}
 	committerDone chan struct{}
@@ -83,6 +84,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		db:            db,
 		log:           lg,
 		metrics:       newMetrics(),
+		witness:       newWitnessCache(),
 		commitCh:      make(chan *commitReq, maxBatch),
 		closing:       make(chan struct{}),
 		committerDone: make(chan struct{}),

@@ -24,6 +24,9 @@ func witnessKey(origin string) []byte { return append([]byte(witnessPrefix), ori
 
 // WitnessState returns the stored state for origin, or ErrNotFound.
 func (d *DB) WitnessState(ctx context.Context, origin string) (WitnessState, error) {
+	if st, ok := d.witness.get(origin); ok {
+		return st, nil
+	}
 	var st WitnessState
 	err := d.view("witness_get", func(txn *badger.Txn) error {
 		v, err := get(txn, witnessKey(origin))
@@ -44,23 +47,29 @@ func (d *DB) WitnessState(ctx context.Context, origin string) (WitnessState, err
 func (d *DB) UpdateWitnessState(ctx context.Context, origin string, fn func(old WitnessState, exists bool) (WitnessState, error)) error {
 	key := witnessKey(origin)
 	return d.commitUpdate(ctx, "witness_update", func(txn *badger.Txn) error {
-		var old WitnessState
-		v, err := get(txn, key)
-		exists := err == nil
-		switch {
-		case exists:
-			if old, err = decodeWitnessState(v); err != nil {
+		old, exists := d.witness.current(origin)
+		if !exists {
+			v, err := get(txn, key)
+			exists = err == nil
+			switch {
+			case exists:
+				if old, err = decodeWitnessState(v); err != nil {
+					return err
+				}
+			case !errors.Is(err, ErrNotFound):
 				return err
 			}
-		case !errors.Is(err, ErrNotFound):
-			return err
 		}
 		next, err := fn(old, exists)
 		if err != nil {
 			return err
 		}
-		return txn.Set(key, encodeWitnessState(next))
-	})
+		if err := txn.Set(key, encodeWitnessState(next)); err != nil {
+			return err
+		}
+		d.witness.stage(origin, next)
+		return nil
+	}, func() { d.witness.publish(origin) })
 }
 
 // WitnessStates calls fn for every stored witness state, in origin order.

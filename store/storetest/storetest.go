@@ -131,6 +131,32 @@ func RunWitnessStateTests(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("concurrent updates of one origin all apply", func(t *testing.T) {
+		s := open(t, t.TempDir())
+		defer s.Close()
+		// Updates arriving together may share a transaction: each must see
+		// the one applied before it, or an increment is lost.
+		const workers, rounds = 16, 25
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for range rounds {
+					if err := s.UpdateWitnessState(ctx, "count", func(old store.WitnessState, _ bool) (store.WitnessState, error) {
+						return state(old.Size + 1), nil
+					}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		got, err := s.WitnessState(ctx, "count")
+		if err != nil || got.Size != workers*rounds || string(got.Checkpoint) != fmt.Sprintf("checkpoint %d\n", workers*rounds) {
+			t.Fatalf("got %+v, %v; want size %d", got, err, workers*rounds)
+		}
+	})
+
 	t.Run("durable across reopen", func(t *testing.T) {
 		dir := t.TempDir()
 		s := open(t, dir)
