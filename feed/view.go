@@ -22,6 +22,11 @@ import (
 // Bounds on how much history one view build reads from the source.
 const (
 	scanPage     = 64   // distinct sizes per source query
+	// firstPage is the first query's size: the newest checkpoint for every
+	// k is nearly always among the newest few sizes, and a view is rebuilt
+	// about once a second per busy log, so reading 64 records to use one
+	// or two was most of a rebuild's cost.
+	firstPage = 8
 	maxScanSizes = 4096 // sizes scanned back looking for a k-cosigned checkpoint
 	growthPoints = 64   // points kept for the dashboard's growth chart
 )
@@ -272,8 +277,8 @@ func (c *viewCache) build(ctx context.Context, idx *rosterIndex, l *roster.Log, 
 	need := nw + 1
 	maxSize := uint64(AllSizes)
 	var recent []*entry
-	for scanned := 0; scanned < maxScanSizes && need > 0; scanned += scanPage {
-		notes, err := c.f.src.Checkpoints(ctx, l.Origin, CheckpointQuery{MaxSize: maxSize, Limit: scanPage, Newest: true})
+	for page, scanned := firstPage, 0; scanned < maxScanSizes && need > 0; page, scanned = scanPage, scanned+page {
+		notes, err := c.f.src.Checkpoints(ctx, l.Origin, CheckpointQuery{MaxSize: maxSize, Limit: page, Newest: true})
 		if err != nil {
 			v.err = fmt.Errorf("reading checkpoints of %s: %w", l.Origin, err)
 			c.f.log.Warn("feed: reading checkpoints", "origin", l.Origin, "err", err)
@@ -291,7 +296,7 @@ func (c *viewCache) build(ctx context.Context, idx *rosterIndex, l *roster.Log, 
 				}
 			}
 		}
-		if len(sizes) < scanPage || sizes[0] == 0 {
+		if len(sizes) < page || sizes[0] == 0 {
 			break
 		}
 		maxSize = sizes[0] - 1

@@ -87,3 +87,30 @@ func TestCosignedNotesAreTrusted(t *testing.T) {
 		t.Errorf("%v notes rejected after the reload, want 3 (both forgeries, 5 again)", n)
 	}
 }
+
+// TestKCosignedFarBack: the newest checkpoint with k cosignatures is found
+// however many newer ones lack them (the view reads a small first page, then
+// larger ones).
+func TestKCosignedFarBack(t *testing.T) {
+	e := newEnv(t, envOptions{logs: 1, witnesses: 2})
+	s := e.subscribe("")
+	l := e.logs[0]
+	l.AppendN(1, "a")
+	e.cosign(0, 0, 1)
+	for i := range 100 {
+		l.AppendN(1, fmt.Sprint(i))
+		e.cosign(0, 0)
+	}
+	e.waitServed(s, 0, 101, 1)
+	id := tlog.LogID(l.Origin())
+	for _, tc := range []struct {
+		k    string
+		size uint64
+		by   string
+	}{{"0", 101, "[0]"}, {"1", 101, "[0]"}, {"2", 1, "[0 1]"}} {
+		code, _, body := e.get("/v1/logs/" + id + "/checkpoint?k=" + tc.k)
+		if cp, got := e.openServed(0, body); code != 200 || cp.Size != tc.size || fmt.Sprint(got) != tc.by {
+			t.Errorf("k=%s: %d, size %d cosigned by %v; want 200, %d, %s", tc.k, code, cp.Size, got, tc.size, tc.by)
+		}
+	}
+}

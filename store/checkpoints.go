@@ -177,7 +177,9 @@ func (d *DB) CheckpointHistory(ctx context.Context, origin string, beforeSize ui
 	var next uint64
 	prefix := checkpointOriginPrefix(origin)
 	err := d.view("checkpoint_history", func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: true, PrefetchSize: min(limit, 100)})
+		// No prefetching: values are small and live in the LSM tree, so
+		// prefetch only copies them, and callers often stop early.
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
 		defer it.Close()
 		if beforeSize == 0 {
 			return nil
@@ -210,7 +212,7 @@ var bytes32ff = [32]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0
 // scan calls fn for each key under prefix (in reverse order if reverse) until
 // fn returns false or an error.
 func scan(txn *badger.Txn, prefix []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: reverse, PrefetchValues: true, PrefetchSize: 16})
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: reverse})
 	defer it.Close()
 	start := prefix
 	if reverse {
