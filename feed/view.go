@@ -21,12 +21,12 @@ import (
 
 // Bounds on how much history one view build reads from the source.
 const (
-	scanPage     = 64   // distinct sizes per source query
+	scanPage = 64 // distinct sizes per source query
 	// firstPage is the first query's size: the newest checkpoint for every
 	// k is nearly always among the newest few sizes, and a view is rebuilt
 	// about once a second per busy log, so reading 64 records to use one
 	// or two was most of a rebuild's cost.
-	firstPage = 8
+	firstPage    = 8
 	maxScanSizes = 4096 // sizes scanned back looking for a k-cosigned checkpoint
 	growthPoints = 64   // points kept for the dashboard's growth chart
 )

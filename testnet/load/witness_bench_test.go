@@ -9,7 +9,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,7 +37,21 @@ func benchHTTP(b *testing.B, logs, clients int) {
 	n := startNode(b, wl.Policy("", ""))
 	ctx := context.Background()
 	b.StartTimer()
+	// VIGIL_BENCH_CPUPROFILE=FILE profiles the timed window only (the
+	// workload's generation and the verification afterwards are left out).
+	if f := os.Getenv("VIGIL_BENCH_CPUPROFILE"); f != "" {
+		pf, err := os.Create(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := load.Run(ctx, wl, load.Config{URL: n.URL, Concurrency: clients, Requests: b.N})
+	pprof.StopCPUProfile()
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
