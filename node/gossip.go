@@ -1,12 +1,9 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -179,50 +176,13 @@ func (n *Node) closeGossip() {
 	}
 }
 
-// gossipRefusedPushes wraps the add-checkpoint handler: a log-signed
-// checkpoint the witness refused as inconsistent (409, 422) is exactly what
-// the detector needs, so it is offered to gossip as a PUSH sighting (the
-// gossip validator checks its signatures again). Cosigned checkpoints reach
-// gossip through AfterCosign.
-func (n *Node) gossipRefusedPushes(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n.gossip == nil {
-			h.ServeHTTP(w, r)
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, witness.MaxRequestBytes))
-		if err != nil {
-			// Let the handler produce its usual error from what is left.
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			h.ServeHTTP(w, r)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		rec := &statusRecorder{ResponseWriter: w}
-		h.ServeHTTP(rec, r)
-		if rec.status == http.StatusConflict || rec.status == http.StatusUnprocessableEntity {
-			if req, err := witness.ParseAddCheckpointRequest(body); err == nil {
-				n.gossip.Offer(req.Checkpoint, vpb.Source_SOURCE_PUSH)
-			}
-		}
-	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+// gossipRefused is the witness's AfterRefuse hook: a log-signed checkpoint
+// the witness refused as inconsistent with its state (409, 422) is exactly
+// what the detector needs, so it is offered to gossip as a PUSH sighting
+// (the gossip validator checks its signatures again). Cosigned checkpoints
+// reach gossip through AfterCosign. It must not block.
+func (n *Node) gossipRefused(signedCheckpoint []byte, _ error) {
+	if n.gossip != nil {
+		n.gossip.Offer(signedCheckpoint, vpb.Source_SOURCE_PUSH)
 	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
 }

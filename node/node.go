@@ -106,12 +106,13 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			Limits:      witness.RateLimits{PerLog: cfg.Witness.RatePerLog, Burst: cfg.Witness.Burst},
 			Logger:      n.log.With("component", "witness"),
 			AfterCosign: n.afterCosignGossip,
+			AfterRefuse: n.gossipRefused,
 		})
 		if err != nil {
 			return nil, err
 		}
 		n.reg.MustRegister(n.witness.Metrics()...)
-		n.mux.Handle("POST /add-checkpoint", n.gossipRefusedPushes(n.witness.Handler()))
+		n.mux.Handle("POST /add-checkpoint", n.witness.Handler())
 	}
 	if err := n.mountFeed(); err != nil {
 		return nil, err

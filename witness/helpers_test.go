@@ -166,6 +166,8 @@ type fixtureOptions struct {
 	// wrap wraps the store given to the witness (test hooks).
 	wrap   func(witness.StateStore) witness.StateStore
 	logger *slog.Logger
+	// afterRefuse is the witness's AfterRefuse hook.
+	afterRefuse func([]byte, error)
 }
 
 // fixture is a witness on a real Badger store behind a real HTTP server on
@@ -210,7 +212,7 @@ func newFixture(t testing.TB, opts fixtureOptions, logs ...*testLog) *fixture {
 	if logger == nil {
 		logger = testLogger(t)
 	}
-	f.w, err = witness.New(witness.Config{Signer: signer, Logs: f.roster, Store: st, Limits: opts.limits, Logger: logger})
+	f.w, err = witness.New(witness.Config{Signer: signer, Logs: f.roster, Store: st, Limits: opts.limits, Logger: logger, AfterRefuse: opts.afterRefuse})
 	if err != nil {
 		t.Fatal(err)
 	}

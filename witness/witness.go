@@ -100,6 +100,11 @@ type Config struct {
 	// AfterCosign, if set, is called after each cosigned checkpoint is
 	// durable. It must not block (gossip enqueues).
 	AfterCosign func(Cosigned)
+	// AfterRefuse, if set, is called with a checkpoint the witness refused
+	// as not consistent with its state (ErrConflict or ErrInconsistent)
+	// after its log signature verified: exactly what split-view detection
+	// needs (the node gossips it). It must not block.
+	AfterRefuse func(signedCheckpoint []byte, err error)
 	Logger      *slog.Logger
 }
 
@@ -140,6 +145,15 @@ func New(cfg Config) (*Witness, error) {
 // consistent with each other; comparing the old size and storing the new
 // checkpoint is one atomic step, durable before the reply.
 func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) ([]byte, error) {
+	cosig, err := w.add(ctx, req)
+	// Both refusals come after the log's signature verified.
+	if err != nil && w.cfg.AfterRefuse != nil && (errors.Is(err, ErrConflict) || errors.Is(err, ErrInconsistent)) {
+		w.cfg.AfterRefuse(req.Checkpoint, err)
+	}
+	return cosig, err
+}
+
+func (w *Witness) add(ctx context.Context, req *AddCheckpointRequest) ([]byte, error) {
 	origin, ok := tlog.OriginOf(req.Checkpoint)
 	if !ok {
 		return nil, fmt.Errorf("%w: checkpoint has no origin line", ErrMalformed)

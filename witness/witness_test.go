@@ -1,13 +1,18 @@
 package witness_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -452,5 +457,76 @@ func TestLatest(t *testing.T) {
 func TestNewRequiresDependencies(t *testing.T) {
 	if _, err := witness.New(witness.Config{}); err == nil {
 		t.Fatal("New with no Signer, Logs or Store succeeded")
+	}
+}
+
+// TestAfterRefuse: the hook sees exactly the log-signed checkpoints refused
+// as inconsistent with the witness's state (409, 422), nothing else.
+func TestAfterRefuse(t *testing.T) {
+	a := newTestLog(t, "example.com/a", nil)
+	u := newTestLog(t, "example.com/unknown", nil)
+	a.grow(6, "a")
+	fork := a.fork(t, 6)
+	a.grow(12, "a")
+	fork.grow(12, "fork")
+	u.grow(3, "u")
+	var mu sync.Mutex
+	var refused [][]byte
+	var errs []error
+	f := newFixture(t, fixtureOptions{afterRefuse: func(cp []byte, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		refused = append(refused, cp)
+		errs = append(errs, err)
+	}}, a)
+	f.push(a, 0, 8, http.StatusOK)
+	f.push(a, 0, 10, http.StatusConflict)                                              // stale old size
+	f.push(fork, 8, 8, http.StatusUnprocessableEntity)                                 // same size, other root
+	f.post(requestBody(8, a.proof(t, 8, 12), flip(a.checkpoint(t, 12), 30)))           // not the log's signature: 403
+	f.push(u, 0, 3, http.StatusNotFound)                                               // unknown log
+	f.post([]byte("garbage\n"))                                                        // 400
+	f.post(requestBody(8, [][]byte{bytes.Repeat([]byte{1}, 32)}, a.checkpoint(t, 12))) // bogus proof: 422
+	f.push(a, 8, 12, http.StatusOK)
+	mu.Lock()
+	defer mu.Unlock()
+	want := [][]byte{a.checkpoint(t, 10), fork.checkpoint(t, 8), a.checkpoint(t, 12)}
+	if len(refused) != len(want) {
+		t.Fatalf("AfterRefuse called %d times (%v), want %d", len(refused), errs, len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(refused[i], want[i]) {
+			t.Errorf("call %d: checkpoint\n%s\nwant\n%s", i, refused[i], want[i])
+		}
+	}
+	if !errors.Is(errs[0], witness.ErrConflict) || !errors.Is(errs[1], witness.ErrInconsistent) || !errors.Is(errs[2], witness.ErrInconsistent) {
+		t.Errorf("errors %v", errs)
+	}
+}
+
+// TestTruncatedBody: a body shorter than its Content-Length is a 400 that
+// names the problem, not a parse of what arrived.
+func TestTruncatedBody(t *testing.T) {
+	a := newTestLog(t, "example.com/a", nil)
+	a.grow(4, "a")
+	f := newFixture(t, fixtureOptions{}, a)
+	body := requestBody(0, nil, a.checkpoint(t, 4))
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: %d\r\n\r\n", len(body)+10)
+	c.Write(body)
+	c.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "declared") {
+		t.Fatalf("truncated body: %d %q", resp.StatusCode, b)
+	}
+	if st := f.states(); len(st) != 0 {
+		t.Fatalf("state changed: %v", st)
 	}
 }
