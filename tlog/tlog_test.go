@@ -193,6 +193,21 @@ func TestVerifyCheckpoint(t *testing.T) {
 	if _, _, err := tlog.VerifyCheckpoint([]byte("garbage"), "example.com/log", []note.Verifier{logV}); !errors.Is(err, tlog.ErrMalformedNote) {
 		t.Fatalf("garbage: %v", err)
 	}
+	// A key listed twice is ambiguous, as with note.VerifierList.
+	if _, _, err := tlog.VerifyCheckpoint([]byte(specCosigned), "example.com/log", []note.Verifier{logV}, logV); !errors.Is(err, tlog.ErrMalformedNote) {
+		t.Fatalf("key listed twice: %v", err)
+	}
+	// The fast Ed25519 verifier and x/mod's agree on the spec note.
+	fastV, err := tlog.NewNoteVerifier(specLogVKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tlog.VerifyCheckpoint([]byte(specCosigned), "example.com/log", []note.Verifier{fastV}, witV); err != nil {
+		t.Fatalf("fast verifier: %v", err)
+	}
+	if _, _, err := tlog.VerifyCheckpoint(tampered, "example.com/log", []note.Verifier{fastV}); !errors.Is(err, tlog.ErrBadSignature) {
+		t.Fatalf("fast verifier, bad signature: %v", err)
+	}
 }
 
 func TestKeyErrors(t *testing.T) {
