@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -49,6 +50,10 @@ type WitnessConfig struct {
 	RatePerLog float64 `yaml:"rate_per_log"`
 	// Burst is the per-log burst; 0 means max(1, rate_per_log).
 	Burst int `yaml:"burst"`
+	// CommitLinger is how long the store's group commit may wait, under
+	// load, for more cosignatures to share one sync; 0 means the default
+	// (store.DefaultCommitLinger, 500µs), negative means never wait.
+	CommitLinger time.Duration `yaml:"commit_linger"`
 }
 
 // DefaultConfig returns the configuration used when no file is given.

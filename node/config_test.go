@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilnet/vigil/node"
 )
@@ -44,6 +45,9 @@ func TestLoadConfig(t *testing.T) {
 				c.LogLevel = "debug"
 			}},
 		{name: "observer", yaml: "observer: true\n", want: func(c *node.Config) { c.Observer = true }},
+		{name: "commit linger", yaml: "witness:\n  commit_linger: 250us\n", want: func(c *node.Config) { c.Witness.CommitLinger = 250 * time.Microsecond }},
+		{name: "commit linger off", yaml: "witness:\n  commit_linger: -1s\n", want: func(c *node.Config) { c.Witness.CommitLinger = -time.Second }},
+		{name: "commit linger not a duration", yaml: "witness:\n  commit_linger: soon\n", errHas: "soon"},
 		{name: "unknown field", yaml: "listn: 127.0.0.1:1\n", errHas: "listn"},
 		{name: "unknown nested field", yaml: "witness:\n  rate: 5\n", errHas: "rate"},
 		{name: "wrong type", yaml: "witness:\n  burst: many\n", errHas: "many"},

@@ -23,13 +23,28 @@ type commitReq struct {
 	done      chan error
 }
 
+// lingerMin is the batch size taken as a sign of concurrent load: after a
+// batch this large the committer lingers for the next one.
+const lingerMin = 4
+
 // groupCommit serialises all read-modify-write updates through one goroutine
 // that applies every waiting update in a single transaction and syncs it
 // once. Serial application makes each update an atomic compare-and-swap
 // without conflict retries, and concurrent callers share the fsync.
+//
+// Each sync costs the same whatever it carries (≈ 150 µs of CPU here, in
+// the kernel), so under load the committer lingers: after a batch of at
+// least lingerMin updates, it waits up to d.linger for the next batch to
+// grow as large as that one before committing it. A lone client never
+// meets the condition and pays nothing; under many clients the wait buys
+// batches several times larger, and throughput rose by a third with it
+// (docs/BENCHMARKS.md).
 func (d *DB) groupCommit() {
 	defer close(d.committerDone)
 	batch := make([]*commitReq, 0, maxBatch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	prev := 0
 	for {
 		var first *commitReq
 		select {
@@ -38,15 +53,33 @@ func (d *DB) groupCommit() {
 			return
 		}
 		batch = append(batch[:0], first)
+		want := 0 // lingering stops once the batch holds this many
+		if d.linger > 0 && prev >= lingerMin {
+			want = min(prev, maxBatch)
+			linger.Reset(d.linger)
+		}
 	drain:
 		for len(batch) < maxBatch {
 			select {
 			case r := <-d.commitCh:
 				batch = append(batch, r)
+				continue
 			default:
+			}
+			if len(batch) >= want {
+				break drain
+			}
+			select {
+			case r := <-d.commitCh:
+				batch = append(batch, r)
+			case <-linger.C:
+				want = 0
+			case <-d.closing:
 				break drain
 			}
 		}
+		linger.Stop()
+		prev = len(batch)
 		d.commitBatch(batch)
 	}
 }

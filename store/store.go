@@ -38,7 +38,16 @@ type Options struct {
 	Logger *slog.Logger
 	// InMemory keeps nothing on disk; for benchmarks of the layers above only.
 	InMemory bool
+	// CommitLinger is how long the group committer may wait for more
+	// updates to share a sync once load is evident (see groupCommit);
+	// 0 means DefaultCommitLinger, negative means never wait.
+	CommitLinger time.Duration
 }
+
+// DefaultCommitLinger is the group committer's default wait for company
+// under load: a fraction of one sync's cost in latency, for batches several
+// times larger (docs/BENCHMARKS.md).
+const DefaultCommitLinger = 500 * time.Microsecond
 
 // DB is a Vigil node's durable store.
 type DB struct {
@@ -47,6 +56,7 @@ type DB struct {
 	metrics *Metrics
 
 	witness       *witnessCache
+	linger        time.Duration
 	commitCh      chan *commitReq
 	closing       chan struct{}
 	committerDone chan struct{}
@@ -86,9 +96,16 @@ func Open(dir string, opts Options) (*DB, error) {
 		log:           lg,
 		metrics:       newMetrics(),
 		witness:       newWitnessCache(),
+		linger:        opts.CommitLinger,
 		commitCh:      make(chan *commitReq, maxBatch),
 		closing:       make(chan struct{}),
 		committerDone: make(chan struct{}),
+	}
+	switch {
+	case d.linger == 0:
+		d.linger = DefaultCommitLinger
+	case d.linger < 0:
+		d.linger = 0
 	}
 	go d.groupCommit()
 	return d, nil

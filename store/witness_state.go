@@ -25,7 +25,12 @@ func witnessKey(origin string) []byte { return append([]byte(witnessPrefix), ori
 // WitnessState returns the stored state for origin, or ErrNotFound.
 func (d *DB) WitnessState(ctx context.Context, origin string) (WitnessState, error) {
 	if st, ok := d.witness.get(origin); ok {
-		return st, nil
+		select {
+		case <-d.closing:
+			return WitnessState{}, ErrClosed
+		default:
+			return st, nil
+		}
 	}
 	var st WitnessState
 	err := d.view("witness_get", func(txn *badger.Txn) error {

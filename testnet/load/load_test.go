@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilnet/vigil/node"
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/testnet/load"
 	"github.com/vigilnet/vigil/tlog"
@@ -43,7 +44,12 @@ func newWorkload(t testing.TB, logs, steps int) *load.Workload {
 
 func startNode(t testing.TB, policy []byte) *load.Node {
 	t.Helper()
-	n, err := load.StartNode(t.TempDir(), policy, testLogger(t))
+	return startNodeWith(t, policy, nil)
+}
+
+func startNodeWith(t testing.TB, policy []byte, tune func(*node.Config)) *load.Node {
+	t.Helper()
+	n, err := load.StartNodeWith(t.TempDir(), policy, testLogger(t), tune)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,12 @@ type Node struct {
 // a witness node on 127.0.0.1:0 with its store in dir and no per-log rate
 // limit. logger may be nil.
 func StartNode(dir string, policy []byte, logger *slog.Logger) (*Node, error) {
+	return StartNodeWith(dir, policy, logger, nil)
+}
+
+// StartNodeWith is StartNode with tune, if not nil, adjusting the node's
+// configuration before it starts (benchmarks compare settings with it).
+func StartNodeWith(dir string, policy []byte, logger *slog.Logger, tune func(*node.Config)) (*Node, error) {
 	keysDir := filepath.Join(dir, "keys")
 	vkey, err := node.GenerateKeys(keysDir, WitnessName)
 	if err != nil {
@@ -48,6 +54,9 @@ func StartNode(dir string, policy []byte, logger *slog.Logger) (*Node, error) {
 	cfg.KeysDir = keysDir
 	cfg.Roster = rosterPath
 	cfg.Witness = node.WitnessConfig{} // unlimited: measure the witness, not its limiter
+	if tune != nil {
+		tune(&cfg)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listening: %w", err)

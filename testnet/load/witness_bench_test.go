@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilnet/vigil/node"
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/store"
 	"github.com/vigilnet/vigil/testnet/load"
@@ -28,13 +29,15 @@ import (
 // disk, SyncWrites) over loopback HTTP and reports cosignatures/s and
 // latency percentiles. Workload generation and cosignature verification are
 // outside the timed region.
-func benchHTTP(b *testing.B, logs, clients int) {
+func benchHTTP(b *testing.B, logs, clients int) { benchHTTPWith(b, logs, clients, nil) }
+
+func benchHTTPWith(b *testing.B, logs, clients int, tune func(*node.Config)) {
 	b.StopTimer()
 	wl, err := load.NewWorkload(load.WorkloadConfig{Logs: logs, Steps: (b.N+logs-1)/logs + 1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	n := startNode(b, wl.Policy("", ""))
+	n := startNodeWith(b, wl.Policy("", ""), tune)
 	ctx := context.Background()
 	b.StartTimer()
 	// VIGIL_BENCH_CPUPROFILE=FILE profiles the timed window only (the
@@ -73,8 +76,14 @@ func benchHTTP(b *testing.B, logs, clients int) {
 // BenchmarkWitnessThroughput: many concurrent clients across 1,000 logs.
 // Target: ≥ 12,000 durable cosignatures/s.
 func BenchmarkWitnessThroughput(b *testing.B) {
-	for _, clients := range []int{64, 256} {
+	for _, clients := range []int{8, 64, 256} {
 		b.Run(fmt.Sprintf("logs=1000/clients=%d", clients), func(b *testing.B) { benchHTTP(b, 1000, clients) })
+	}
+	// The same without the group committer's linger, for comparison.
+	for _, clients := range []int{8, 64, 256} {
+		b.Run(fmt.Sprintf("logs=1000/clients=%d/linger=off", clients), func(b *testing.B) {
+			benchHTTPWith(b, 1000, clients, func(c *node.Config) { c.Witness.CommitLinger = -1 })
+		})
 	}
 }
 
