@@ -23,9 +23,13 @@ type commitReq struct {
 	done      chan error
 }
 
-// lingerMin is the batch size taken as a sign of concurrent load: after a
-// batch this large the committer lingers for the next one.
-const lingerMin = 4
+// lingerMin is the batch size taken as a sign of enough concurrent load
+// for lingering to pay: after a batch this large the committer lingers for
+// the next one. With a few clients (8 here), waiting for the stragglers
+// serialises the CPU work and the sync that would otherwise overlap and
+// cost throughput; with 64 and more, batches this size are common and
+// lingering keeps them large.
+const lingerMin = 10
 
 // groupCommit serialises all read-modify-write updates through one goroutine
 // that applies every waiting update in a single transaction and syncs it
