@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilnet/vigil/store"
 )
 
@@ -46,7 +48,7 @@ func TestLingerUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	const writers = 8
+	const writers = 32 // enough for batches past lingerMin
 	var done, applied atomic.Int64
 	enough := make(chan struct{})
 	var once sync.Once
@@ -71,10 +73,25 @@ func TestLingerUnderLoad(t *testing.T) {
 		})
 	}
 	<-enough
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(db.Metrics()...)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
+	// Lingering happened: with an hour's linger, batches after the first
+	// large one wait for all writers.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if h := mf.GetMetric()[0].GetHistogram(); mf.GetName() == "vigil_store_commit_batch_size" {
+			if mean := h.GetSampleSum() / float64(h.GetSampleCount()); mean < 10 {
+				t.Errorf("mean batch %.1f updates with %d writers lingering", mean, writers)
+			}
+		}
+	}
 	db, err = store.Open(dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
