@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilnet/vigil/node"
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/store"
@@ -65,12 +67,33 @@ func benchHTTPWith(b *testing.B, logs, clients int, tune func(*node.Config)) {
 	if err := res.Verify(ctx, verifier(b, n.VKey)); err != nil {
 		b.Fatal(err)
 	}
+	b.ReportMetric(meanCommitBatch(b, n), "batch")
 	b.ReportMetric(res.Throughput(), "cosigs/s")
 	b.ReportMetric(float64(res.Percentile(50))/float64(time.Millisecond), "p50-ms")
 	b.ReportMetric(float64(res.Percentile(99))/float64(time.Millisecond), "p99-ms")
 	// CPU of client and node together: with both on the same cores, this
 	// bounds throughput at cores / (cpu-µs/op).
 	b.ReportMetric(float64(res.CPU.Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// meanCommitBatch is the mean number of updates per group commit (one sync
+// each) over the node's life, from the store's own histogram.
+func meanCommitBatch(b *testing.B, n *load.Node) float64 {
+	b.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(n.Node.Store().Metrics()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "vigil_store_commit_batch_size" {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleSum() / float64(h.GetSampleCount())
+		}
+	}
+	b.Fatal("no vigil_store_commit_batch_size")
+	return 0
 }
 
 // BenchmarkWitnessThroughput: many concurrent clients across 1,000 logs.
