@@ -141,12 +141,7 @@ func (d *detector) merge(ctx context.Context, key cpKey, s *sighting) (bool, err
 }
 
 func (d *detector) verifiedSigs(origin string, n []byte) ([]note.Signature, error) {
-	r := d.s.cfg.Roster()
-	lg, ok := r.Log(origin)
-	if !ok {
-		return nil, errors.New("log left the roster")
-	}
-	_, nn, err := tlog.VerifyCheckpoint(n, origin, []note.Verifier{lg.Verifier}, r.WitnessVerifiers()...)
+	_, nn, err := d.s.sigs.verifyCheckpoint(d.s.cfg.Roster(), origin, n)
 	if err != nil {
 		return nil, err
 	}

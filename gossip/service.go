@@ -100,6 +100,8 @@ type Service struct {
 
 	val *validator
 	det *detector
+	// sigs remembers verified signatures (validator and detector).
+	sigs *sigCache
 
 	// synced remembers peers this node sent its state to since they
 	// connected.
@@ -149,6 +151,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: lg, self: cfg.Host.ID()}
 	s.metrics = newMetrics(func() float64 { return float64(len(cfg.Host.Network().Peers())) })
+	s.sigs = newSigCache(defaultSigCacheSize)
 	s.val = newValidator(s)
 	s.synced = newLRU[peer.ID, time.Time](10_000)
 	s.det = newDetector(s)
