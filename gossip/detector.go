@@ -27,6 +27,11 @@ type detector struct {
 
 	mu   sync.Mutex
 	logs map[string]*logView
+
+	// stored is the state of checkpoint records this detector stored.
+	stored *lru[cpKey, *cpState]
+	// proofs are consistency proofs already obtained and checked.
+	proofs *proofCache
 }
 
 // logView is the detector's per-log state; its mutex serialises the work
@@ -44,6 +49,12 @@ type logView struct {
 	// pending are checkpoints not yet checked against the head, with the
 	// peer that published each (it may serve a proof).
 	pending []pendingCheck
+
+	// inbox holds sightings waiting for the goroutine that is working on
+	// this log (draining); see detector.process.
+	inMu     sync.Mutex
+	inbox    []*sighting
+	draining bool
 }
 
 type pendingCheck struct {
@@ -57,7 +68,18 @@ type conflict struct {
 	witness map[string]bool
 }
 
-func newDetector(s *Service) *detector { return &detector{s: s, logs: map[string]*logView{}} }
+// maxInbox bounds the sightings queued for one log; beyond it the
+// delivering goroutine waits for the log and processes its own.
+const maxInbox = 1024
+
+func newDetector(s *Service) *detector {
+	return &detector{
+		s:      s,
+		logs:   map[string]*logView{},
+		stored: newLRU[cpKey, *cpState](defaultStoredCacheSize),
+		proofs: newProofCache(defaultProofCacheSize),
+	}
+}
 
 func (d *detector) view(origin string) *logView {
 	d.mu.Lock()
@@ -71,22 +93,91 @@ func (d *detector) view(origin string) *logView {
 }
 
 // process merges a validated sighting into the store and looks for split
-// views it reveals.
+// views it reveals. Sightings of one log that arrive while it is being
+// worked on are queued and then handled together: every cosignature of one
+// checkpoint that arrived meanwhile goes into one store write (one fsync)
+// instead of one each. Nothing is dropped and the checks are the same per
+// checkpoint; only the write is shared.
 func (d *detector) process(ctx context.Context, s *sighting) {
+	v := d.view(s.origin)
+	v.inMu.Lock()
+	if len(v.inbox) >= maxInbox {
+		v.inMu.Unlock()
+		v.mu.Lock()
+		d.processBatch(ctx, v, []*sighting{s})
+		v.mu.Unlock()
+		return
+	}
+	v.inbox = append(v.inbox, s)
+	if v.draining {
+		v.inMu.Unlock()
+		return
+	}
+	v.draining = true
+	v.inMu.Unlock()
+	for {
+		v.inMu.Lock()
+		batch := v.inbox
+		v.inbox = nil
+		if len(batch) == 0 {
+			v.draining = false
+			v.inMu.Unlock()
+			return
+		}
+		v.inMu.Unlock()
+		v.mu.Lock()
+		d.processBatch(ctx, v, batch)
+		v.mu.Unlock()
+	}
+}
+
+// processBatch handles sightings of one log, combining those of the same
+// checkpoint. v.mu is held.
+func (d *detector) processBatch(ctx context.Context, v *logView, batch []*sighting) {
+	var order []cpKey
+	byKey := map[cpKey]*sighting{}
+	for _, s := range batch {
+		key := cpKey{s.origin, s.cp.Size, s.cp.Root}
+		prev, ok := byKey[key]
+		if !ok {
+			byKey[key] = s
+			order = append(order, key)
+			continue
+		}
+		// The first sighting keeps its metadata (first seen, observer,
+		// source); the cosignatures of all are merged.
+		comb := *prev
+		comb.sigs = unionSigs(prev.sigs, s.sigs)
+		comb.cosigners = make(map[string]bool, len(prev.cosigners)+len(s.cosigners))
+		for _, m := range []map[string]bool{prev.cosigners, s.cosigners} {
+			for w := range m {
+				comb.cosigners[w] = true
+			}
+		}
+		byKey[key] = &comb
+	}
+	for _, key := range order {
+		d.processOne(ctx, v, key, byKey[key])
+	}
+}
+
+func (d *detector) processOne(ctx context.Context, v *logView, key cpKey, s *sighting) {
 	start := time.Now()
 	defer func() { d.s.metrics.detectLatency.Observe(time.Since(start).Seconds()) }()
-	v := d.view(s.origin)
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	key := cpKey{s.origin, s.cp.Size, s.cp.Root}
-	added, err := d.merge(ctx, key, s)
+	added, first, err := d.merge(ctx, key, s)
 	if err != nil {
 		if ctx.Err() == nil { // not just shutting down
 			d.s.log.Error("storing sighting", "origin", s.origin, "size", s.cp.Size, "err", err)
 		}
 		return
 	}
-	d.sameSize(ctx, v, key)
+	// Another root at this size can only appear with a checkpoint new to
+	// this detector (the store has it from before, or it was just stored);
+	// later sightings of either side are handled through v.conflicts. When
+	// that list is full the store is asked every time, as it cannot help.
+	if first || len(v.conflicts) >= maxConflictsPerLog {
+		d.sameSize(ctx, v, key)
+	}
 	d.compareHead(ctx, v, key, s.from)
 	if added {
 		for _, c := range v.conflicts {
@@ -98,23 +189,31 @@ func (d *detector) process(ctx context.Context, s *sighting) {
 }
 
 // merge stores the sighting, adding its verified cosignatures to the
-// best-known note of its checkpoint. It reports whether cosigners were added.
-func (d *detector) merge(ctx context.Context, key cpKey, s *sighting) (bool, error) {
-	added := false
+// best-known note of its checkpoint. It reports whether cosigners were
+// added, and whether the checkpoint was new to this detector (not in its
+// memory: new, or stored before a restart or an eviction).
+func (d *detector) merge(ctx context.Context, key cpKey, s *sighting) (added, first bool, err error) {
+	prev, known := d.stored.get(key)
+	if known && prev.covers(s.sigs) {
+		// Nothing to add: the record is as it would be after the merge.
+		return false, false, nil
+	}
 	body := string(s.cp.Marshal())
-	err := d.s.cfg.Store.MergeCheckpoint(ctx, key.origin, key.size, key.root, func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error) {
+	var next *cpState
+	err = d.s.cfg.Store.MergeCheckpoint(ctx, key.origin, key.size, key.root, func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error) {
 		added = false
 		sigs := s.sigs
 		if exists {
-			oldSigs, err := d.verifiedSigs(key.origin, old.Note)
-			if err != nil {
-				// The stored note no longer verifies (e.g. roster change):
-				// replace it with the new one.
-				oldSigs = nil
-			}
+			var oldSigs []note.Signature
+			if known && noteHash(old.Note) == prev.noteHash {
+				oldSigs = prev.sigs
+			} else if vs, verr := d.verifiedSigs(key.origin, old.Note); verr == nil {
+				oldSigs = vs
+			} // else the stored note no longer verifies (e.g. roster
+			// change): replace it with the new one.
 			sigs = unionSigs(oldSigs, s.sigs)
 			if len(sigs) == len(oldSigs) {
-				old.Sightings++
+				next = &cpState{noteHash: noteHash(old.Note), sigs: oldSigs, cosigners: d.cosigners(oldSigs)}
 				return old, false, nil
 			}
 		}
@@ -122,8 +221,10 @@ func (d *detector) merge(ctx context.Context, key cpKey, s *sighting) (bool, err
 		if err != nil {
 			return old, false, fmt.Errorf("encoding merged note: %w", err)
 		}
-		cos := d.countCosigners(sigs)
+		cosigners := d.cosigners(sigs)
+		cos := len(cosigners)
 		added = !exists || cos > old.Cosigners
+		next = &cpState{noteHash: noteHash(n), sigs: sigs, cosigners: cosigners}
 		rec := old
 		rec.Note, rec.Cosigners = n, cos
 		rec.Sightings++
@@ -137,7 +238,10 @@ func (d *detector) merge(ctx context.Context, key cpKey, s *sighting) (bool, err
 		}
 		return rec, true, nil
 	})
-	return added, err
+	if err == nil && next != nil {
+		d.remember(key, next)
+	}
+	return added, !known, err
 }
 
 func (d *detector) verifiedSigs(origin string, n []byte) ([]note.Signature, error) {
@@ -148,7 +252,8 @@ func (d *detector) verifiedSigs(origin string, n []byte) ([]note.Signature, erro
 	return nn.Sigs, nil
 }
 
-func (d *detector) countCosigners(sigs []note.Signature) int {
+// cosigners returns the roster witnesses among sigs.
+func (d *detector) cosigners(sigs []note.Signature) map[string]bool {
 	r := d.s.cfg.Roster()
 	names := map[string]bool{}
 	for _, s := range sigs {
@@ -156,7 +261,7 @@ func (d *detector) countCosigners(sigs []note.Signature) int {
 			names[w.Name] = true
 		}
 	}
-	return len(names)
+	return names
 }
 
 func unionSigs(a, b []note.Signature) []note.Signature {
@@ -269,7 +374,7 @@ func (d *detector) check(ctx context.Context, v *logView, key cpKey, from peer.I
 	if d.s.cfg.Proofs == nil {
 		return advance()
 	}
-	proof, rootSmall, rootLarge, err := d.proof(ctx, key.origin, small.size, large.size)
+	proof, rootSmall, rootLarge, err := d.proof(ctx, key.origin, small.size, large.size, large.root)
 	switch {
 	case errors.Is(err, ErrNoProofSource):
 		return advance()
@@ -286,9 +391,16 @@ func (d *detector) check(ctx context.Context, v *logView, key cpKey, from peer.I
 	return advance()
 }
 
-// proof fetches an evidence-form consistency proof m→n and the roots it
-// implies.
-func (d *detector) proof(ctx context.Context, origin string, m, n uint64) (proof [][]byte, rm, rn [32]byte, err error) {
+// proof returns an evidence-form consistency proof m→n and the roots it
+// implies: from the cache when one is held for the tree with root want
+// (the signed size-n root the caller expects), else fetched from the log's
+// tiles (and cached if it reproduces want).
+func (d *detector) proof(ctx context.Context, origin string, m, n uint64, want [32]byte) (proof [][]byte, rm, rn [32]byte, err error) {
+	k := proofKey{origin: origin, m: m, n: n, rootN: want}
+	if p, rm, ok := d.proofs.get(k); ok {
+		d.s.metrics.proofFetch.WithLabelValues("cache", "ok").Inc()
+		return p, rm, want, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.s.cfg.ProofTimeout)
 	defer cancel()
 	defer func() { d.s.metrics.proofFetch.WithLabelValues("tiles", result(err)).Inc() }()
@@ -303,7 +415,9 @@ func (d *detector) proof(ctx context.Context, origin string, m, n uint64) (proof
 		}
 		p = evidence.EvidenceProof(m, sub, p)
 	}
-	rm, rn, err = evidence.RootsFromConsistency(m, n, p)
+	if rm, rn, err = evidence.RootsFromConsistency(m, n, p); err == nil {
+		d.proofs.put(k, p, rm, rn)
+	}
 	return p, rm, rn, err
 }
 
@@ -363,8 +477,25 @@ func (d *detector) notes(ctx context.Context, c *conflict) (a, b []byte, ok bool
 }
 
 // witnessEquivocation raises evidence against every roster witness whose
-// valid cosignature is on both sides of c.
+// valid cosignature is on both sides of c. The detector's memory of both
+// records says whether there is a new one; only then are the stored notes
+// read and verified (evidence is built from them).
 func (d *detector) witnessEquivocation(ctx context.Context, c *conflict) {
+	onA, okA := d.cosignersOf(ctx, c.a)
+	onB, okB := d.cosignersOf(ctx, c.b)
+	if !okA || !okB {
+		return
+	}
+	fresh := false
+	for w := range onB {
+		if onA[w] && !c.witness[w] {
+			fresh = true
+			break
+		}
+	}
+	if !fresh {
+		return
+	}
 	a, b, ok := d.notes(ctx, c)
 	if !ok {
 		return
@@ -375,12 +506,7 @@ func (d *detector) witnessEquivocation(ctx context.Context, c *conflict) {
 		return
 	}
 	r := d.s.cfg.Roster()
-	onA := map[string]bool{}
-	for _, s := range sa {
-		if w, ok := r.WitnessByKey(s.Name, s.Hash); ok {
-			onA[w.Name] = true
-		}
-	}
+	onA = d.cosigners(sa)
 	for _, s := range sb {
 		w, ok := r.WitnessByKey(s.Name, s.Hash)
 		if !ok || !onA[w.Name] || c.witness[w.Name] {

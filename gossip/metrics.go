@@ -38,7 +38,7 @@ func newMetrics(peers func() float64) *Metrics {
 		}),
 		proofFetch: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_detector_proof_fetches_total",
-			Help: "Consistency proofs the detector fetched, by source (tiles, peer) and result.",
+			Help: "Consistency proofs the detector obtained, by source (tiles, peer, cache: one checked before) and result.",
 		}, []string{"source", "result"}),
 		peers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_gossip_peers",

@@ -55,7 +55,7 @@ func (s *Service) serveProofs(ctx context.Context) {
 		resp := []byte{1, 0}
 		if _, ok := s.cfg.Roster().Log(origin); ok && m >= 1 && m < n {
 			pctx, cancel := context.WithTimeout(ctx, peerProofTimeout)
-			p, _, rn, err := s.det.proof(pctx, origin, m, n)
+			p, _, rn, err := s.det.proof(pctx, origin, m, n, root)
 			cancel()
 			if err == nil && rn == root && len(p) <= vpb.MaxProofHashes {
 				resp = []byte{0, byte(len(p))}
