@@ -301,9 +301,12 @@ func (s *Service) TopicPeers() (checkpoints, evidence []peer.ID) {
 
 // PublishSighting publishes a log-signed checkpoint (with any
 // cosignatures) that this node obtained from source. It is validated like
-// any received message; a checkpoint the network already has with the same
-// cosignatures is not re-published. Evidence that follows from it is raised
-// asynchronously.
+// any received message, except that a SOURCE_COSIGN note must be this
+// node's own witness's output (witness.Cosigned.Note: log signatures the
+// witness verified plus its own cosignature), whose signatures are trusted
+// rather than verified again. A checkpoint the network already has with the
+// same cosignatures is not re-published. Evidence that follows from it is
+// raised asynchronously.
 func (s *Service) PublishSighting(ctx context.Context, signedNote []byte, source vpb.Source) error {
 	msg := &vpb.Sighting{Checkpoint: signedNote, Observer: s.cfg.Name, SeenUnixMs: time.Now().UnixMilli(), Source: source}
 	b, err := vpb.MarshalSighting(msg)
@@ -313,6 +316,20 @@ func (s *Service) PublishSighting(ctx context.Context, signedNote []byte, source
 	if s.val.isKnown(signedNote) {
 		return nil
 	}
+	sg, res, reason := s.val.checkLocal(b, msg)
+	if res != pubsub.ValidationAccept {
+		// (Accepted ones are counted when the validator takes them.)
+		s.val.result("checkpoints", res, reason)
+	}
+	switch res {
+	case pubsub.ValidationIgnore:
+		return nil
+	case pubsub.ValidationReject:
+		return fmt.Errorf("publishing sighting: %s", reason)
+	}
+	// The validator runs during Publish and takes the result from here.
+	s.val.local.put(b, sg)
+	defer s.val.local.take(b)
 	err = s.checkpoints.Publish(ctx, b)
 	var ve pubsub.ValidationError
 	if errors.As(err, &ve) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilnet/vigil/gossip/evidence"
 	vpb "github.com/vigilnet/vigil/proto"
+	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/tlog"
 )
 
@@ -54,6 +55,9 @@ type validator struct {
 	// seenEvidence holds IDs of evidence already accepted.
 	seenEvidence *lru[string, bool]
 
+	// local hands PublishSighting's checks to the validator (local.go).
+	local *localSightings
+
 	mu      sync.Mutex
 	limiter map[peer.ID]*rate.Limiter
 }
@@ -64,6 +68,7 @@ func newValidator(s *Service) *validator {
 		known:        newLRU[cpKey, map[string]bool](100_000),
 		seenEvidence: newLRU[string, bool](10_000),
 		limiter:      map[peer.ID]*rate.Limiter{},
+		local:        newLocalSightings(),
 	}
 }
 
@@ -109,6 +114,13 @@ func (v *validator) sighting(ctx context.Context, from peer.ID, m *pubsub.Messag
 	if ctx.Err() != nil {
 		return v.result(t, pubsub.ValidationIgnore, "timeout")
 	}
+	if from == v.s.self {
+		// PublishSighting checked it just now (local.go).
+		if s, ok := v.local.take(m.Data); ok {
+			m.ValidatorData = s
+			return v.result(t, pubsub.ValidationAccept, "ok_local")
+		}
+	}
 	s, res, reason := v.checkSighting(m.Data, m.GetFrom())
 	if res == pubsub.ValidationAccept {
 		m.ValidatorData = s
@@ -123,20 +135,28 @@ func (v *validator) checkSighting(data []byte, from peer.ID) (*sighting, pubsub.
 	if err != nil {
 		return nil, pubsub.ValidationReject, "malformed"
 	}
-	origin, ok := tlog.OriginOf(msg.Checkpoint)
-	if !ok {
-		return nil, pubsub.ValidationReject, "malformed"
-	}
-	r := v.s.cfg.Roster()
-	if _, ok := r.Log(origin); !ok {
-		return nil, pubsub.ValidationReject, "unknown_origin"
-	}
 	// SPEC: the log signature is checked before anything is stored or
 	// forwarded; every roster cosignature must verify, unknown ones are
 	// ignored (and not stored). Signatures this node verified before are
 	// not verified again (sigCache), so a checkpoint arriving again with
 	// one more cosignature costs that one verify.
-	cp, n, err := v.s.sigs.verifyCheckpoint(r, origin, msg.Checkpoint)
+	return v.checkSightingWith(msg, from, func(r *roster.Roster, _ *roster.Log, origin string) (tlog.Checkpoint, *note.Note, error) {
+		return v.s.sigs.verifyCheckpoint(r, origin, msg.Checkpoint)
+	})
+}
+
+// checkSightingWith checks a decoded Sighting, opening its note with open.
+func (v *validator) checkSightingWith(msg *vpb.Sighting, from peer.ID, open func(*roster.Roster, *roster.Log, string) (tlog.Checkpoint, *note.Note, error)) (*sighting, pubsub.ValidationResult, string) {
+	origin, ok := tlog.OriginOf(msg.Checkpoint)
+	if !ok {
+		return nil, pubsub.ValidationReject, "malformed"
+	}
+	r := v.s.cfg.Roster()
+	lg, ok := r.Log(origin)
+	if !ok {
+		return nil, pubsub.ValidationReject, "unknown_origin"
+	}
+	cp, n, err := open(r, lg, origin)
 	if err != nil {
 		return nil, pubsub.ValidationReject, "bad_signature"
 	}
