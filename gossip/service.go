@@ -87,6 +87,9 @@ type Config struct {
 	Logger             *slog.Logger
 }
 
+// validateQueueSize bounds messages waiting for pubsub's validation workers.
+const validateQueueSize = 1024
+
 // Service is a running gossip node: pubsub, validators and the detector.
 type Service struct {
 	cfg     Config
@@ -178,6 +181,12 @@ func New(cfg Config) (*Service, error) {
 		pubsub.WithPeerScore(sp, st),
 		pubsub.WithMaxMessageSize(vpb.MaxEvidenceSize + 4<<10),
 		pubsub.WithFloodPublish(true),
+		// A full validation queue drops messages unvalidated, evidence
+		// included, and one split view makes every witness publish at
+		// once: a burst of about one message per witness, each arriving
+		// from several peers. The default (32) is smaller than that burst
+		// at 50 witnesses.
+		pubsub.WithValidateQueueSize(validateQueueSize),
 		pubsub.WithLogger(lg.With("component", "pubsub")),
 	}
 	if cfg.ScoreInspect != nil {

@@ -135,6 +135,13 @@ func (v *validator) checkSighting(data []byte, from peer.ID) (*sighting, pubsub.
 	if err != nil {
 		return nil, pubsub.ValidationReject, "malformed"
 	}
+	// A copy of a sighting already accepted (another peer forwarding it,
+	// or a second copy arriving while the first was being validated) would
+	// be ignored after verification; ignore it before. Ignoring is always
+	// safe: nothing from the message is used.
+	if v.isKnown(msg.Checkpoint) {
+		return nil, pubsub.ValidationIgnore, "duplicate"
+	}
 	// SPEC: the log signature is checked before anything is stored or
 	// forwarded; every roster cosignature must verify, unknown ones are
 	// ignored (and not stored). Signatures this node verified before are
