@@ -31,6 +31,7 @@ type benchDetection struct {
 	PushedP50   float64   `json:"pushed_p50_ms"`
 	FirstP50    float64   `json:"first_evidence_p50_ms"`
 	FloodSent   int64     `json:"flood_sent,omitempty"`
+	CPUms       float64   `json:"cpu_ms_per_equivocation,omitempty"`
 	Latencies   []float64 `json:"latencies_ms"`
 }
 
@@ -161,13 +162,13 @@ func TestBenchNet(t *testing.T) {
 					}
 					d := benchDetection{Nodes: n, FloodPeers: flood, Run: run, P50ms: ms(r.Latencies.Percentile(0.5)),
 						P99ms: ms(r.Latencies.Percentile(0.99)), ObservedP99: ms(r.Observed.Percentile(0.99)), FloodSent: r.FloodSent,
-						PushedP50: ms(r.Pushed.Percentile(0.5)), FirstP50: ms(r.First.Percentile(0.5))}
+						PushedP50: ms(r.Pushed.Percentile(0.5)), FirstP50: ms(r.First.Percentile(0.5)), CPUms: ms(r.CPU)}
 					for _, l := range r.Latencies {
 						d.Latencies = append(d.Latencies, ms(l))
 					}
 					res.Detection = append(res.Detection, d)
-					t.Logf("detection run %d: %d nodes, %d flood peers: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %s",
-						run, n, flood, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, time.Since(start).Round(time.Second))
+					t.Logf("detection run %d: %d nodes, %d flood peers: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %.0f ms CPU per equivocation, %s",
+						run, n, flood, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, d.CPUms, time.Since(start).Round(time.Second))
 					save()
 				}
 			}

@@ -73,6 +73,10 @@ type DetectionResult struct {
 	Pushed, First Durations
 	// FloodSent is how many forged sightings the hostile peers published.
 	FloodSent int64
+	// CPU is the process's CPU time (every node, the harness, the hostile
+	// peers) over the timed repetitions, divided by their number: what one
+	// equivocation costs the whole in-process network.
+	CPU time.Duration
 }
 
 const detectPoll = 20 * time.Millisecond
@@ -146,7 +150,11 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	half := cfg.Witnesses / 2
 	a, b := Range(0, half), Range(half, cfg.Witnesses)
 	cursors := make([]string, len(nw.Members))
+	var cpuStart time.Duration
 	for r, lg := range logs {
+		if r == 1 {
+			cpuStart = processCPU()
+		}
 		t, err := nw.equivocateOnce(ctx, p, lg, a, b, cursors, cfg.Timeout)
 		if err != nil {
 			return nil, fmt.Errorf("repetition %d: %w", r, err)
@@ -157,6 +165,9 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 			res.Pushed = append(res.Pushed, t.pushed)
 			res.First = append(res.First, t.first)
 		}
+	}
+	if n := len(res.Latencies); n > 0 {
+		res.CPU = (processCPU() - cpuStart) / time.Duration(n)
 	}
 	return res, nil
 }
