@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
 
 	"golang.org/x/mod/sumdb/note"
@@ -33,31 +34,77 @@ const defaultSigCacheSize = 1 << 15
 // unique among the verifiers of one roster; a new roster (which may bind a
 // name to another key) empties the cache.
 type sigCache struct {
-	mu     sync.Mutex
-	roster *roster.Roster
-	ok     *lru[[32]byte, struct{}]
-	max    int
+	mu  sync.Mutex
+	max int
+	cur *rosterKeys
 }
 
-func newSigCache(max int) *sigCache {
-	return &sigCache{ok: newLRU[[32]byte, struct{}](max), max: max}
+// rosterKeys are one roster's cached verifiers and the cache they share.
+type rosterKeys struct {
+	roster *roster.Roster
+	ok     *lru[[32]byte, struct{}]
+	// witnesses are the roster's cosignature verifiers, wrapped, by
+	// signature-line name and key ID; nil marks a name and ID that two
+	// keys share (note.Open refuses those).
+	witnesses map[sigID]note.Verifier
+}
+
+func newSigCache(max int) *sigCache { return &sigCache{max: max} }
+
+// keys returns r's cached verifiers, building them (and a new, empty cache)
+// when r is not the roster of the last call.
+func (c *sigCache) keys(r *roster.Roster) *rosterKeys {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != nil && c.cur.roster == r {
+		return c.cur
+	}
+	k := &rosterKeys{roster: r, ok: newLRU[[32]byte, struct{}](c.max), witnesses: map[sigID]note.Verifier{}}
+	for _, v := range r.WitnessVerifiers() {
+		id := sigID{v.Name(), v.KeyHash()}
+		if _, dup := k.witnesses[id]; dup {
+			k.witnesses[id] = nil
+			continue
+		}
+		k.witnesses[id] = cachedVerifier{Verifier: v, ok: k.ok}
+	}
+	c.cur = k
+	return k
 }
 
 // wrap returns vs (verifiers from r) wrapped so that Verify consults the
 // cache.
 func (c *sigCache) wrap(r *roster.Roster, vs ...note.Verifier) []note.Verifier {
-	c.mu.Lock()
-	if r != c.roster {
-		c.roster = r
-		c.ok = newLRU[[32]byte, struct{}](c.max)
-	}
-	ok := c.ok
-	c.mu.Unlock()
+	ok := c.keys(r).ok
 	out := make([]note.Verifier, len(vs))
 	for i, v := range vs {
 		out[i] = cachedVerifier{Verifier: v, ok: ok}
 	}
 	return out
+}
+
+// noteKeys is the note.Verifiers of one log's checkpoints: the log's key
+// and the roster's witness keys, as note.VerifierList would give them,
+// without building a map per note.
+type noteKeys struct {
+	log note.Verifier
+	*rosterKeys
+}
+
+var errAmbiguousKey = errors.New("two roster keys share a name and key ID")
+
+func (k noteKeys) Verifier(name string, hash uint32) (note.Verifier, error) {
+	w, isWitness := k.witnesses[sigID{name, hash}]
+	isLog := name == k.log.Name() && hash == k.log.KeyHash()
+	switch {
+	case isLog && isWitness, isWitness && w == nil:
+		return nil, fmt.Errorf("%w: %s %08x", errAmbiguousKey, name, hash)
+	case isLog:
+		return k.log, nil
+	case isWitness:
+		return w, nil
+	}
+	return nil, &note.UnknownVerifierError{Name: name, KeyHash: hash}
 }
 
 // cachedVerifier is a note.Verifier that skips signatures it verified
@@ -106,6 +153,7 @@ func (c *sigCache) verifyCheckpoint(r *roster.Roster, origin string, msg []byte)
 	if !ok {
 		return tlog.Checkpoint{}, nil, errLogNotInRoster
 	}
-	vs := c.wrap(r, append([]note.Verifier{lg.Verifier}, r.WitnessVerifiers()...)...)
-	return tlog.VerifyCheckpoint(msg, origin, vs[:1], vs[1:]...)
+	rk := c.keys(r)
+	logKey := cachedVerifier{Verifier: lg.Verifier, ok: rk.ok}
+	return tlog.VerifyCheckpointWith(msg, origin, []note.Verifier{logKey}, noteKeys{log: logKey, rosterKeys: rk})
 }

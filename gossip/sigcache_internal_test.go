@@ -2,12 +2,17 @@ package gossip
 
 import (
 	"crypto/rand"
+	"fmt"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/tlog"
 )
+
+// testVKeys maps the verifiers newTestKey made to their key strings.
+var testVKeys = map[note.Verifier]string{}
 
 // countingVerifier counts the signature checks that reach the real verifier.
 type countingVerifier struct {
@@ -34,6 +39,7 @@ func newTestKey(t *testing.T, name string) (note.Signer, note.Verifier) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testVKeys[v] = vkey
 	return s, v
 }
 
@@ -116,5 +122,69 @@ func TestSigKeyFieldsDoNotRunTogether(t *testing.T) {
 	c := sigKey("ab", 2, []byte("c"), []byte("d"))
 	if a == b || a == c || b == c {
 		t.Fatal("distinct inputs share a cache key")
+	}
+}
+
+// TestVerifyCheckpointMatchesTlog: the cached path opens notes exactly as
+// tlog.VerifyCheckpoint does: the same verified signatures, the same
+// refusals, and another log's signature is not one of this log's.
+func TestVerifyCheckpointMatchesTlog(t *testing.T) {
+	logS, logV := newTestKey(t, "log.example")
+	otherS, otherV := newTestKey(t, "other.example")
+	wskey, wvkey, err := tlog.GenerateCosignerKey(rand.Reader, "witness.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := tlog.NewCosignatureSigner(wskey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := fmt.Sprintf("log %s\nlog %s\nwitness w %s\n", testVKeys[logV], testVKeys[otherV], wvkey)
+	r, err := roster.ParsePolicy([]byte(policy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "log.example\n7\nWmH8K1T5z6cXdPJDIUPdQMbLKxGUf69lp9PaXLZRmcg=\n"
+	sign := func(signers ...note.Signer) []byte {
+		b, err := note.Sign(&note.Note{Text: body}, signers...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	good := sign(logS, ws)
+	badCosig := append([]byte(nil), good...)
+	badCosig[len(badCosig)-5] ^= 'A' ^ 'B'
+	lg, _ := r.Log("log.example")
+	c := newSigCache(16)
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"log and witness", good},
+		{"again, from the cache", good},
+		{"forged cosignature", badCosig},
+		{"another log's signature only", sign(otherS)},
+		{"log and another log", sign(logS, otherS)},
+		{"witness only", sign(ws)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantCP, wantN, wantErr := tlog.VerifyCheckpoint(tc.msg, "log.example", []note.Verifier{lg.Verifier}, r.WitnessVerifiers()...)
+			gotCP, gotN, gotErr := c.verifyCheckpoint(r, "log.example", tc.msg)
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("err = %v, tlog says %v", gotErr, wantErr)
+			}
+			if wantErr != nil {
+				return
+			}
+			if gotCP != wantCP || len(gotN.Sigs) != len(wantN.Sigs) {
+				t.Fatalf("got %v with %d signatures, tlog says %v with %d", gotCP, len(gotN.Sigs), wantCP, len(wantN.Sigs))
+			}
+			for i := range gotN.Sigs {
+				if gotN.Sigs[i] != wantN.Sigs[i] {
+					t.Fatalf("signature %d: %+v, tlog says %+v", i, gotN.Sigs[i], wantN.Sigs[i])
+				}
+			}
+		})
 	}
 }

@@ -27,7 +27,14 @@ var (
 // SPEC: signatures from unknown keys are ignored; a known key whose signature
 // fails rejects the whole note; the origin line must be the expected one.
 func VerifyCheckpoint(msg []byte, origin string, logKeys []note.Verifier, others ...note.Verifier) (Checkpoint, *note.Note, error) {
-	n, err := note.Open(msg, verifierLists{logKeys, others})
+	return VerifyCheckpointWith(msg, origin, logKeys, verifierLists{logKeys, others})
+}
+
+// VerifyCheckpointWith is VerifyCheckpoint with every known key (logKeys and
+// the others) given as one note.Verifiers, for callers that build it once
+// for many notes.
+func VerifyCheckpointWith(msg []byte, origin string, logKeys []note.Verifier, known note.Verifiers) (Checkpoint, *note.Note, error) {
+	n, err := note.Open(msg, known)
 	if err != nil {
 		var inv *note.InvalidSignatureError
 		var unv *note.UnverifiedNoteError
