@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -156,6 +157,22 @@ func (d *detector) processBatch(ctx context.Context, v *logView, batch []*sighti
 		}
 		byKey[key] = &comb
 	}
+	// Checkpoints new to this detector first: only they can reveal a
+	// split view (another root at their size, an inconsistent size), so
+	// evidence is not held up behind routine merges of more cosignatures.
+	known := make(map[cpKey]bool, len(order))
+	for _, k := range order {
+		_, known[k] = d.stored.get(k)
+	}
+	slices.SortStableFunc(order, func(a, b cpKey) int {
+		switch {
+		case known[a] == known[b]:
+			return 0
+		case !known[a]:
+			return -1
+		}
+		return 1
+	})
 	for _, key := range order {
 		d.processOne(ctx, v, key, byKey[key])
 	}

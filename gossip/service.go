@@ -356,8 +356,10 @@ func (s *Service) PublishSighting(ctx context.Context, signedNote []byte, source
 
 // Offer queues a sighting for PublishSighting without blocking; use it from
 // hooks such as witness.Config.AfterCosign and the follower's
-// OnCheckpoint. Own cosignatures are coalesced per log (see offers). It
-// reports false if the queue is full (the sighting is dropped and counted).
+// OnCheckpoint. Own cosignatures are coalesced per log (see offers); like
+// PublishSighting, a SOURCE_COSIGN note must be this node's witness's own
+// output. It reports false if the queue is full (the sighting is dropped
+// and counted).
 func (s *Service) Offer(signedNote []byte, source vpb.Source) bool {
 	return s.offers.add(offer{note: append([]byte(nil), signedNote...), source: source})
 }
