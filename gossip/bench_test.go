@@ -95,12 +95,22 @@ func detectionLatencies(b *testing.B, nodes, hostiles int) []time.Duration {
 		if err := dst.svc.PublishSighting(ctx, cpB, vpb.Source_SOURCE_PUSH); err != nil {
 			b.Fatal(err)
 		}
+		// Wait for this split view's same-size evidence. (Each fork B is
+		// also inconsistent with the next iteration's larger A, which the
+		// nodes prove from the tiles: that different-size evidence comes
+		// while A spreads and must not count as detecting this B.)
 		deadline := time.After(20 * time.Second)
 		for _, nd := range n.nodes {
-			select {
-			case <-nd.evidence:
-			case <-deadline:
-				b.Fatalf("%s holds no evidence after 20s", nd.name)
+		wait:
+			for {
+				select {
+				case r := <-nd.evidence:
+					if r.Kind == vpb.KindName(vpb.Kind_KIND_LOG_EQUIVOCATION_SAME_SIZE) {
+						break wait
+					}
+				case <-deadline:
+					b.Fatalf("%s holds no evidence after 20s", nd.name)
+				}
 			}
 		}
 		lat = append(lat, time.Since(start))
