@@ -66,10 +66,34 @@ func (s *Service) storeEvidence(ctx context.Context, id string, e *vpb.Evidence,
 		return false
 	}
 	s.metrics.evidence.WithLabelValues(rec.Kind, via).Inc()
+	s.pushEvidence(data)
 	// Logged once per node: PutEvidence adds each ID once.
 	s.log.Warn("split view evidence", "id", id, "kind", rec.Kind, "origin", rec.Origin, "via", via, "statement", rec.Statement)
 	if s.cfg.OnEvidence != nil {
 		s.cfg.OnEvidence(rec)
 	}
 	return true
+}
+
+// pushEvidence sends evidence this node has just stored, on the catch-up
+// sync protocol, straight to every connected peer, besides the evidence
+// topic. pubsub validates the messages of both topics in one FIFO queue, in
+// which evidence would wait at every hop behind the burst of routine
+// sightings that the same split view causes (every witness gossips its
+// side). The receiver checks it like gossip (receiveSync) and, if it is new
+// to it, stores, publishes and pushes it on: each node sends each evidence
+// once per peer, as pubsub's flood publishing would.
+func (s *Service) pushEvidence(data []byte) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	for _, p := range s.cfg.Host.Network().Peers() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.sendFrames(s.ctx, p, []syncFrame{{frameEvidence, data}}); err != nil {
+				s.log.Debug("pushing evidence", "peer", p, "err", err)
+			}
+		}()
+	}
 }

@@ -113,6 +113,8 @@ type Service struct {
 	synced  *lru[peer.ID, time.Time]
 	notifee *network.NotifyBundle
 
+	// ctx ends at Close; cancel ends it.
+	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mdns   interface{ Close() error }
@@ -193,7 +195,7 @@ func New(cfg Config) (*Service, error) {
 		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(cfg.ScoreInspect), cfg.ScoreInspectPeriod))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.ctx, s.cancel = ctx, cancel
 	ps, err := pubsub.NewGossipSub(ctx, cfg.Host, opts...)
 	if err != nil {
 		cancel()

@@ -87,18 +87,16 @@ func (s *Service) startSync(ctx context.Context) {
 	s.cfg.Host.Network().Notify(s.notifee)
 }
 
+// syncFrame is one frame to send on the sync protocol.
+type syncFrame struct {
+	typ  byte
+	data []byte
+}
+
 // sendSync writes this node's newest checkpoint per log and its latest
 // evidence to p.
 func (s *Service) sendSync(ctx context.Context, p peer.ID) error {
-	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
-	defer cancel()
-	st, err := s.cfg.Host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, s.syncProtocol())
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	st.SetDeadline(time.Now().Add(syncTimeout))
-	w := bufio.NewWriter(st)
+	var frames []syncFrame
 	for _, l := range s.cfg.Roster().Logs() {
 		recs, err := s.heads(ctx, l.Origin)
 		if err != nil {
@@ -109,19 +107,34 @@ func (s *Service) sendSync(ctx context.Context, p peer.ID) error {
 			if err != nil {
 				continue
 			}
-			if err := writeFrame(w, frameSighting, b); err != nil {
-				return err
-			}
+			frames = append(frames, syncFrame{frameSighting, b})
 		}
 	}
 	if es, ok := s.cfg.Store.(SyncStore); ok {
 		recs, err := newestEvidence(ctx, es, maxSyncEvidence)
 		if err == nil {
 			for _, rec := range recs {
-				if err := writeFrame(w, frameEvidence, rec.Data); err != nil {
-					return err
-				}
+				frames = append(frames, syncFrame{frameEvidence, rec.Data})
 			}
+		}
+	}
+	return s.sendFrames(ctx, p, frames)
+}
+
+// sendFrames writes frames to p on one sync stream.
+func (s *Service) sendFrames(ctx context.Context, p peer.ID, frames []syncFrame) error {
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	st, err := s.cfg.Host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, s.syncProtocol())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(syncTimeout))
+	w := bufio.NewWriter(st)
+	for _, f := range frames {
+		if err := writeFrame(w, f.typ, f.data); err != nil {
+			return err
 		}
 	}
 	return w.Flush()
@@ -177,6 +190,7 @@ func (s *Service) receiveSync(ctx context.Context, st network.Stream) {
 			s.log.Debug("sync from peer", "peer", from, "err", err)
 			return
 		}
+
 		switch typ {
 		case frameSighting:
 			sg, res, reason := s.val.checkSighting(b, from)

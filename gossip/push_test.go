@@ -1,0 +1,77 @@
+package gossip_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/vigilnet/vigil/gossip/evidence"
+	vpb "github.com/vigilnet/vigil/proto"
+)
+
+// TestEvidencePushedToPeers: evidence a node stores is also sent straight to
+// each connected peer on the sync protocol (not only through pubsub's
+// validation queue, where it would wait behind routine sightings).
+func TestEvidencePushedToPeers(t *testing.T) {
+	n := newNet(t, netOptions{nodes: 1, observers: true})
+	nd := n.nodes[0]
+	n.log.AppendN(5, "common")
+	x := newHostile(t, "test")
+	got := make(chan []byte, 16)
+	x.host.SetStreamHandler(protocol.ID("/vigil/1/test/sync/1.0.0"), func(st network.Stream) {
+		defer st.Close()
+		r := bufio.NewReader(st)
+		for {
+			typ, err := r.ReadByte()
+			if err != nil {
+				return
+			}
+			l, err := binary.ReadUvarint(r)
+			if err != nil || l > vpb.MaxEvidenceSize {
+				return
+			}
+			b := make([]byte, l)
+			if _, err := io.ReadFull(r, b); err != nil {
+				return
+			}
+			if typ == 2 { // evidence frame
+				got <- b
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
+		t.Fatal(err)
+	}
+	fork, err := n.log.Fork(n.log.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.log.AppendN(1, "view A")
+	fork.AppendN(1, "view B")
+	for _, l := range []interface{ Checkpoint() ([]byte, error) }{n.log, fork} {
+		cp, _ := l.Checkpoint()
+		if err := nd.svc.PublishSighting(ctx, cp, vpb.Source_SOURCE_PUSH); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case b := <-got:
+		e, err := vpb.UnmarshalEvidence(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := evidence.Verify(e, n.roster); err != nil {
+			t.Fatalf("pushed evidence does not verify: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no evidence pushed to the connected peer")
+	}
+}
