@@ -51,11 +51,20 @@ type logView struct {
 	// peer that published each (it may serve a proof).
 	pending []pendingCheck
 
+	// unstored is the checkpoint being looked at before it is stored
+	// (processOne), with the note its sighting carries.
+	unstored *unstoredNote
+
 	// inbox holds sightings waiting for the goroutine that is working on
 	// this log (draining); see detector.process.
 	inMu     sync.Mutex
 	inbox    []*sighting
 	draining bool
+}
+
+type unstoredNote struct {
+	key  cpKey
+	note []byte
 }
 
 type pendingCheck struct {
@@ -181,19 +190,25 @@ func (d *detector) processBatch(ctx context.Context, v *logView, batch []*sighti
 func (d *detector) processOne(ctx context.Context, v *logView, key cpKey, s *sighting) {
 	start := time.Now()
 	defer func() { d.s.metrics.detectLatency.Observe(time.Since(start).Seconds()) }()
-	added, first, err := d.merge(ctx, key, s)
+	// Another root at this size can only appear with a checkpoint new to
+	// this detector (the store has it from before, or it is about to be
+	// stored); later sightings of either side are handled through
+	// v.conflicts. When that list is full the store is asked every time, as
+	// it cannot help. The check runs before the (durable, so slow) write:
+	// evidence then carries the sighting's own verified note for this side.
+	if _, known := d.stored.get(key); !known || len(v.conflicts) >= maxConflictsPerLog {
+		if n, err := note.Sign(&note.Note{Text: string(s.cp.Marshal()), Sigs: s.sigs}); err == nil {
+			v.unstored = &unstoredNote{key: key, note: n}
+			d.sameSize(ctx, v, key)
+			v.unstored = nil
+		}
+	}
+	added, err := d.merge(ctx, key, s)
 	if err != nil {
 		if ctx.Err() == nil { // not just shutting down
 			d.s.log.Error("storing sighting", "origin", s.origin, "size", s.cp.Size, "err", err)
 		}
 		return
-	}
-	// Another root at this size can only appear with a checkpoint new to
-	// this detector (the store has it from before, or it was just stored);
-	// later sightings of either side are handled through v.conflicts. When
-	// that list is full the store is asked every time, as it cannot help.
-	if first || len(v.conflicts) >= maxConflictsPerLog {
-		d.sameSize(ctx, v, key)
 	}
 	d.compareHead(ctx, v, key, s.from)
 	if added {
@@ -207,13 +222,12 @@ func (d *detector) processOne(ctx context.Context, v *logView, key cpKey, s *sig
 
 // merge stores the sighting, adding its verified cosignatures to the
 // best-known note of its checkpoint. It reports whether cosigners were
-// added, and whether the checkpoint was new to this detector (not in its
-// memory: new, or stored before a restart or an eviction).
-func (d *detector) merge(ctx context.Context, key cpKey, s *sighting) (added, first bool, err error) {
+// added.
+func (d *detector) merge(ctx context.Context, key cpKey, s *sighting) (added bool, err error) {
 	prev, known := d.stored.get(key)
 	if known && prev.covers(s.sigs) {
 		// Nothing to add: the record is as it would be after the merge.
-		return false, false, nil
+		return false, nil
 	}
 	body := string(s.cp.Marshal())
 	var next *cpState
@@ -258,7 +272,7 @@ func (d *detector) merge(ctx context.Context, key cpKey, s *sighting) (added, fi
 	if err == nil && next != nil {
 		d.remember(key, next)
 	}
-	return added, !known, err
+	return added, err
 }
 
 func (d *detector) verifiedSigs(origin string, n []byte) ([]note.Signature, error) {
@@ -466,7 +480,7 @@ func (d *detector) found(ctx context.Context, v *logView, c *conflict) {
 	if len(v.conflicts) < maxConflictsPerLog {
 		v.conflicts = append(v.conflicts, c)
 	}
-	a, b, ok := d.notes(ctx, c)
+	a, b, ok := d.notes(ctx, c, v.unstored)
 	if !ok {
 		return
 	}
@@ -478,19 +492,27 @@ func (d *detector) found(ctx context.Context, v *logView, c *conflict) {
 	d.witnessEquivocation(ctx, c)
 }
 
-// notes returns the best-known notes of both sides of c.
-func (d *detector) notes(ctx context.Context, c *conflict) (a, b []byte, ok bool) {
-	ra, err := d.s.cfg.Store.Checkpoint(ctx, c.a.origin, c.a.size, c.a.root)
-	if err != nil {
-		d.s.log.Error("reading checkpoint", "err", err)
+// notes returns the best-known notes of both sides of c: the stored ones,
+// or for a side that is unstored (not yet written) its sighting's note.
+func (d *detector) notes(ctx context.Context, c *conflict, unstored *unstoredNote) (a, b []byte, ok bool) {
+	read := func(k cpKey) ([]byte, bool) {
+		if unstored != nil && unstored.key == k {
+			return unstored.note, true
+		}
+		rec, err := d.s.cfg.Store.Checkpoint(ctx, k.origin, k.size, k.root)
+		if err != nil {
+			d.s.log.Error("reading checkpoint", "err", err)
+			return nil, false
+		}
+		return rec.Note, true
+	}
+	if a, ok = read(c.a); !ok {
 		return nil, nil, false
 	}
-	rb, err := d.s.cfg.Store.Checkpoint(ctx, c.b.origin, c.b.size, c.b.root)
-	if err != nil {
-		d.s.log.Error("reading checkpoint", "err", err)
+	if b, ok = read(c.b); !ok {
 		return nil, nil, false
 	}
-	return ra.Note, rb.Note, true
+	return a, b, true
 }
 
 // witnessEquivocation raises evidence against every roster witness whose
@@ -513,7 +535,8 @@ func (d *detector) witnessEquivocation(ctx context.Context, c *conflict) {
 	if !fresh {
 		return
 	}
-	a, b, ok := d.notes(ctx, c)
+	// Both sides are stored (cosignersOf found them).
+	a, b, ok := d.notes(ctx, c, nil)
 	if !ok {
 		return
 	}
