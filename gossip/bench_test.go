@@ -158,3 +158,39 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkGossipCPUPerCosignature: 10 witness nodes; each iteration the
+// log's next checkpoint is pushed to every witness, each cosigns it and
+// gossips its cosignature, so every node receives the same checkpoint 10
+// times with one more cosignature each time (what one split view causes on
+// each side). Reports process CPU (witnesses' cosigning included) per
+// (sighting × node), until every node holds all 10 cosignatures.
+func BenchmarkGossipCPUPerCosignature(b *testing.B) {
+	const nodes = 10
+	n := newNet(b, netOptions{nodes: nodes, peerRate: 1e6})
+	n.connectRing()
+	ctx := context.Background()
+	n.log.AppendN(5, "x")
+	for _, nd := range n.nodes {
+		n.push(nd, n.log)
+	}
+	before := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n.log.AppendN(3, "x")
+		for _, nd := range n.nodes {
+			n.push(nd, n.log)
+		}
+		size := n.log.Size()
+		root, _ := n.log.Root(size)
+		for _, nd := range n.nodes {
+			waitFor(b, 60*time.Second, "every cosignature everywhere", func() bool {
+				rec, err := nd.db.Checkpoint(ctx, n.log.Origin(), size, root)
+				return err == nil && rec.Cosigners == nodes
+			})
+		}
+	}
+	b.StopTimer()
+	cpu := cpuTime() - before
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*nodes*nodes), "cpu-µs/sighting/node")
+}
