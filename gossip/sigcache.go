@@ -14,8 +14,9 @@ import (
 )
 
 // defaultSigCacheSize bounds the signatures remembered as valid (about
-// 100 bytes each). One split view at 50 witnesses needs ~100.
-const defaultSigCacheSize = 1 << 15
+// 160 bytes each, 2.6 MB in all). One split view at 50 witnesses needs
+// ~100; honest traffic needs a few per log while its checkpoint spreads.
+const defaultSigCacheSize = 1 << 14
 
 // sigCache remembers signatures that verified. One checkpoint reaches a node
 // many times, each time with more cosignatures (every witness cosigns and
