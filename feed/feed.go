@@ -113,6 +113,12 @@ type Config struct {
 	// RefreshInterval is how often the feed re-reads its source for changes
 	// nobody announced (new cosignatures, evidence, peers); 0 means 5s.
 	RefreshInterval time.Duration
+	// WrapVerifiers, if set, wraps the verifiers the feed checks notes with,
+	// once per roster: a node passes its gossip service's cache of verified
+	// signatures (gossip.SignatureCache.Wrap), so that a note gossip has
+	// checked costs the feed no Ed25519 work. Wrapped verifiers must accept
+	// exactly what the originals accept.
+	WrapVerifiers func(r *roster.Roster, vs ...note.Verifier) []note.Verifier
 	// RebuildInterval paces the work announced by CheckpointUpdated and the
 	// other *Updated calls: after a round of view rebuilds the feed waits
 	// until this long after the round began, so announcements coalesce and a

@@ -164,6 +164,8 @@ type envOptions struct {
 	cors        []string
 	eventBuffer int
 	noRun       bool
+	// wrap is the feed's WrapVerifiers.
+	wrap func(*roster.Roster, ...note.Verifier) []note.Verifier
 }
 
 type env struct {
@@ -233,7 +235,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	f, err := feed.New(feed.Config{
 		Source: e.src, Tokens: o.tokens, CORSOrigins: o.cors, EventBuffer: o.eventBuffer,
-		Heartbeat: time.Second, Logger: testLogger(t),
+		Heartbeat: time.Second, Logger: testLogger(t), WrapVerifiers: o.wrap,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -108,6 +108,11 @@ type rosterIndex struct {
 	byID      map[string]*roster.Log
 	logs      []*roster.Log
 	witnesses []note.Verifier
+	// logKeys are the logs' verifiers by origin, and own this node's
+	// cosigner verifier, as the feed checks notes with them (wrapped by
+	// Config.WrapVerifiers).
+	logKeys map[string]note.Verifier
+	own     note.Verifier
 }
 
 type slot struct {
@@ -150,9 +155,18 @@ func (c *viewCache) roster() *rosterIndex {
 	if idx := c.index.Load(); idx != nil && idx.r == r {
 		return idx
 	}
-	idx := &rosterIndex{r: r, byID: map[string]*roster.Log{}, logs: r.Logs(), witnesses: r.WitnessVerifiers()}
+	idx := &rosterIndex{r: r, byID: map[string]*roster.Log{}, logs: r.Logs(), witnesses: r.WitnessVerifiers(), logKeys: map[string]note.Verifier{}, own: c.own}
+	wrap := c.f.cfg.WrapVerifiers
+	if wrap == nil {
+		wrap = func(_ *roster.Roster, vs ...note.Verifier) []note.Verifier { return vs }
+	}
+	idx.witnesses = wrap(r, idx.witnesses...)
 	for _, l := range idx.logs {
 		idx.byID[tlog.LogID(l.Origin)] = l
+		idx.logKeys[l.Origin] = wrap(r, l.Verifier)[0]
+	}
+	if c.own != nil {
+		idx.own = wrap(r, c.own)[0]
 	}
 	c.index.Store(idx)
 	return idx
@@ -323,10 +337,10 @@ func (c *viewCache) merge(idx *rosterIndex, l *roster.Log, notes [][]byte, memo,
 	groups := map[key]*group{}
 	var sizes []uint64
 	verifiers := idx.witnesses
-	if c.own != nil {
+	if idx.own != nil {
 		// x/mod's VerifierList refuses a key listed twice.
-		if _, listed := idx.r.WitnessByKey(c.own.Name(), c.own.KeyHash()); !listed {
-			verifiers = append(slices.Clip(verifiers), c.own)
+		if _, listed := idx.r.WitnessByKey(idx.own.Name(), idx.own.KeyHash()); !listed {
+			verifiers = append(slices.Clip(verifiers), idx.own)
 		}
 	}
 	for _, raw := range notes {
@@ -433,7 +447,11 @@ func compare(a, b uint64) int {
 // SPEC (tlog-cosignature §6): verify the log signature, then each configured
 // cosigner's line; unknown lines are ignored.
 func (c *viewCache) verify(idx *rosterIndex, l *roster.Log, raw []byte, verifiers []note.Verifier) *verified {
-	cp, n, err := tlog.VerifyCheckpoint(raw, l.Origin, []note.Verifier{l.Verifier}, verifiers...)
+	logKey := idx.logKeys[l.Origin]
+	if logKey == nil {
+		logKey = l.Verifier
+	}
+	cp, n, err := tlog.VerifyCheckpoint(raw, l.Origin, []note.Verifier{logKey}, verifiers...)
 	if err != nil {
 		c.f.metrics.rejectedNotes.Inc()
 		c.f.log.Debug("feed: dropping a note that does not verify", "origin", l.Origin, "err", err)

@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/tlog"
@@ -112,5 +117,58 @@ func TestKCosignedFarBack(t *testing.T) {
 		if cp, got := e.openServed(0, body); code != 200 || cp.Size != tc.size || fmt.Sprint(got) != tc.by {
 			t.Errorf("k=%s: %d, size %d cosigned by %v; want 200, %d, %s", tc.k, code, cp.Size, got, tc.size, tc.by)
 		}
+	}
+}
+
+// countingVerifier counts the verifications that reach it.
+type countingVerifier struct {
+	note.Verifier
+	n *atomic.Int64
+}
+
+func (v countingVerifier) Verify(msg, sig []byte) bool {
+	v.n.Add(1)
+	return v.Verifier.Verify(msg, sig)
+}
+
+// TestWrapVerifiers: the feed checks notes with the verifiers WrapVerifiers
+// returns (a node's shared cache of verified signatures), for the logs' and
+// the witnesses' keys, and a forged cosignature still costs the note.
+func TestWrapVerifiers(t *testing.T) {
+	var calls atomic.Int64
+	var wrapped []string
+	var mu sync.Mutex
+	e := newEnv(t, envOptions{logs: 1, witnesses: 2, wrap: func(_ *roster.Roster, vs ...note.Verifier) []note.Verifier {
+		out := make([]note.Verifier, len(vs))
+		mu.Lock()
+		defer mu.Unlock()
+		for i, v := range vs {
+			wrapped = append(wrapped, v.Name())
+			out[i] = countingVerifier{v, &calls}
+		}
+		return out
+	}})
+	s := e.subscribe("")
+	l := e.logs[0]
+	l.AppendN(3, "a")
+	e.cosign(0, 0, 1)
+	e.waitServed(s, 0, 3, 2)
+	if calls.Load() < 3 {
+		t.Errorf("%d verifications through the wrapped verifiers, want ≥ 3 (log + 2 witnesses)", calls.Load())
+	}
+	mu.Lock()
+	if got := fmt.Sprint(wrapped); !strings.Contains(got, l.Origin()) || !strings.Contains(got, "witness0.example") || !strings.Contains(got, "witness1.example") {
+		t.Errorf("wrapped %s", got)
+	}
+	mu.Unlock()
+
+	l.AppendN(1, "b")
+	good, _ := l.Checkpoint()
+	v, _ := tlog.NewCosignatureVerifier(e.wits[1].vkey)
+	e.src.addNote(t, append(bytes.Clone(good), forgedCosig(v.Name(), v.KeyHash())...))
+	e.cosign(0, 0)
+	e.waitServed(s, 0, 4, 1)
+	if n := rejectedNotes(t, e); n != 1 {
+		t.Errorf("%v notes rejected, want 1 (the forged cosignature)", n)
 	}
 }

@@ -37,6 +37,10 @@ type Store interface {
 type Config struct {
 	// Network names the gossip network; it is part of the topic names.
 	Network string
+	// Signatures, if set, is the cache of verified signatures the service
+	// uses, shared with the node's other readers of gossiped notes; nil
+	// means one of its own.
+	Signatures *SignatureCache
 	// Host is the node's libp2p host (see NewHost); the Service does not
 	// close it.
 	Host host.Host
@@ -157,6 +161,9 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: lg, self: cfg.Host.ID()}
 	s.metrics = newMetrics(func() float64 { return float64(len(cfg.Host.Network().Peers())) })
 	s.sigs = newSigCache(defaultSigCacheSize)
+	if cfg.Signatures != nil {
+		s.sigs = cfg.Signatures.c
+	}
 	s.val = newValidator(s)
 	s.synced = newLRU[peer.ID, time.Time](10_000)
 	s.det = newDetector(s)

@@ -52,6 +52,23 @@ type rosterKeys struct {
 
 func newSigCache(max int) *sigCache { return &sigCache{max: max} }
 
+// SignatureCache is a node's memory of signatures that verified (see
+// sigCache), for sharing between its gossip service (Config.Signatures)
+// and other readers of the same notes, such as its feed: a note gossip has
+// checked then costs them no Ed25519 work.
+type SignatureCache struct{ c *sigCache }
+
+// NewSignatureCache returns an empty cache of the default size.
+func NewSignatureCache() *SignatureCache {
+	return &SignatureCache{newSigCache(defaultSigCacheSize)}
+}
+
+// Wrap returns vs, verifiers of r's keys, wrapped so that Verify consults
+// and fills the cache. A different r than the last call's empties it.
+func (sc *SignatureCache) Wrap(r *roster.Roster, vs ...note.Verifier) []note.Verifier {
+	return sc.c.wrap(r, vs...)
+}
+
 // keys returns r's cached verifiers, building them (and a new, empty cache)
 // when r is not the roster of the last call.
 func (c *sigCache) keys(r *roster.Roster) *rosterKeys {

@@ -46,9 +46,11 @@ type nodeFeed struct {
 // routes to the node's mux.
 func (n *Node) mountFeed() error {
 	cfg := feed.Config{
-		Source:      feedSource{n},
-		Tokens:      n.cfg.Feed.Tokens,
-		CORSOrigins: n.cfg.Feed.CORSOrigins,
+		Source: feedSource{n},
+		// Notes that gossip verified cost the feed no Ed25519 work.
+		WrapVerifiers: n.sigs.Wrap,
+		Tokens:        n.cfg.Feed.Tokens,
+		CORSOrigins:   n.cfg.Feed.CORSOrigins,
 		// Without pacing, re-verifying each new cosigned checkpoint for the
 		// feed cost the witness a third of its CPU under load.
 		RebuildInterval: time.Second,

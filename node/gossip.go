@@ -104,6 +104,7 @@ func (n *Node) startGossip() error {
 	}
 	n.gossip, err = gossip.New(gossip.Config{
 		Network:      gc.Network,
+		Signatures:   n.sigs,
 		Host:         h,
 		Roster:       rosterFn,
 		Store:        hooks.Store(n.store),

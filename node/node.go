@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vigilnet/vigil/gossip"
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/store"
 	"github.com/vigilnet/vigil/witness"
@@ -46,6 +47,8 @@ type Node struct {
 	mux     *http.ServeMux
 	reg     *prometheus.Registry
 	logsG   prometheus.GaugeFunc
+	// sigs remembers signatures that verified, for gossip and the feed.
+	sigs *gossip.SignatureCache
 	nodeFeed
 	nodeGossip
 }
@@ -55,7 +58,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: deps.Logger, keys: deps.Keys, store: deps.Store, ln: deps.Listener, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+	n := &Node{cfg: cfg, log: deps.Logger, keys: deps.Keys, store: deps.Store, ln: deps.Listener, mux: http.NewServeMux(), reg: prometheus.NewRegistry(), sigs: gossip.NewSignatureCache()}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
