@@ -153,7 +153,7 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	var cpuStart time.Duration
 	for r, lg := range logs {
 		if r == 1 {
-			cpuStart = processCPU()
+			cpuStart = load.ProcessCPU()
 		}
 		t, err := nw.equivocateOnce(ctx, p, lg, a, b, cursors, cfg.Timeout)
 		if err != nil {
@@ -167,7 +167,7 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 		}
 	}
 	if n := len(res.Latencies); n > 0 {
-		res.CPU = (processCPU() - cpuStart) / time.Duration(n)
+		res.CPU = (load.ProcessCPU() - cpuStart) / time.Duration(n)
 	}
 	return res, nil
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// processCPU returns the user+system CPU time this process has used so far.
-func processCPU() time.Duration {
+// ProcessCPU returns the user+system CPU time this process has used so far.
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

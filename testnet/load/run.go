@@ -97,7 +97,7 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 		}
 		workers[i] = &worker{r: r, p: p, stats: newStats()}
 	}
-	cpu0 := processCPU()
+	cpu0 := ProcessCPU()
 	start := time.Now()
 	if cfg.Duration > 0 {
 		r.deadline = start.Add(cfg.Duration)
@@ -113,7 +113,7 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 		})
 	}
 	wg.Wait()
-	res := &Result{Elapsed: time.Since(start), CPU: processCPU() - cpu0, Clients: cfg.Concurrency, Logs: len(wl.Chains), wl: wl}
+	res := &Result{Elapsed: time.Since(start), CPU: ProcessCPU() - cpu0, Clients: cfg.Concurrency, Logs: len(wl.Chains), wl: wl}
 	exhausted := true
 	for _, w := range workers {
 		res.merge(w.stats)
