@@ -40,20 +40,6 @@ func (l *localSightings) take(data []byte) (*sighting, bool) {
 	return s, ok
 }
 
-// trustingVerifier accepts every signature by its key without checking it:
-// it parses a note this node's own witness produced (see checkLocal).
-type trustingVerifier struct{ note.Verifier }
-
-func (trustingVerifier) Verify(msg, sig []byte) bool { return true }
-
-func trusting(vs []note.Verifier) []note.Verifier {
-	out := make([]note.Verifier, len(vs))
-	for i, v := range vs {
-		out[i] = trustingVerifier{v}
-	}
-	return out
-}
-
 // checkLocal is checkSighting for a message this node is about to publish.
 // A SOURCE_COSIGN note is this node's witness's output (witness.Cosigned):
 // the witness verified the log's signature before cosigning, and the
@@ -65,6 +51,6 @@ func (v *validator) checkLocal(data []byte, msg *vpb.Sighting) (*sighting, pubsu
 		return v.checkSighting(data, v.s.self)
 	}
 	return v.checkSightingWith(msg, v.s.self, func(r *roster.Roster, lg *roster.Log, origin string) (tlog.Checkpoint, *note.Note, error) {
-		return tlog.VerifyCheckpoint(msg.Checkpoint, origin, trusting([]note.Verifier{lg.Verifier}), trusting(r.WitnessVerifiers())...)
+		return tlog.VerifyCheckpoint(msg.Checkpoint, origin, tlog.Trusted(lg.Verifier), tlog.Trusted(r.WitnessVerifiers()...)...)
 	})
 }

@@ -254,3 +254,21 @@ func FuzzCosignatureVerifier(f *testing.F) {
 		_ = v.Verify(msg, sig)
 	})
 }
+
+// TestTrusted: a trusted key's lines are accepted unchecked, the note is
+// still parsed strictly, and other keys' lines stay unknown.
+func TestTrusted(t *testing.T) {
+	logV, _ := note.NewVerifier(specLogVKey)
+	witV, _ := tlog.NewCosignatureVerifier(specWitnessVKey)
+	tampered := bytes.Replace([]byte(specCosigned), []byte("uhDyOm4"), []byte("uhDyOm5"), 1)
+	c, n, err := tlog.VerifyCheckpoint(tampered, "example.com/log", tlog.Trusted(logV))
+	if err != nil || c.Size != 7 || len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 1 {
+		t.Fatalf("trusted log key: size %d, %v, err %v", c.Size, n, err)
+	}
+	if _, _, err := tlog.VerifyCheckpoint(tampered, "example.com/log", []note.Verifier{logV}, tlog.Trusted(witV)...); !errors.Is(err, tlog.ErrBadSignature) {
+		t.Fatalf("only the witness trusted: %v", err)
+	}
+	if _, _, err := tlog.VerifyCheckpoint([]byte("garbage"), "example.com/log", tlog.Trusted(logV)); !errors.Is(err, tlog.ErrMalformedNote) {
+		t.Fatalf("garbage: %v", err)
+	}
+}
