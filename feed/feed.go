@@ -13,7 +13,6 @@ package feed
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"math"
@@ -406,8 +405,9 @@ func samePeers(a, b []Peer) bool {
 // verified instead of verifying them again: under load that re-verification
 // was the feed's largest cost. Only the newest such note per log is
 // remembered, and only for the roster entry l: after a roster reload the
-// note is verified as usual.
+// note is verified as usual. The feed keeps signedNote itself, so the
+// caller must not modify it afterwards.
 func (f *Feed) Cosigned(l *roster.Log, signedNote []byte) {
-	f.views.slot(l.Origin).vouched.Store(&vouchedNote{hash: sha256.Sum256(signedNote), log: l})
+	f.views.slot(l.Origin).vouched.Store(&vouchedNote{note: signedNote, log: l})
 	f.CheckpointUpdated(l.Origin)
 }
