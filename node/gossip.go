@@ -38,6 +38,11 @@ type GossipConfig struct {
 	MDNS bool `yaml:"mdns"`
 	// FollowInterval is how often logs with a URL are polled (default 10s).
 	FollowInterval time.Duration `yaml:"follow_interval"`
+	// SyncDelay is how long gossiped data (merged sightings, suspicions)
+	// may wait for a sync to disk; 0 means the default
+	// (store.DefaultGossipSyncDelay, 1s), negative means sync each write.
+	// Witness state and evidence are always synced before they are used.
+	SyncDelay time.Duration `yaml:"sync_delay"`
 }
 
 // defaultGossipListen is used when gossip.listen is empty.

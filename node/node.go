@@ -76,7 +76,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		}
 	}
 	if n.store == nil {
-		if n.store, err = store.Open(cfg.DataDir, store.Options{Logger: n.log, CommitLinger: cfg.Witness.CommitLinger}); err != nil {
+		if n.store, err = store.Open(cfg.DataDir, store.Options{Logger: n.log, CommitLinger: cfg.Witness.CommitLinger, GossipSyncDelay: cfg.Gossip.SyncDelay}); err != nil {
 			return nil, err
 		}
 		n.ownsDB = true

@@ -69,7 +69,7 @@ func (d *DB) MergeCheckpoint(ctx context.Context, origin string, size uint64, ro
 	if err != nil || skip {
 		return err
 	}
-	return d.commitUpdate(ctx, "checkpoint_merge", func(txn *badger.Txn) error {
+	return d.commitGossip(ctx, "checkpoint_merge", func(txn *badger.Txn) error {
 		old, exists, err := getCheckpoint(txn, key)
 		if err != nil {
 			return err
@@ -84,7 +84,7 @@ func (d *DB) MergeCheckpoint(ctx context.Context, origin string, size uint64, ro
 			return err
 		}
 		return txn.Set(key, v)
-	}, nil)
+	})
 }
 
 func getCheckpoint(txn *badger.Txn, key []byte) (CheckpointRecord, bool, error) {

@@ -15,8 +15,11 @@ const maxBatch = 1024
 // writes its keys in the shared transaction; it must not write anything if it
 // returns an error.
 type commitReq struct {
-	op    string
-	apply func(txn *badger.Txn) error
+	op string
+	// gossip marks an update that need not be synced before it is
+	// answered (sync.go).
+	gossip bool
+	apply  func(txn *badger.Txn) error
 	// committed, if set, runs on the committer after the transaction
 	// holding this update is durable, before the caller hears of it.
 	committed func()
@@ -48,11 +51,15 @@ func (d *DB) groupCommit() {
 	batch := make([]*commitReq, 0, maxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
+	defer d.syncs.timer.Stop()
 	prev := 0
 	for {
 		var first *commitReq
 		select {
 		case first = <-d.commitCh:
+		case <-d.syncs.timer.C:
+			d.syncBackground()
+			continue
 		case <-d.closing:
 			return
 		}
@@ -99,6 +106,9 @@ func (d *DB) commitBatch(batch []*commitReq) {
 		if errors.Is(err, badger.ErrDBClosed) {
 			err = ErrClosed
 		}
+		if err == nil {
+			err = d.syncCommitted(batch, pending)
+		}
 		if err != nil {
 			// What reached the disk is unknown: forget what the cache
 			// holds for these updates, so later reads go to Badger.
@@ -141,7 +151,17 @@ func (d *DB) commitBatch(batch []*commitReq) {
 // commitUpdate queues apply for the group committer and waits until it is
 // durable (nil) or refused.
 func (d *DB) commitUpdate(ctx context.Context, op string, apply func(txn *badger.Txn) error, committed func()) error {
-	r := &commitReq{op: op, apply: apply, committed: committed, done: make(chan error, 1)}
+	return d.commit(ctx, &commitReq{op: op, apply: apply, committed: committed})
+}
+
+// commitGossip is commitUpdate for gossiped data: it returns once the update
+// is written, and it is synced within the gossip sync delay.
+func (d *DB) commitGossip(ctx context.Context, op string, apply func(txn *badger.Txn) error) error {
+	return d.commit(ctx, &commitReq{op: op, gossip: true, apply: apply})
+}
+
+func (d *DB) commit(ctx context.Context, r *commitReq) error {
+	r.done = make(chan error, 1)
 	select {
 	case d.commitCh <- r:
 	case <-d.closing:

@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	latency   *prometheus.HistogramVec
 	batchSize prometheus.Histogram
+	syncs     *prometheus.CounterVec
 }
 
 func newMetrics() *Metrics {
@@ -20,9 +21,13 @@ func newMetrics() *Metrics {
 			Help:    "Updates that shared one transaction and one fsync (group commit).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_store_syncs_total",
+			Help: "Syncs to disk the committer ran: for a durable batch (witness state, evidence) or in the background for gossiped data.",
+		}, []string{"reason"}),
 	}
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.latency, m.batchSize}
+	return []prometheus.Collector{m.latency, m.batchSize, m.syncs}
 }

@@ -2,9 +2,13 @@
 // witness state, and (in sibling files) sightings, cosignatures and evidence.
 // It is the only package that imports Badger.
 //
-// Every write is synced to disk before it returns (SyncWrites), and Badger's
-// single write loop batches concurrent commits into one fsync, so many
-// concurrent updates share the cost of durability (group commit).
+// Witness state and evidence are synced to disk before the call that writes
+// them returns, and one serial committer batches concurrent updates into one
+// transaction and one sync, so many concurrent updates share the cost of
+// durability (group commit). What gossip brings (merged sightings and their
+// cosignatures, suspicions) is written at once, so it survives the process
+// being killed, but it is synced to disk by the next sync: at most
+// Options.GossipSyncDelay later (sync.go).
 package store
 
 import (
@@ -42,7 +46,15 @@ type Options struct {
 	// updates to share a sync once load is evident (see groupCommit);
 	// 0 means DefaultCommitLinger, negative means never wait.
 	CommitLinger time.Duration
+	// GossipSyncDelay is how long merged sightings and suspicions may wait
+	// for a sync to disk (see sync.go); 0 means DefaultGossipSyncDelay,
+	// negative means every write is synced before it returns.
+	GossipSyncDelay time.Duration
 }
+
+// DefaultGossipSyncDelay bounds what a power loss can take of gossiped
+// data; the gossip layer learns it again from its peers on restart.
+const DefaultGossipSyncDelay = time.Second
 
 // DefaultCommitLinger is the group committer's default wait for company
 // under load: a fraction of one sync's cost in latency, for batches several
@@ -57,6 +69,7 @@ type DB struct {
 
 	witness       *witnessCache
 	linger        time.Duration
+	syncs         syncState
 	commitCh      chan *commitReq
 	closing       chan struct{}
 	committerDone chan struct{}
@@ -71,7 +84,8 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	bo := badger.DefaultOptions(dir).
 		WithInMemory(opts.InMemory).
-		WithSyncWrites(!opts.InMemory).
+		// Syncs are the committer's (sync.go) unless every write syncs.
+		WithSyncWrites(!opts.InMemory && opts.GossipSyncDelay < 0).
 		// Sized for a node watching thousands of logs in well under 100 MB.
 		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
@@ -101,6 +115,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		closing:       make(chan struct{}),
 		committerDone: make(chan struct{}),
 	}
+	d.syncs.init(opts)
 	switch {
 	case d.linger == 0:
 		d.linger = DefaultCommitLinger

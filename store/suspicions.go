@@ -37,7 +37,7 @@ func suspicionKey(origin string, size uint64, root [32]byte) []byte {
 // (origin, size, root).
 func (d *DB) RecordSuspicion(ctx context.Context, origin string, size uint64, root [32]byte, reason string, at time.Time) error {
 	key := suspicionKey(origin, size, root)
-	return d.commitUpdate(ctx, "suspicion_record", func(txn *badger.Txn) error {
+	return d.commitGossip(ctx, "suspicion_record", func(txn *badger.Txn) error {
 		s := Suspicion{Origin: origin, Size: size, Root: root, First: at}
 		v, err := get(txn, key)
 		switch {
@@ -55,7 +55,7 @@ func (d *DB) RecordSuspicion(ctx context.Context, origin string, size uint64, ro
 			return err
 		}
 		return txn.Set(key, nv)
-	}, nil)
+	})
 }
 
 // Suspicions calls fn for every recorded suspicion.
