@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/color"
 	"os"
 	"os/exec"
@@ -102,7 +103,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // VIGIL_BENCH_RUNS (3), VIGIL_BENCH_REPEATS (30 equivocations per run),
 // VIGIL_BENCH_NODES (10,25,50), VIGIL_BENCH_FLOOD_NODES (10,50),
 // VIGIL_BENCH_PARTS (detection,throughput,rss; "plot" only redraws),
-// VIGIL_BENCH_RUN_FROM (1), VIGIL_BENCH_OUT (../docs).
+// VIGIL_BENCH_RUN_FROM (1), VIGIL_BENCH_OUT (../docs), VIGIL_BENCH_CPUPROFILE (none).
 func TestBenchNet(t *testing.T) {
 	if os.Getenv("VIGIL_BENCH_NET") != "1" {
 		t.Skip("set VIGIL_BENCH_NET=1 (make bench-net)")
@@ -154,9 +155,20 @@ func TestBenchNet(t *testing.T) {
 						continue
 					}
 					start := time.Now()
-					r, err := testnet.MeasureDetection(ctx, testnet.DetectionConfig{
+					dc := testnet.DetectionConfig{
 						Dir: t.TempDir(), Witnesses: n - 2, Observers: 2, Repeats: repeats, FloodPeers: flood, Timeout: time.Minute,
-					})
+					}
+					// VIGIL_BENCH_CPUPROFILE=PREFIX profiles each network's timed
+					// repetitions to PREFIX-<nodes>-<flood>-<run>.prof.
+					if prefix := os.Getenv("VIGIL_BENCH_CPUPROFILE"); prefix != "" {
+						f, err := os.Create(fmt.Sprintf("%s-%d-%d-%d.prof", prefix, n, flood, run))
+						if err != nil {
+							t.Fatal(err)
+						}
+						defer f.Close()
+						dc.CPUProfile = f
+					}
+					r, err := testnet.MeasureDetection(ctx, dc)
 					if err != nil {
 						t.Fatalf("detection, %d nodes, flood %d, run %d: %v", n, flood, run, err)
 					}

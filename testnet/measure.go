@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,7 +56,10 @@ type DetectionConfig struct {
 	FloodRate  float64
 	// Timeout bounds each repetition (default 30s).
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// CPUProfile, if set, receives a CPU profile of the timed repetitions
+	// only (not the start-up or the warm-up).
+	CPUProfile io.Writer
+	Logger     *slog.Logger
 }
 
 // DetectionResult is what MeasureDetection measured.
@@ -125,6 +129,9 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	if err := nw.WaitMeshed(ctx, 60*time.Second); err != nil {
 		return nil, err
 	}
+	if err := nw.WaitSettled(ctx, 60*time.Second); err != nil {
+		return nil, err
+	}
 	res := &DetectionResult{Nodes: len(nw.Members), FloodPeers: cfg.FloodPeers}
 	var floods []*FloodPeer
 	defer func() {
@@ -154,6 +161,12 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	for r, lg := range logs {
 		if r == 1 {
 			cpuStart = load.ProcessCPU()
+			if cfg.CPUProfile != nil {
+				if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+					return nil, err
+				}
+				defer pprof.StopCPUProfile()
+			}
 		}
 		t, err := nw.equivocateOnce(ctx, p, lg, a, b, cursors, cfg.Timeout)
 		if err != nil {
@@ -187,6 +200,29 @@ func (nw *Network) WaitMeshed(ctx context.Context, d time.Duration) error {
 			}
 		}
 		return true
+	})
+}
+
+// WaitSettled waits until the members' connections stop changing: no member
+// gained or lost a peer over three checks a second apart. A new network
+// densifies for a few seconds after it has meshed (gossipsub's peer exchange
+// hands pruned peers others to dial, and each new connection runs the
+// catch-up sync), which is start-up work a measurement should not include.
+func (nw *Network) WaitSettled(ctx context.Context, d time.Duration) error {
+	last, same := "", 0
+	return measureWaitEvery(ctx, d, time.Second, func() bool {
+		var b strings.Builder
+		for _, m := range nw.Members {
+			if n := m.Node(); n != nil && n.Gossip() != nil {
+				fmt.Fprintf(&b, "%d,", len(n.Gossip().Host().Network().Peers()))
+			}
+		}
+		if b.String() == last {
+			same++
+		} else {
+			last, same = b.String(), 0
+		}
+		return same >= 3
 	})
 }
 

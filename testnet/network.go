@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -201,21 +202,27 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	return nw, nil
 }
 
-// bootstrapFor lists up to opts.Bootstrap running members before m.
+// bootstrapFor lists up to opts.Bootstrap running members for m to dial:
+// members started before it, chosen at random (the same choice each time m
+// starts), as operators handed different bootstrap lists would dial.
+// Members that are down are passed over; a member with none running
+// before it (the first, restarted) dials later ones.
 func (nw *Network) bootstrapFor(m *Member) []string {
-	var out []string
-	for i := m.Index - 1; i >= 0 && len(out) < nw.opts.Bootstrap; i-- {
-		if p := nw.Members[i]; p.Running() && len(p.Gossip) > 0 {
-			out = append(out, p.Gossip[0])
+	var before, after []string
+	for _, p := range nw.Members {
+		if p == m || !p.Running() || len(p.Gossip) == 0 {
+			continue
+		}
+		if p.Index < m.Index {
+			before = append(before, p.Gossip[0])
+		} else {
+			after = append(after, p.Gossip[0])
 		}
 	}
-	// A restarted first member dials the next ones.
-	for i := m.Index + 1; i < len(nw.Members) && len(out) < nw.opts.Bootstrap; i++ {
-		if p := nw.Members[i]; p.Running() && len(p.Gossip) > 0 {
-			out = append(out, p.Gossip[0])
-		}
-	}
-	return out
+	rng := rand.New(rand.NewPCG(uint64(m.Index), 0x5eed))
+	rng.Shuffle(len(before), func(i, j int) { before[i], before[j] = before[j], before[i] })
+	out := before[:min(len(before), nw.opts.Bootstrap)]
+	return append(out, after[:min(len(after), nw.opts.Bootstrap-len(out))]...)
 }
 
 // startMember starts m; a restarted member listens on the address it had
