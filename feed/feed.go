@@ -76,8 +76,11 @@ type Evidence struct {
 	// Witnesses names the roster witnesses implicated, if any.
 	Witnesses []string `json:"witnesses,omitempty"`
 	// Sizes are the tree sizes of the two conflicting checkpoints.
-	Sizes    []uint64  `json:"sizes,omitempty"`
+	Sizes []uint64 `json:"sizes,omitempty"`
+	// Detected is when the node that found it did; Stored is when this
+	// node stored it (the same, or later when it came by gossip).
 	Detected time.Time `json:"detected"`
+	Stored   time.Time `json:"stored"`
 	// Summary says in one sentence what the evidence proves.
 	Summary string `json:"summary"`
 }

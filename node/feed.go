@@ -290,7 +290,7 @@ func (s feedSource) EvidenceFile(ctx context.Context, id string) (feed.Evidence,
 }
 
 func evidenceInfo(rec store.EvidenceRecord) feed.Evidence {
-	ev := feed.Evidence{ID: rec.ID, Kind: rec.Kind, Origin: rec.Origin, Detected: rec.Stored.UTC().Truncate(time.Millisecond), Summary: rec.Statement}
+	ev := feed.Evidence{ID: rec.ID, Kind: rec.Kind, Origin: rec.Origin, Detected: rec.Stored.UTC().Truncate(time.Millisecond), Stored: rec.Stored.UTC(), Summary: rec.Statement}
 	if rec.Witness != "" {
 		ev.Witnesses = []string{rec.Witness}
 	}

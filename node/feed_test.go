@@ -335,7 +335,8 @@ func TestNodeFeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	eid := evidence.ID(ev)
-	if _, err := fn.db.PutEvidence(context.Background(), store.EvidenceRecord{ID: eid, Kind: vpb.KindName(ev.Kind), Origin: fn.log.Origin(), Statement: finding.Statement(), Data: data}); err != nil {
+	stored := time.Date(2026, 12, 2, 6, 0, 0, 123e6, time.UTC)
+	if _, err := fn.db.PutEvidence(context.Background(), store.EvidenceRecord{ID: eid, Kind: vpb.KindName(ev.Kind), Origin: fn.log.Origin(), Statement: finding.Statement(), Stored: stored, Data: data}); err != nil {
 		t.Fatal(err)
 	}
 	fn.n.Feed().EvidenceUpdated()
@@ -346,7 +347,7 @@ func TestNodeFeed(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list.Evidence) != 1 {
 		t.Fatalf("evidence list: %d %v %s", code, err, body)
 	}
-	if e := list.Evidence[0]; e.ID != eid || e.Kind != "log-equivocation-same-size" || fmt.Sprint(e.Sizes) != "[6 6]" || e.Detected.UnixMilli() != 1700000000000 {
+	if e := list.Evidence[0]; e.ID != eid || e.Kind != "log-equivocation-same-size" || fmt.Sprint(e.Sizes) != "[6 6]" || e.Detected.UnixMilli() != 1700000000000 || !e.Stored.Equal(stored) {
 		t.Errorf("evidence: %+v", e)
 	}
 	code, raw := fn.get("/v1/evidence/" + eid + "?format=raw")

@@ -117,7 +117,7 @@ func (s dbEvidence) list(ctx context.Context) ([]feed.Evidence, error) {
 			return nil, err
 		}
 		for _, r := range recs {
-			out = append(out, feed.Evidence{ID: r.ID, Kind: r.Kind, Origin: r.Origin, Detected: r.Stored, Summary: r.Statement})
+			out = append(out, feed.Evidence{ID: r.ID, Kind: r.Kind, Origin: r.Origin, Detected: r.Stored, Stored: r.Stored, Summary: r.Statement})
 		}
 		if len(recs) < 500 {
 			return out, nil
