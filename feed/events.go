@@ -141,11 +141,34 @@ func (h *hub) close() {
 
 var errTooManySubscribers = errors.New("too many event subscribers")
 
+// eventTypes parses the types query parameter: a comma-separated subset of
+// checkpoint, evidence and peers (resets are always sent). Empty means all.
+func eventTypes(q string) (map[string]bool, error) {
+	if q == "" {
+		return nil, nil
+	}
+	want := map[string]bool{}
+	for _, t := range strings.Split(q, ",") {
+		switch t {
+		case EventCheckpoint, EventEvidence, EventPeers:
+			want[t] = true
+		default:
+			return nil, fmt.Errorf("bad types: %q is not one of %s, %s, %s", t, EventCheckpoint, EventEvidence, EventPeers)
+		}
+	}
+	return want, nil
+}
+
 // serveEvents streams events as text/event-stream. A client resumes with the
 // Last-Event-ID header (sent by EventSource on reconnect) or the
 // last_event_id query parameter; without either it gets only new events.
 func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h := f.hub
+	types, err := eventTypes(r.URL.Query().Get("types"))
+	if err != nil {
+		f.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
 	if n := h.subscribers.Add(1); n > int64(h.max) {
 		h.subscribers.Add(-1)
 		w.Header().Set("Retry-After", "10")
@@ -205,8 +228,12 @@ func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
 			f.metrics.resumes.WithLabelValues("ok").Inc()
 		}
 		lastID = ""
+		sent := 0
 		for _, e := range evs {
-			buf = appendEvent(buf, h.id(e.seq), e.typ, e.data)
+			if types == nil || types[e.typ] {
+				buf = appendEvent(buf, h.id(e.seq), e.typ, e.data)
+				sent++
+			}
 			seq = e.seq
 		}
 		if len(buf) > 0 {
@@ -218,7 +245,7 @@ func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			buf = buf[:0]
-			f.metrics.eventsSent.Add(float64(len(evs)))
+			f.metrics.eventsSent.Add(float64(sent))
 		}
 		select {
 		case <-r.Context().Done():

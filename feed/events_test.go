@@ -106,6 +106,33 @@ func TestEventsOrderAndResume(t *testing.T) {
 	}
 }
 
+// TestEventsTypes: ?types= keeps only the events asked for, and names
+// what it does not know.
+func TestEventsTypes(t *testing.T) {
+	e := newEnv(t, envOptions{logs: 1, witnesses: 1})
+	all := e.subscribe("")
+	evOnly := e.subscribeQuery("types=evidence", "")
+	e.logs[0].AppendN(3, "a")
+	e.cosign(0, 0)
+	e.waitServed(all, 0, 3, 1)
+	e.src.addEvidence(evidenceFor(e.logs[0].Origin(), 0), []byte("file 0"))
+	e.feed.EvidenceUpdated()
+	ev := evOnly.next(t)
+	if ev.typ != feed.EventEvidence || seqOf(t, ev.id) != 2 {
+		t.Fatalf("types=evidence: first event %s %s, want the evidence (seq 2)", ev.id, describe(t, ev))
+	}
+	var got feed.Evidence
+	if err := json.Unmarshal([]byte(ev.data), &got); err != nil || got.ID != fmt.Sprintf("%064x", 1) {
+		t.Fatalf("evidence event data: %+v, %v", got, err)
+	}
+	for _, q := range []string{"types=checkpoint,bogus", "types=reset", "types=,evidence"} {
+		code, _, body := e.get("/v1/events?" + q)
+		if code != 400 || !strings.Contains(body, "bad types") {
+			t.Errorf("%s: %d %s, want 400 naming the bad type", q, code, body)
+		}
+	}
+}
+
 // epochOf reads the epoch from /v1/logs's last_event_id.
 func epochOf(t *testing.T, e *env) string {
 	t.Helper()

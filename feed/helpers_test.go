@@ -335,8 +335,18 @@ type stream struct {
 // registered it (the retry line arrived).
 func (e *env) subscribe(lastID string) *stream {
 	e.t.Helper()
+	return e.subscribeQuery("", lastID)
+}
+
+// subscribeQuery is subscribe with a query string (without the "?").
+func (e *env) subscribeQuery(query, lastID string) *stream {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.url+"/v1/events", nil)
+	u := e.url + "/v1/events"
+	if query != "" {
+		u += "?" + query
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
