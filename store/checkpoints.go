@@ -51,13 +51,19 @@ func checkpointKey(origin string, size uint64, root [32]byte) []byte {
 // MergeCheckpoint atomically creates or updates the record of (origin, size,
 // root). fn receives the current record (exists is false if there is none)
 // and returns the record to store and whether to write it; returning false
-// writes nothing (no fsync). The write is durable when MergeCheckpoint
-// returns nil. The record's identity fields are forced to the arguments.
+// writes nothing. fn must not modify old's byte slices. When MergeCheckpoint
+// returns nil the record is written, and synced to disk within the gossip
+// sync delay (sync.go). The record's identity fields are forced to the
+// arguments.
 func (d *DB) MergeCheckpoint(ctx context.Context, origin string, size uint64, root [32]byte, fn func(old CheckpointRecord, exists bool) (CheckpointRecord, bool, error)) error {
 	key := checkpointKey(origin, size, root)
+	ckey := string(key)
 	// Most sightings change nothing; decide that without the committer.
-	var skip bool
-	err := d.view("checkpoint_merge_check", func(txn *badger.Txn) error {
+	skip := false
+	if old, ok := d.records.get(ckey); ok {
+		_, write, err := fn(old, true)
+		skip = err == nil && !write
+	} else if err := d.view("checkpoint_merge_check", func(txn *badger.Txn) error {
 		old, exists, err := getCheckpoint(txn, key)
 		if err != nil || !exists {
 			return err
@@ -65,14 +71,19 @@ func (d *DB) MergeCheckpoint(ctx context.Context, origin string, size uint64, ro
 		_, write, err := fn(old, true)
 		skip = err == nil && !write
 		return nil
-	})
-	if err != nil || skip {
+	}); err != nil {
 		return err
 	}
+	if skip {
+		return nil
+	}
 	return d.commitGossip(ctx, "checkpoint_merge", func(txn *badger.Txn) error {
-		old, exists, err := getCheckpoint(txn, key)
-		if err != nil {
-			return err
+		old, exists := d.records.current(ckey)
+		if !exists {
+			var err error
+			if old, exists, err = getCheckpoint(txn, key); err != nil {
+				return err
+			}
 		}
 		next, write, err := fn(old, exists)
 		if err != nil || !write {
@@ -83,8 +94,12 @@ func (d *DB) MergeCheckpoint(ctx context.Context, origin string, size uint64, ro
 		if err != nil {
 			return err
 		}
-		return txn.Set(key, v)
-	})
+		if err := txn.Set(key, v); err != nil {
+			return err
+		}
+		d.records.stage(ckey, next)
+		return nil
+	}, func() { d.records.publish(ckey) })
 }
 
 func getCheckpoint(txn *badger.Txn, key []byte) (CheckpointRecord, bool, error) {

@@ -113,6 +113,7 @@ func (d *DB) commitBatch(batch []*commitReq) {
 			// What reached the disk is unknown: forget what the cache
 			// holds for these updates, so later reads go to Badger.
 			d.witness.forget()
+			d.records.forget()
 		}
 		for _, i := range pending {
 			results[i] = err
@@ -121,6 +122,7 @@ func (d *DB) commitBatch(batch []*commitReq) {
 			}
 		}
 		d.witness.endTxn()
+		d.records.endTxn()
 		pending = pending[:0]
 		txn = d.db.NewTransaction(true)
 	}
@@ -140,6 +142,7 @@ func (d *DB) commitBatch(batch []*commitReq) {
 		commit()
 	}
 	d.witness.endTxn()
+	d.records.endTxn()
 	txn.Discard()
 	elapsed := time.Since(start).Seconds()
 	for i, r := range batch {
@@ -156,8 +159,8 @@ func (d *DB) commitUpdate(ctx context.Context, op string, apply func(txn *badger
 
 // commitGossip is commitUpdate for gossiped data: it returns once the update
 // is written, and it is synced within the gossip sync delay.
-func (d *DB) commitGossip(ctx context.Context, op string, apply func(txn *badger.Txn) error) error {
-	return d.commit(ctx, &commitReq{op: op, gossip: true, apply: apply})
+func (d *DB) commitGossip(ctx context.Context, op string, apply func(txn *badger.Txn) error, committed func()) error {
+	return d.commit(ctx, &commitReq{op: op, gossip: true, apply: apply, committed: committed})
 }
 
 func (d *DB) commit(ctx context.Context, r *commitReq) error {

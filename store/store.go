@@ -68,6 +68,7 @@ type DB struct {
 	metrics *Metrics
 
 	witness       *witnessCache
+	records       *recordCache
 	linger        time.Duration
 	syncs         syncState
 	commitCh      chan *commitReq
@@ -110,6 +111,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		log:           lg,
 		metrics:       newMetrics(),
 		witness:       newWitnessCache(),
+		records:       newRecordCache(recordCacheSize),
 		linger:        opts.CommitLinger,
 		commitCh:      make(chan *commitReq, maxBatch),
 		closing:       make(chan struct{}),

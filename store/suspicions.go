@@ -55,7 +55,7 @@ func (d *DB) RecordSuspicion(ctx context.Context, origin string, size uint64, ro
 			return err
 		}
 		return txn.Set(key, nv)
-	})
+	}, nil)
 }
 
 // Suspicions calls fn for every recorded suspicion.
