@@ -23,6 +23,9 @@ import (
 )
 
 type benchDetection struct {
+	// Mode is "process" (a `vigil node` process per member) or
+	// "in-process" (every member in the test process).
+	Mode        string    `json:"mode"`
 	Nodes       int       `json:"nodes"`
 	FloodPeers  int       `json:"flood_peers"`
 	Run         int       `json:"run"`
@@ -97,12 +100,49 @@ func envInts(t *testing.T, name string, def []int) []int {
 	return out
 }
 
+// benchDetect measures detection on one network and appends the result.
+func benchDetect(t *testing.T, res *benchNet, mode, bin string, n, flood, run, repeats int) {
+	t.Helper()
+	start := time.Now()
+	dc := testnet.DetectionConfig{
+		Dir: t.TempDir(), Witnesses: n - 2, Observers: 2, Repeats: repeats, FloodPeers: flood, Timeout: time.Minute,
+	}
+	if mode == "process" {
+		dc.Binary = bin
+	}
+	// VIGIL_BENCH_CPUPROFILE=PREFIX profiles each network's timed
+	// repetitions (in this process) to PREFIX-<mode>-<nodes>-<flood>-<run>.prof.
+	if prefix := os.Getenv("VIGIL_BENCH_CPUPROFILE"); prefix != "" {
+		f, err := os.Create(fmt.Sprintf("%s-%s-%d-%d-%d.prof", prefix, mode, n, flood, run))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		dc.CPUProfile = f
+	}
+	r, err := testnet.MeasureDetection(context.Background(), dc)
+	if err != nil {
+		t.Fatalf("detection, %s, %d nodes, flood %d, run %d: %v", mode, n, flood, run, err)
+	}
+	d := benchDetection{Mode: mode, Nodes: n, FloodPeers: flood, Run: run, P50ms: ms(r.Latencies.Percentile(0.5)),
+		P99ms: ms(r.Latencies.Percentile(0.99)), ObservedP99: ms(r.Observed.Percentile(0.99)), FloodSent: r.FloodSent,
+		PushedP50: ms(r.Pushed.Percentile(0.5)), FirstP50: ms(r.First.Percentile(0.5)), CPUms: ms(r.CPU)}
+	for _, l := range r.Latencies {
+		d.Latencies = append(d.Latencies, ms(l))
+	}
+	res.Detection = append(res.Detection, d)
+	t.Logf("detection run %d, %s: %d nodes, %d flood peers: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %.0f ms CPU per equivocation, %s",
+		run, mode, n, flood, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, d.CPUms, time.Since(start).Round(time.Second))
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // TestBenchNet runs only with VIGIL_BENCH_NET=1 (make bench-net). Knobs:
 // VIGIL_BENCH_RUNS (3), VIGIL_BENCH_REPEATS (30 equivocations per run),
 // VIGIL_BENCH_NODES (10,25,50), VIGIL_BENCH_FLOOD_NODES (10,50),
 // VIGIL_BENCH_PARTS (detection,throughput,rss; "plot" only redraws),
+// VIGIL_BENCH_MODES (process,in-process: detection with a `vigil node`
+// process per member, and with every member in this process),
 // VIGIL_BENCH_RUN_FROM (1), VIGIL_BENCH_OUT (../docs), VIGIL_BENCH_CPUPROFILE (none).
 func TestBenchNet(t *testing.T) {
 	if os.Getenv("VIGIL_BENCH_NET") != "1" {
@@ -114,6 +154,15 @@ func TestBenchNet(t *testing.T) {
 	repeats := envInt(t, "VIGIL_BENCH_REPEATS", 30)
 	sizes := envInts(t, "VIGIL_BENCH_NODES", []int{10, 25, 50})
 	floodSizes := envInts(t, "VIGIL_BENCH_FLOOD_NODES", []int{10, 50})
+	modes := strings.Split(os.Getenv("VIGIL_BENCH_MODES"), ",")
+	if modes[0] == "" {
+		modes = []string{"process", "in-process"}
+	}
+	for _, m := range modes {
+		if m != "process" && m != "in-process" {
+			t.Fatalf("VIGIL_BENCH_MODES: %q is neither process nor in-process", m)
+		}
+	}
 	parts := os.Getenv("VIGIL_BENCH_PARTS")
 	if parts == "" {
 		parts = "detection,throughput,rss"
@@ -148,40 +197,23 @@ func TestBenchNet(t *testing.T) {
 		if from == 1 {
 			res.Detection = nil
 		}
+		var bin string
+		if slices.Contains(modes, "process") {
+			var err error
+			if bin, err = buildVigil(); err != nil {
+				t.Fatal(err)
+			}
+		}
 		for run := from; run <= runs; run++ {
-			for _, n := range sizes {
-				for _, flood := range []int{0, 10} {
-					if flood > 0 && !slices.Contains(floodSizes, n) {
-						continue
-					}
-					start := time.Now()
-					dc := testnet.DetectionConfig{
-						Dir: t.TempDir(), Witnesses: n - 2, Observers: 2, Repeats: repeats, FloodPeers: flood, Timeout: time.Minute,
-					}
-					// VIGIL_BENCH_CPUPROFILE=PREFIX profiles each network's timed
-					// repetitions to PREFIX-<nodes>-<flood>-<run>.prof.
-					if prefix := os.Getenv("VIGIL_BENCH_CPUPROFILE"); prefix != "" {
-						f, err := os.Create(fmt.Sprintf("%s-%d-%d-%d.prof", prefix, n, flood, run))
-						if err != nil {
-							t.Fatal(err)
+			for _, mode := range modes {
+				for _, n := range sizes {
+					for _, flood := range []int{0, 10} {
+						if flood > 0 && !slices.Contains(floodSizes, n) {
+							continue
 						}
-						defer f.Close()
-						dc.CPUProfile = f
+						benchDetect(t, &res, mode, bin, n, flood, run, repeats)
+						save()
 					}
-					r, err := testnet.MeasureDetection(ctx, dc)
-					if err != nil {
-						t.Fatalf("detection, %d nodes, flood %d, run %d: %v", n, flood, run, err)
-					}
-					d := benchDetection{Nodes: n, FloodPeers: flood, Run: run, P50ms: ms(r.Latencies.Percentile(0.5)),
-						P99ms: ms(r.Latencies.Percentile(0.99)), ObservedP99: ms(r.Observed.Percentile(0.99)), FloodSent: r.FloodSent,
-						PushedP50: ms(r.Pushed.Percentile(0.5)), FirstP50: ms(r.First.Percentile(0.5)), CPUms: ms(r.CPU)}
-					for _, l := range r.Latencies {
-						d.Latencies = append(d.Latencies, ms(l))
-					}
-					res.Detection = append(res.Detection, d)
-					t.Logf("detection run %d: %d nodes, %d flood peers: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %.0f ms CPU per equivocation, %s",
-						run, n, flood, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, d.CPUms, time.Since(start).Round(time.Second))
-					save()
 				}
 			}
 		}

@@ -7,7 +7,9 @@ package testnet
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigilnet/vigil/feed"
 	"github.com/vigilnet/vigil/testnet/load"
 	"github.com/vigilnet/vigil/testnet/scriptlog"
 	"github.com/vigilnet/vigil/tlog"
@@ -56,8 +59,12 @@ type DetectionConfig struct {
 	FloodRate  float64
 	// Timeout bounds each repetition (default 30s).
 	Timeout time.Duration
+	// Binary, if set, runs every member as a `vigil node` process, as the
+	// harness does outside tests; empty runs them all in this process.
+	Binary string
 	// CPUProfile, if set, receives a CPU profile of the timed repetitions
-	// only (not the start-up or the warm-up).
+	// only (not the start-up or the warm-up); in process mode it covers
+	// the harness alone.
 	CPUProfile io.Writer
 	Logger     *slog.Logger
 }
@@ -77,9 +84,10 @@ type DetectionResult struct {
 	Pushed, First Durations
 	// FloodSent is how many forged sightings the hostile peers published.
 	FloodSent int64
-	// CPU is the process's CPU time (every node, the harness, the hostile
-	// peers) over the timed repetitions, divided by their number: what one
-	// equivocation costs the whole in-process network.
+	// CPU is the CPU time of this process (the harness, the hostile peers
+	// and, in process, every node) and of the member processes over the
+	// timed repetitions, divided by their number: what one equivocation
+	// costs the whole network.
 	CPU time.Duration
 }
 
@@ -121,7 +129,7 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	target.AppendN(3, "target")
 	entries = append(entries, LogEntry{VKey: target.VerifierKey()})
 
-	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, Logger: cfg.Logger})
+	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, Binary: cfg.Binary, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +161,13 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 			return nil, err
 		}
 	}
+	var watch *evidenceWatch
+	if cfg.Binary != "" {
+		if watch, err = nw.watchEvidence(ctx); err != nil {
+			return nil, err
+		}
+		defer watch.Close()
+	}
 	p := NewPusher(nw)
 	half := cfg.Witnesses / 2
 	a, b := Range(0, half), Range(half, cfg.Witnesses)
@@ -160,7 +175,7 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	var cpuStart time.Duration
 	for r, lg := range logs {
 		if r == 1 {
-			cpuStart = load.ProcessCPU()
+			cpuStart = nw.cpu()
 			if cfg.CPUProfile != nil {
 				if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
 					return nil, err
@@ -168,7 +183,7 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 				defer pprof.StopCPUProfile()
 			}
 		}
-		t, err := nw.equivocateOnce(ctx, p, lg, a, b, cursors, cfg.Timeout)
+		t, err := nw.equivocateOnce(ctx, p, lg, a, b, cursors, watch, cfg.Timeout)
 		if err != nil {
 			return nil, fmt.Errorf("repetition %d: %w", r, err)
 		}
@@ -180,23 +195,26 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 		}
 	}
 	if n := len(res.Latencies); n > 0 {
-		res.CPU = (load.ProcessCPU() - cpuStart) / time.Duration(n)
+		res.CPU = (nw.cpu() - cpuStart) / time.Duration(n)
 	}
 	return res, nil
 }
 
-// WaitMeshed waits until every running in-process member has a gossip
-// neighbour on both topics.
+// WaitMeshed waits until every running member has a gossip neighbour: on
+// both topics in process, a connected peer in process mode (what its
+// metrics tell).
 func (nw *Network) WaitMeshed(ctx context.Context, d time.Duration) error {
 	return measureWait(ctx, d, func() bool {
 		for _, m := range nw.Members {
-			n := m.Node()
-			if n == nil || n.Gossip() == nil {
-				continue
-			}
-			cp, ev := n.Gossip().TopicPeers()
-			if len(cp) == 0 || len(ev) == 0 {
-				return false
+			if n := m.Node(); n != nil && n.Gossip() != nil {
+				cp, ev := n.Gossip().TopicPeers()
+				if len(cp) == 0 || len(ev) == 0 {
+					return false
+				}
+			} else if m.PID() != 0 {
+				if v, err := scrapeCounter(ctx, m.URL, "vigil_gossip_peers"); err != nil || v < 1 {
+					return false
+				}
 			}
 		}
 		return true
@@ -215,6 +233,12 @@ func (nw *Network) WaitSettled(ctx context.Context, d time.Duration) error {
 		for _, m := range nw.Members {
 			if n := m.Node(); n != nil && n.Gossip() != nil {
 				fmt.Fprintf(&b, "%d,", len(n.Gossip().Host().Network().Peers()))
+			} else if m.PID() != 0 {
+				v, err := scrapeCounter(ctx, m.URL, "vigil_gossip_peers")
+				if err != nil {
+					return false
+				}
+				fmt.Fprintf(&b, "%g,", v)
 			}
 		}
 		if b.String() == last {
@@ -233,7 +257,7 @@ type detectTimes struct{ pushed, first, last, observed time.Duration }
 // and returns when the pushes were answered, when the first and the last
 // node stored evidence (by their stamps), and when the harness saw it all.
 // cursors are the members' evidence list positions, advanced as read.
-func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.Log, a, b []int, cursors []string, timeout time.Duration) (detectTimes, error) {
+func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.Log, a, b []int, cursors []string, watch *evidenceWatch, timeout time.Duration) (detectTimes, error) {
 	var t detectTimes
 	fork, err := lg.Fork(lg.Size())
 	if err != nil {
@@ -258,23 +282,11 @@ func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.
 	stamps := make([]time.Time, len(nw.Members))
 	pending := len(nw.Members)
 	err = measureWaitEvery(ctx, timeout, detectPoll, func() bool {
-		for i, m := range nw.Members {
+		for i := range nw.Members {
 			if !stamps[i].IsZero() {
 				continue
 			}
-			recs, err := m.Node().Store().ListEvidence(ctx, cursors[i], 256)
-			if err != nil {
-				// A cursor whose record the store cannot find: rescan.
-				cursors[i] = ""
-				continue
-			}
-			for _, rec := range recs {
-				cursors[i] = rec.ID
-				if rec.Origin == lg.Origin() && (stamps[i].IsZero() || rec.Stored.Before(stamps[i])) {
-					stamps[i] = rec.Stored
-				}
-			}
-			if !stamps[i].IsZero() {
+			if stamps[i] = nw.evidenceStored(ctx, i, lg.Origin(), &cursors[i], watch); !stamps[i].IsZero() {
 				pending--
 			}
 		}
@@ -293,6 +305,97 @@ func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.
 	t.first = slices.MinFunc(stamps, time.Time.Compare).Sub(start)
 	t.last = slices.MaxFunc(stamps, time.Time.Compare).Sub(start)
 	return t, nil
+}
+
+// evidenceStored returns when member i stored its first evidence about
+// origin, or the zero time if it holds none yet. In process it reads the
+// store from *cursor on (advancing it); in process mode it asks watch, or
+// the member's feed if watch no longer follows it (or is nil).
+func (nw *Network) evidenceStored(ctx context.Context, i int, origin string, cursor *string, watch *evidenceWatch) time.Time {
+	m := nw.Members[i]
+	var first time.Time
+	if n := m.Node(); n != nil {
+		recs, err := n.Store().ListEvidence(ctx, *cursor, 256)
+		if err != nil {
+			// A cursor whose record the store cannot find: rescan.
+			*cursor = ""
+			return time.Time{}
+		}
+		for _, rec := range recs {
+			*cursor = rec.ID
+			if rec.Origin == origin && (first.IsZero() || rec.Stored.Before(first)) {
+				first = rec.Stored
+			}
+		}
+		return first
+	}
+	if watch != nil {
+		if at, live := watch.get(i, origin); !at.IsZero() || live {
+			return at
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/v1/evidence", nil)
+	if err != nil {
+		return time.Time{}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return time.Time{}
+	}
+	defer resp.Body.Close()
+	var list feed.EvidenceList
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&list) != nil {
+		return time.Time{}
+	}
+	for _, e := range list.Evidence {
+		if e.Origin == origin && (first.IsZero() || e.Stored.Before(first)) {
+			first = e.Stored
+		}
+	}
+	return first
+}
+
+// cpu returns the CPU time this process and the running member processes
+// have used so far.
+func (nw *Network) cpu() time.Duration {
+	total := load.ProcessCPU()
+	for _, m := range nw.Members {
+		if pid := m.PID(); pid != 0 && m.Running() {
+			if d, err := ProcCPU(pid); err == nil {
+				total += d
+			}
+		}
+	}
+	return total
+}
+
+// ProcCPU returns the user+system CPU time process pid has used, from
+// /proc/<pid>/stat.
+func ProcCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is parenthesised and may hold spaces;
+	// utime and stime are fields 14 and 15, the 12th and 13th after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	// USER_HZ is 100 on every Linux the project runs on.
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 // measureWaitEvery is measureWait with a chosen poll interval.
