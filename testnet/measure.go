@@ -161,13 +161,11 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 			return nil, err
 		}
 	}
-	var watch *evidenceWatch
-	if cfg.Binary != "" {
-		if watch, err = nw.watchEvidence(ctx); err != nil {
-			return nil, err
-		}
-		defer watch.Close()
+	watch, err := nw.watchEvidence(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer watch.Close()
 	p := NewPusher(nw)
 	half := cfg.Witnesses / 2
 	a, b := Range(0, half), Range(half, cfg.Witnesses)
@@ -308,10 +306,15 @@ func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.
 }
 
 // evidenceStored returns when member i stored its first evidence about
-// origin, or the zero time if it holds none yet. In process it reads the
-// store from *cursor on (advancing it); in process mode it asks watch, or
-// the member's feed if watch no longer follows it (or is nil).
+// origin, or the zero time if it holds none yet. It asks watch, unless watch
+// is nil or no longer follows the member: then in process it reads the
+// store from *cursor on (advancing it), in process mode the member's feed.
 func (nw *Network) evidenceStored(ctx context.Context, i int, origin string, cursor *string, watch *evidenceWatch) time.Time {
+	if watch != nil {
+		if at, live := watch.get(i, origin); !at.IsZero() || live {
+			return at
+		}
+	}
 	m := nw.Members[i]
 	var first time.Time
 	if n := m.Node(); n != nil {
@@ -328,11 +331,6 @@ func (nw *Network) evidenceStored(ctx context.Context, i int, origin string, cur
 			}
 		}
 		return first
-	}
-	if watch != nil {
-		if at, live := watch.get(i, origin); !at.IsZero() || live {
-			return at
-		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/v1/evidence", nil)
 	if err != nil {

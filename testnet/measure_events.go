@@ -13,11 +13,11 @@ import (
 	"github.com/vigilnet/vigil/feed"
 )
 
-// evidenceWatch follows the evidence events of member processes (GET
+// evidenceWatch follows the evidence events of members (GET
 // /v1/events?types=evidence) and remembers when each member stored its
 // first evidence about each origin, so that a measurement learns of it
 // without polling fifty nodes' evidence lists every few milliseconds (which
-// cost them CPU the measurement was meant to see go to detection).
+// cost CPU the measurement was meant to see go to detection).
 type evidenceWatch struct {
 	mu     sync.Mutex
 	stored []map[string]time.Time
@@ -27,14 +27,14 @@ type evidenceWatch struct {
 	wg     sync.WaitGroup
 }
 
-// watchEvidence subscribes to every running member process's evidence
-// events and returns once every subscription is registered. Close it.
+// watchEvidence subscribes to every running member's evidence events and
+// returns once every subscription is registered. Close it.
 func (nw *Network) watchEvidence(ctx context.Context) (*evidenceWatch, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &evidenceWatch{stored: make([]map[string]time.Time, len(nw.Members)), live: make([]bool, len(nw.Members)), cancel: cancel}
 	for i, m := range nw.Members {
 		w.stored[i] = map[string]time.Time{}
-		if m.PID() == 0 {
+		if !m.Running() || m.URL == "" {
 			continue
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/v1/events?types=evidence", nil)
