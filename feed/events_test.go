@@ -133,6 +133,21 @@ func TestEventsTypes(t *testing.T) {
 	}
 }
 
+// TestEvidenceNotPaced: new evidence is announced at once even while the
+// feed paces view rebuilds (here for an hour after a checkpoint's).
+func TestEvidenceNotPaced(t *testing.T) {
+	e := newEnv(t, envOptions{logs: 1, witnesses: 1, rebuildInterval: time.Hour})
+	s := e.subscribe("")
+	e.logs[0].AppendN(3, "a")
+	e.cosign(0, 0)
+	e.waitServed(s, 0, 3, 1) // the round that starts the hour's pacing
+	e.src.addEvidence(evidenceFor(e.logs[0].Origin(), 0), []byte("file 0"))
+	e.feed.EvidenceUpdated()
+	if ev := s.next(t); ev.typ != feed.EventEvidence {
+		t.Fatalf("got %s, want the evidence", describe(t, ev))
+	}
+}
+
 // epochOf reads the epoch from /v1/logs's last_event_id.
 func epochOf(t *testing.T, e *env) string {
 	t.Helper()

@@ -158,6 +158,9 @@ type Feed struct {
 	dirtyMu sync.Mutex
 	dirty   map[string]bool
 	wake    chan struct{}
+	// urgent wakes a paced round for new evidence, which is rare and
+	// must not wait for the rebuilds' pacing.
+	urgent chan struct{}
 
 	stateMu  sync.Mutex
 	evidence []Evidence // last evidence list seen, newest first
@@ -206,6 +209,7 @@ func New(cfg Config) (*Feed, error) {
 		auth:    auth,
 		dirty:   map[string]bool{},
 		wake:    make(chan struct{}, 1),
+		urgent:  make(chan struct{}, 1),
 	}
 	f.views = newViewCache(f)
 	return f, nil
@@ -226,7 +230,13 @@ func (f *Feed) CheckpointUpdated(origin string) {
 
 // EvidenceUpdated tells the feed that the source holds new evidence. It never
 // blocks; Run publishes the event.
-func (f *Feed) EvidenceUpdated() { f.markDirty(dirtyEvidence) }
+func (f *Feed) EvidenceUpdated() {
+	f.markDirty(dirtyEvidence)
+	select {
+	case f.urgent <- struct{}{}:
+	default:
+	}
+}
 
 // PeersUpdated tells the feed that the node's peers changed. It never blocks.
 func (f *Feed) PeersUpdated() { f.markDirty(dirtyPeers) }
@@ -277,7 +287,8 @@ func (f *Feed) Run(ctx context.Context) error {
 	}
 }
 
-// pace waits until RebuildInterval after start, or until ctx ends.
+// pace waits until RebuildInterval after start, or until ctx ends. New
+// evidence announced meanwhile is published at once.
 func (f *Feed) pace(ctx context.Context, start time.Time) {
 	d := f.cfg.RebuildInterval - time.Since(start)
 	if d <= 0 {
@@ -285,9 +296,21 @@ func (f *Feed) pace(ctx context.Context, start time.Time) {
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-f.urgent:
+			f.dirtyMu.Lock()
+			due := f.dirty[dirtyEvidence]
+			delete(f.dirty, dirtyEvidence)
+			f.dirtyMu.Unlock()
+			if due {
+				f.refreshEvidence(ctx, true)
+			}
+		}
 	}
 }
 

@@ -163,7 +163,9 @@ type envOptions struct {
 	tokens      []string
 	cors        []string
 	eventBuffer int
-	noRun       bool
+	// rebuildInterval is the feed's RebuildInterval.
+	rebuildInterval time.Duration
+	noRun           bool
 	// wrap is the feed's WrapVerifiers.
 	wrap func(*roster.Roster, ...note.Verifier) []note.Verifier
 }
@@ -235,7 +237,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	f, err := feed.New(feed.Config{
 		Source: e.src, Tokens: o.tokens, CORSOrigins: o.cors, EventBuffer: o.eventBuffer,
-		Heartbeat: time.Second, Logger: testLogger(t), WrapVerifiers: o.wrap,
+		Heartbeat: time.Second, Logger: testLogger(t), WrapVerifiers: o.wrap, RebuildInterval: o.rebuildInterval,
 	})
 	if err != nil {
 		t.Fatal(err)
