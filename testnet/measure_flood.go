@@ -45,6 +45,9 @@ type FloodPeer struct {
 
 	mu      sync.Mutex
 	streams []network.Stream // one to each member connected
+	// heard is closed for a peer once it opened its own gossipsub stream
+	// to this one, i.e. took it for a pubsub peer.
+	heard map[peer.ID]chan struct{}
 }
 
 // floodFrames is how many distinct messages a flood signs in advance and
@@ -67,10 +70,19 @@ func NewFloodPeer(netName string) (*FloodPeer, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	x := &FloodPeer{host: h, key: key, network: netName, cancel: cancel}
+	x := &FloodPeer{host: h, key: key, network: netName, cancel: cancel, heard: map[peer.ID]chan struct{}{}}
 	// The victims open streams to send their own traffic: read and drop it.
 	for _, id := range gossipsubProtocols {
 		h.SetStreamHandler(id, func(st network.Stream) {
+			x.mu.Lock()
+			if ch, ok := x.heard[st.Conn().RemotePeer()]; ok {
+				select {
+				case <-ch:
+				default:
+					close(ch)
+				}
+			}
+			x.mu.Unlock()
 			x.wg.Go(func() {
 				go func() {
 					<-ctx.Done()
@@ -84,15 +96,29 @@ func NewFloodPeer(netName string) (*FloodPeer, error) {
 	return x, nil
 }
 
-// Connect dials a network member (in-process mode), opens a gossipsub
-// stream, subscribes to the checkpoints topic and waits until the member
-// counts this peer among the topic's peers.
+// Connect dials a network member, opens a gossipsub stream, subscribes to
+// the checkpoints topic and waits until the member counts this peer among
+// the topic's peers (in process) or has opened its own gossipsub stream to
+// it (in process mode).
 func (x *FloodPeer) Connect(ctx context.Context, m *Member) error {
+	var pi peer.AddrInfo
 	n := m.Node()
-	if n == nil || n.Gossip() == nil {
-		return fmt.Errorf("%s is not a running in-process member", m.Name)
+	switch {
+	case n != nil && n.Gossip() != nil:
+		pi = peer.AddrInfo{ID: n.Gossip().ID(), Addrs: n.Gossip().Host().Addrs()}
+	case len(m.Gossip) > 0:
+		ai, err := peer.AddrInfoFromString(m.Gossip[0])
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.Name, err)
+		}
+		pi = *ai
+	default:
+		return fmt.Errorf("%s is not running", m.Name)
 	}
-	pi := peer.AddrInfo{ID: n.Gossip().ID(), Addrs: n.Gossip().Host().Addrs()}
+	heard := make(chan struct{})
+	x.mu.Lock()
+	x.heard[pi.ID] = heard
+	x.mu.Unlock()
 	if err := x.host.Connect(ctx, pi); err != nil {
 		return err
 	}
@@ -112,6 +138,18 @@ func (x *FloodPeer) Connect(ctx context.Context, m *Member) error {
 	x.mu.Lock()
 	x.streams = append(x.streams, st)
 	x.mu.Unlock()
+	if n == nil {
+		t := time.NewTimer(10 * time.Second)
+		defer t.Stop()
+		select {
+		case <-heard:
+			return nil
+		case <-t.C:
+			return fmt.Errorf("%s did not take the flood peer for a gossipsub peer within 10s", m.Name)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	return measureWait(ctx, 10*time.Second, func() bool {
 		cp, _ := n.Gossip().TopicPeers()
 		return slices.Contains(cp, x.host.ID())
