@@ -374,28 +374,10 @@ func (e *env) subscribeQuery(query, lastID string) *stream {
 	go func() {
 		defer resp.Body.Close()
 		defer close(s.events)
-		var cur sse
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			line = strings.TrimSuffix(line, "\n")
-			switch {
-			case line == "":
-				if cur.typ != "" {
-					s.events <- cur
-				}
-				cur = sse{}
-			case strings.HasPrefix(line, ":"), strings.HasPrefix(line, "retry: "):
-			case strings.HasPrefix(line, "id: "):
-				cur.id = line[4:]
-			case strings.HasPrefix(line, "event: "):
-				cur.typ = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				cur.data = line[6:]
-			}
-		}
+		feed.ReadEvents(br, func(ev feed.StreamEvent) bool {
+			s.events <- sse{id: ev.ID, typ: ev.Type, data: ev.Data}
+			return true
+		})
 	}()
 	e.t.Cleanup(cancel)
 	return s

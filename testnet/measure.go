@@ -225,19 +225,30 @@ func (nw *Network) WaitMeshed(ctx context.Context, d time.Duration) error {
 // hands pruned peers others to dial, and each new connection runs the
 // catch-up sync), which is start-up work a measurement should not include.
 func (nw *Network) WaitSettled(ctx context.Context, d time.Duration) error {
+	return nw.waitSteady(ctx, d, func(m *Member) (float64, error) {
+		if n := m.Node(); n != nil && n.Gossip() != nil {
+			return float64(len(n.Gossip().Host().Network().Peers())), nil
+		}
+		if m.PID() != 0 {
+			return scrapeCounter(ctx, m.URL, "vigil_gossip_peers")
+		}
+		return 0, nil
+	})
+}
+
+// waitSteady waits until read gives the same value for every member over
+// three polls a second apart; a read that fails is a change.
+func (nw *Network) waitSteady(ctx context.Context, d time.Duration, read func(*Member) (float64, error)) error {
 	last, same := "", 0
 	return measureWaitEvery(ctx, d, time.Second, func() bool {
 		var b strings.Builder
 		for _, m := range nw.Members {
-			if n := m.Node(); n != nil && n.Gossip() != nil {
-				fmt.Fprintf(&b, "%d,", len(n.Gossip().Host().Network().Peers()))
-			} else if m.PID() != 0 {
-				v, err := scrapeCounter(ctx, m.URL, "vigil_gossip_peers")
-				if err != nil {
-					return false
-				}
-				fmt.Fprintf(&b, "%g,", v)
+			v, err := read(m)
+			if err != nil {
+				last, same = "", 0
+				return false
 			}
+			fmt.Fprintf(&b, "%g,", v)
 		}
 		if b.String() == last {
 			same++
@@ -604,22 +615,8 @@ func MeasureRSS(ctx context.Context, cfg RSSConfig) (*RSSResult, error) {
 // waitQuiet waits until no member's vigil_gossip_validated_total changes
 // for three polls a second apart (gossip has settled).
 func (nw *Network) waitQuiet(ctx context.Context, d time.Duration) error {
-	last, same := "", 0
-	return measureWaitEvery(ctx, d, time.Second, func() bool {
-		var b strings.Builder
-		for _, m := range nw.Members {
-			v, err := scrapeCounter(ctx, m.URL, "vigil_gossip_validated_total")
-			if err != nil {
-				return false
-			}
-			fmt.Fprintf(&b, "%g,", v)
-		}
-		if b.String() == last {
-			same++
-		} else {
-			last, same = b.String(), 0
-		}
-		return same >= 3
+	return nw.waitSteady(ctx, d, func(m *Member) (float64, error) {
+		return scrapeCounter(ctx, m.URL, "vigil_gossip_validated_total")
 	})
 }
 

@@ -72,32 +72,17 @@ func (w *evidenceWatch) follow(i int, br *bufio.Reader) {
 		w.live[i] = false
 		w.mu.Unlock()
 	}()
-	var typ, data string
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		line = strings.TrimSuffix(line, "\n")
-		switch {
-		case strings.HasPrefix(line, "event: "):
-			typ = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			data = strings.TrimPrefix(line, "data: ")
-		case line == "":
-			if typ == feed.EventEvidence {
-				var e feed.Evidence
-				if json.Unmarshal([]byte(data), &e) == nil {
-					w.mu.Lock()
-					if old, ok := w.stored[i][e.Origin]; !ok || e.Stored.Before(old) {
-						w.stored[i][e.Origin] = e.Stored
-					}
-					w.mu.Unlock()
-				}
+	feed.ReadEvents(br, func(ev feed.StreamEvent) bool {
+		var e feed.Evidence
+		if ev.Type == feed.EventEvidence && json.Unmarshal([]byte(ev.Data), &e) == nil {
+			w.mu.Lock()
+			if old, ok := w.stored[i][e.Origin]; !ok || e.Stored.Before(old) {
+				w.stored[i][e.Origin] = e.Stored
 			}
-			typ, data = "", ""
+			w.mu.Unlock()
 		}
-	}
+		return true
+	})
 }
 
 // get returns when member i stored evidence about origin, if the watch saw

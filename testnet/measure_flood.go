@@ -48,6 +48,8 @@ type FloodPeer struct {
 	// heard is closed for a peer once it opened its own gossipsub stream
 	// to this one, i.e. took it for a pubsub peer.
 	heard map[peer.ID]chan struct{}
+	// closed stops new stream handlers from joining wg once Close waits.
+	closed bool
 }
 
 // floodFrames is how many distinct messages a flood signs in advance and
@@ -75,6 +77,11 @@ func NewFloodPeer(netName string) (*FloodPeer, error) {
 	for _, id := range gossipsubProtocols {
 		h.SetStreamHandler(id, func(st network.Stream) {
 			x.mu.Lock()
+			if x.closed {
+				x.mu.Unlock()
+				st.Reset()
+				return
+			}
 			if ch, ok := x.heard[st.Conn().RemotePeer()]; ok {
 				select {
 				case <-ch:
@@ -82,15 +89,17 @@ func NewFloodPeer(netName string) (*FloodPeer, error) {
 					close(ch)
 				}
 			}
+			x.wg.Add(1)
 			x.mu.Unlock()
-			x.wg.Go(func() {
+			go func() {
+				defer x.wg.Done()
 				go func() {
 					<-ctx.Done()
 					st.Reset()
 				}()
 				io.Copy(io.Discard, st)
 				st.Reset()
-			})
+			}()
 		})
 	}
 	return x, nil
@@ -250,6 +259,7 @@ func (x *FloodPeer) Sent() int64 { return x.sent.Load() }
 func (x *FloodPeer) Close() error {
 	x.cancel()
 	x.mu.Lock()
+	x.closed = true
 	for _, st := range x.streams {
 		st.Reset()
 	}

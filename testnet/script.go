@@ -405,8 +405,8 @@ func verifierOf(l *scriptlog.Log) note.Verifier {
 	return v
 }
 
-// flood starts N hostile peers connected to every running in-process
-// member; they flood forged sightings of a scripted log in the background
+// flood starts N hostile peers connected to every running member; they
+// flood forged sightings of a scripted log in the background
 // and stop after the given duration (or when the scenario closes).
 func (s *Scenario) flood(ctx context.Context, args []string) error {
 	k, err := strconv.Atoi(args[0])
@@ -440,7 +440,7 @@ func (s *Scenario) flood(ctx context.Context, args []string) error {
 		s.hostiles = append(s.hostiles, h)
 		s.mu.Unlock()
 		for _, m := range s.nw.Members {
-			if m.Node() != nil {
+			if m.Running() {
 				if err := h.Connect(ctx, m); err != nil {
 					return err
 				}
