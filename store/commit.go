@@ -21,7 +21,8 @@ type commitReq struct {
 	gossip bool
 	apply  func(txn *badger.Txn) error
 	// committed, if set, runs on the committer after the transaction
-	// holding this update is durable, before the caller hears of it.
+	// holding this update has committed (and, unless gossip, is synced),
+	// before the caller hears of it.
 	committed func()
 	done      chan error
 }

@@ -67,8 +67,8 @@ type DB struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	witness       *witnessCache
-	records       *recordCache
+	witness       *txnCache[WitnessState]
+	records       *txnCache[CheckpointRecord]
 	linger        time.Duration
 	syncs         syncState
 	commitCh      chan *commitReq
@@ -110,8 +110,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		db:            db,
 		log:           lg,
 		metrics:       newMetrics(),
-		witness:       newWitnessCache(),
-		records:       newRecordCache(recordCacheSize),
+		witness:       newTxnCache[WitnessState](witnessCacheSize),
+		records:       newTxnCache[CheckpointRecord](recordCacheSize),
 		linger:        opts.CommitLinger,
 		commitCh:      make(chan *commitReq, maxBatch),
 		closing:       make(chan struct{}),

@@ -6,11 +6,11 @@ import (
 	"testing"
 )
 
-// TestRecordCache: staged records are seen only by the committer until
+// TestTxnCache: staged records are seen only by the committer until
 // published, a failed transaction's records are forgotten, and the cache
 // keeps at most its bound, dropping the oldest first.
-func TestRecordCache(t *testing.T) {
-	c := newRecordCache(3)
+func TestTxnCache(t *testing.T) {
+	c := newTxnCache[CheckpointRecord](3)
 	c.stage("a", CheckpointRecord{Size: 1})
 	if _, ok := c.get("a"); ok {
 		t.Fatal("a staged record is visible before its transaction committed")
@@ -42,6 +42,17 @@ func TestRecordCache(t *testing.T) {
 		if _, ok := c.get(fmt.Sprint("k", i)); ok != want {
 			t.Errorf("k%d cached %v, want %v", i, ok, want)
 		}
+	}
+	// A bound of 0 keeps everything (the witness states).
+	u := newTxnCache[WitnessState](0)
+	for i := range 100 {
+		k := fmt.Sprint("log", i)
+		u.stage(k, WitnessState{Size: uint64(i)})
+		u.publish(k)
+		u.endTxn()
+	}
+	if len(u.committed) != 100 {
+		t.Fatalf("unbounded cache holds %d of 100", len(u.committed))
 	}
 }
 
