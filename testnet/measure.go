@@ -169,7 +169,6 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	p := NewPusher(nw)
 	half := cfg.Witnesses / 2
 	a, b := Range(0, half), Range(half, cfg.Witnesses)
-	cursors := make([]string, len(nw.Members))
 	var cpuStart time.Duration
 	for r, lg := range logs {
 		if r == 1 {
@@ -181,7 +180,7 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 				defer pprof.StopCPUProfile()
 			}
 		}
-		t, err := nw.equivocateOnce(ctx, p, lg, a, b, cursors, watch, cfg.Timeout)
+		t, err := nw.equivocateOnce(ctx, p, lg, a, b, watch, cfg.Timeout)
 		if err != nil {
 			return nil, fmt.Errorf("repetition %d: %w", r, err)
 		}
@@ -265,8 +264,8 @@ type detectTimes struct{ pushed, first, last, observed time.Duration }
 // equivocateOnce makes lg show view A to members a and view B to members b
 // and returns when the pushes were answered, when the first and the last
 // node stored evidence (by their stamps), and when the harness saw it all.
-// cursors are the members' evidence list positions, advanced as read.
-func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.Log, a, b []int, cursors []string, watch *evidenceWatch, timeout time.Duration) (detectTimes, error) {
+// watch follows the members' evidence events.
+func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.Log, a, b []int, watch *evidenceWatch, timeout time.Duration) (detectTimes, error) {
 	var t detectTimes
 	fork, err := lg.Fork(lg.Size())
 	if err != nil {
@@ -295,7 +294,7 @@ func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.
 			if !stamps[i].IsZero() {
 				continue
 			}
-			if stamps[i] = nw.evidenceStored(ctx, i, lg.Origin(), &cursors[i], watch); !stamps[i].IsZero() {
+			if stamps[i] = nw.evidenceStored(ctx, i, lg.Origin(), watch); !stamps[i].IsZero() {
 				pending--
 			}
 		}
@@ -317,32 +316,14 @@ func (nw *Network) equivocateOnce(ctx context.Context, p *Pusher, lg *scriptlog.
 }
 
 // evidenceStored returns when member i stored its first evidence about
-// origin, or the zero time if it holds none yet. It asks watch, unless watch
-// is nil or no longer follows the member: then in process it reads the
-// store from *cursor on (advancing it), in process mode the member's feed.
-func (nw *Network) evidenceStored(ctx context.Context, i int, origin string, cursor *string, watch *evidenceWatch) time.Time {
-	if watch != nil {
-		if at, live := watch.get(i, origin); !at.IsZero() || live {
-			return at
-		}
+// origin, or the zero time if it holds none yet. It asks watch, or the
+// member's evidence list if watch no longer follows the member.
+func (nw *Network) evidenceStored(ctx context.Context, i int, origin string, watch *evidenceWatch) time.Time {
+	if at, live := watch.get(i, origin); !at.IsZero() || live {
+		return at
 	}
 	m := nw.Members[i]
 	var first time.Time
-	if n := m.Node(); n != nil {
-		recs, err := n.Store().ListEvidence(ctx, *cursor, 256)
-		if err != nil {
-			// A cursor whose record the store cannot find: rescan.
-			*cursor = ""
-			return time.Time{}
-		}
-		for _, rec := range recs {
-			*cursor = rec.ID
-			if rec.Origin == origin && (first.IsZero() || rec.Stored.Before(first)) {
-				first = rec.Stored
-			}
-		}
-		return first
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/v1/evidence", nil)
 	if err != nil {
 		return time.Time{}
