@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -42,6 +43,16 @@ func NewHost(cfg HostConfig) (host.Host, *Gater, error) {
 		addrs = DefaultListenAddrs
 	}
 	g := NewGater(cfg.Allowlist)
+	// libp2p's default resource manager ignores DisableMetrics: it feeds
+	// every stream and memory reservation to a Prometheus reporter (and
+	// formats a timestamp for each), about 2 % of a busy node's CPU. This
+	// is the same manager and limits, without the reporter.
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rcmgr.WithMetricsDisabled())
+	if err != nil {
+		return nil, nil, fmt.Errorf("libp2p resource manager: %w", err)
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Identity),
 		libp2p.ListenAddrStrings(addrs...),
@@ -52,8 +63,10 @@ func NewHost(cfg HostConfig) (host.Host, *Gater, error) {
 		libp2p.ConnectionGater(g),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
+		libp2p.ResourceManager(rm),
 	)
 	if err != nil {
+		rm.Close()
 		return nil, nil, fmt.Errorf("starting libp2p host: %w", err)
 	}
 	return h, g, nil

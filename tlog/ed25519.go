@@ -98,3 +98,20 @@ type noteVerifier struct {
 func (v *noteVerifier) Name() string                { return v.name }
 func (v *noteVerifier) KeyHash() uint32             { return v.hash }
 func (v *noteVerifier) Verify(msg, sig []byte) bool { return v.key.verify(msg, sig) }
+
+// Ed25519Key is an Ed25519 public key expanded once, for checking many
+// signatures by one key exactly as crypto/ed25519.Verify would (gossip uses
+// it for the libp2p peer keys that sign every pubsub message).
+type Ed25519Key struct{ k *ed25519Key }
+
+// NewEd25519Key expands a 32-byte Ed25519 public key.
+func NewEd25519Key(pub []byte) (*Ed25519Key, error) {
+	k, err := newEd25519Key(pub)
+	if err != nil {
+		return nil, err
+	}
+	return &Ed25519Key{k}, nil
+}
+
+// Verify reports whether sig is a valid signature of msg by k.
+func (k *Ed25519Key) Verify(msg, sig []byte) bool { return k.k.verify(msg, sig) }
