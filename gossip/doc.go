@@ -1,5 +1,5 @@
-// Package gossip is Vigil's peer-to-peer layer: a libp2p host (TCP and QUIC,
-// Noise and TLS) running gossipsub with strict message signing and tuned peer
+// Package gossip is Vigil's peer-to-peer layer: a libp2p host (TCP by default,
+// QUIC if configured; Noise and TLS) running gossipsub with strict message signing and tuned peer
 // scoring, the validators every message passes before it is stored or
 // forwarded, the split-view detector, and the spreading of evidence.
 //

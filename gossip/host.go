@@ -18,8 +18,16 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// DefaultListenAddrs are used when HostConfig.ListenAddrs is empty.
-var DefaultListenAddrs = []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}
+// DefaultListenAddrs are used when HostConfig.ListenAddrs is empty: TCP
+// only. QUIC stays available (a node dials the QUIC addresses peers
+// advertise and listens on one if configured), but a node does not offer it
+// by default: Vigil's traffic is many small messages between a few dozen
+// long-lived peers, where QUIC's strengths (fast handshakes, connection
+// migration, no head-of-line blocking across streams) hardly count and
+// quic-go's user-space packets and acknowledgements cost about a fifth more
+// CPU per equivocation than TCP with yamux and Noise (50 nodes, one process
+// each; docs/BENCHMARKS.md).
+var DefaultListenAddrs = []string{"/ip4/0.0.0.0/tcp/4001"}
 
 // HostConfig configures NewHost.
 type HostConfig struct {

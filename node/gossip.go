@@ -24,7 +24,7 @@ type GossipConfig struct {
 	// Network names the gossip network (topics /vigil/1/<network>/...);
 	// default "vigil".
 	Network string `yaml:"network"`
-	// Listen are libp2p multiaddrs; default TCP and QUIC on 127.0.0.1 with
+	// Listen are libp2p multiaddrs; default TCP on 127.0.0.1 with
 	// OS-chosen ports.
 	Listen []string `yaml:"listen"`
 	// Bootstrap peers: multiaddrs ending in /p2p/<peer ID>.
@@ -45,8 +45,9 @@ type GossipConfig struct {
 	SyncDelay time.Duration `yaml:"sync_delay"`
 }
 
-// defaultGossipListen is used when gossip.listen is empty.
-var defaultGossipListen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+// defaultGossipListen is used when gossip.listen is empty: TCP only, as
+// gossip.DefaultListenAddrs explains.
+var defaultGossipListen = []string{"/ip4/127.0.0.1/tcp/0"}
 
 // nodeGossip is the node's gossip state, embedded in Node.
 type nodeGossip struct {
