@@ -113,6 +113,7 @@ func (d *detector) process(ctx context.Context, s *sighting) {
 	v.inMu.Lock()
 	if len(v.inbox) >= maxInbox {
 		v.inMu.Unlock()
+		d.s.gate.wait(ctx)
 		v.mu.Lock()
 		d.processBatch(ctx, v, []*sighting{s})
 		v.mu.Unlock()
@@ -135,6 +136,7 @@ func (d *detector) process(ctx context.Context, s *sighting) {
 			return
 		}
 		v.inMu.Unlock()
+		d.s.gate.wait(ctx)
 		v.mu.Lock()
 		d.processBatch(ctx, v, batch)
 		v.mu.Unlock()

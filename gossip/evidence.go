@@ -48,6 +48,8 @@ func (s *Service) receiveEvidence(ctx context.Context, ve *verifiedEvidence) {
 }
 
 func (s *Service) storeEvidence(ctx context.Context, id string, e *vpb.Evidence, f *evidence.Finding, data []byte, via string) bool {
+	s.gate.enter()
+	defer s.gate.exit()
 	rec := store.EvidenceRecord{
 		ID:        id,
 		Kind:      vpb.KindName(e.Kind),

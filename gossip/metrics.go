@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	validated     *prometheus.CounterVec
 	sightings     *prometheus.CounterVec
+	evidenceFirst prometheus.Counter
 	evidence      *prometheus.CounterVec
 	suspicions    prometheus.Counter
 	detectLatency prometheus.Histogram
@@ -23,6 +24,10 @@ func newMetrics(peers func() float64) *Metrics {
 			Name: "vigil_gossip_sightings_published_total",
 			Help: "Sightings this node published, by source.",
 		}, []string{"source"}),
+		evidenceFirst: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_gossip_evidence_first_waits_total",
+			Help: "Times routine gossip work (sighting validation, detection) waited for evidence in flight at this node.",
+		}),
 		evidence: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_evidence_total",
 			Help: "Evidence stored by this node, by kind and whether it found it itself (detected) or received it (gossip).",
@@ -48,5 +53,5 @@ func newMetrics(peers func() float64) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.peers}
+	return []prometheus.Collector{m.validated, m.sightings, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.peers}
 }

@@ -107,6 +107,8 @@ type Service struct {
 
 	val *validator
 	det *detector
+	// gate puts evidence in flight ahead of routine gossip work.
+	gate *evidenceGate
 	// sigs remembers verified signatures (validator and detector).
 	sigs *sigCache
 
@@ -164,6 +166,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Signatures != nil {
 		s.sigs = cfg.Signatures.c
 	}
+	s.gate = newEvidenceGate(evidenceFirstWait, s.metrics.evidenceFirst.Inc)
 	s.val = newValidator(s)
 	s.synced = newLRU[peer.ID, time.Time](10_000)
 	s.det = newDetector(s)

@@ -111,6 +111,7 @@ func (v *validator) sighting(ctx context.Context, from peer.ID, m *pubsub.Messag
 	if !v.allow(from) {
 		return v.result(t, pubsub.ValidationIgnore, "rate_limited")
 	}
+	v.s.gate.wait(ctx)
 	if ctx.Err() != nil {
 		return v.result(t, pubsub.ValidationIgnore, "timeout")
 	}
@@ -252,7 +253,9 @@ func (v *validator) evidence(ctx context.Context, from peer.ID, m *pubsub.Messag
 	if !v.allow(from) {
 		return v.result(t, pubsub.ValidationIgnore, "rate_limited")
 	}
+	v.s.gate.enter()
 	ve, res, reason := v.checkEvidence(m.Data, m.GetFrom(), from == v.s.self)
+	v.s.gate.exit()
 	if res == pubsub.ValidationAccept {
 		m.ValidatorData = ve
 	}
