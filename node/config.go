@@ -41,6 +41,11 @@ type Config struct {
 	// sets for its process (GOMEMLIMIT wins if set); 0 means none. The node
 	// package itself never changes process-wide settings.
 	MemoryLimitMB int `yaml:"memory_limit_mb"`
+	// Pprof serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the node's listener. Off by default: a profile shows
+	// the node's internals and costs CPU while it is taken, so turn it on
+	// only where the listener is private.
+	Pprof bool `yaml:"pprof"`
 }
 
 // WitnessConfig tunes the co-signing endpoint.

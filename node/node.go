@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -124,6 +125,13 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		return nil, err
 	}
 	n.mux.HandleFunc("GET /healthz", n.serveHealth)
+	if cfg.Pprof {
+		n.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		n.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		n.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		n.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		n.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	n.mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
 	return n, nil
 }

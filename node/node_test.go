@@ -414,3 +414,21 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Logf("%s", bytes.TrimRight(p, "\n"))
 	return len(p), nil
 }
+
+// TestNodePprof checks that Go's profiles are served only when pprof is on.
+func TestNodePprof(t *testing.T) {
+	a := newLog(t, "example.com/a")
+	for _, on := range []bool{false, true} {
+		cfg, vkey := newConfig(t, rosterOf(a))
+		cfg.Pprof = on
+		tn := startNode(t, cfg, vkey)
+		code, body := tn.get("/debug/pprof/heap?debug=1")
+		switch {
+		case on && (code != http.StatusOK || !strings.Contains(body, "heap profile")):
+			t.Errorf("pprof on: GET heap profile: %d %.80q", code, body)
+		case !on && code != http.StatusNotFound:
+			t.Errorf("pprof off: GET heap profile: %d, want 404", code)
+		}
+		tn.stop()
+	}
+}
