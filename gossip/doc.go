@@ -1,7 +1,8 @@
-// Package gossip is Vigil's peer-to-peer layer: a libp2p host (TCP by default,
-// QUIC if configured; Noise and TLS) running gossipsub with strict message signing and tuned peer
-// scoring, the validators every message passes before it is stored or
-// forwarded, the split-view detector, and the spreading of evidence.
+// Package gossip is Vigil's peer-to-peer layer: a libp2p host (TCP by
+// default, QUIC if configured; Noise and TLS) running gossipsub with strict
+// message signing and tuned peer scoring, the validators every message
+// passes before it is stored or forwarded, the split-view detector, and the
+// spreading of evidence.
 //
 // Nodes publish sightings (checkpoints they pulled, were pushed or cosigned)
 // on /vigil/1/<network>/checkpoints and evidence on

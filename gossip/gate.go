@@ -17,10 +17,11 @@ const evidenceFirstWait = 50 * time.Millisecond
 // merging that burst of sightings; evidence arriving in the middle of it
 // waited behind them in Go's run queue, at every hop (50 nodes on 2 cores:
 // each node's work ran at about 1/25 of a core). While evidence is being
-// checked, stored or pushed on here, the sighting validator and the detector
-// wait before starting on more, for at most evidenceFirstWait each, so a
-// stream of evidence (even forged evidence, which holds the gate only while
-// it is checked) slows them down but never stops them.
+// checked (checkEvidence) or stored (storeEvidence) here, the sighting
+// validator and the detector wait before starting on more, for at most
+// evidenceFirstWait each, so a stream of evidence (even forged evidence,
+// which holds the gate only while it is checked) slows them down but never
+// stops them.
 type evidenceGate struct {
 	n       atomic.Int32 // evidence in flight
 	mu      sync.Mutex

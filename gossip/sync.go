@@ -200,9 +200,7 @@ func (s *Service) receiveSync(ctx context.Context, st network.Stream) {
 			}
 			s.det.process(ctx, sg)
 		case frameEvidence:
-			s.gate.enter()
 			ve, res, reason := s.val.checkEvidence(b, from, false)
-			s.gate.exit()
 			s.val.result("sync", res, reason)
 			if ve == nil {
 				continue

@@ -253,9 +253,7 @@ func (v *validator) evidence(ctx context.Context, from peer.ID, m *pubsub.Messag
 	if !v.allow(from) {
 		return v.result(t, pubsub.ValidationIgnore, "rate_limited")
 	}
-	v.s.gate.enter()
 	ve, res, reason := v.checkEvidence(m.Data, m.GetFrom(), from == v.s.self)
-	v.s.gate.exit()
 	if res == pubsub.ValidationAccept {
 		m.ValidatorData = ve
 	}
@@ -265,6 +263,9 @@ func (v *validator) evidence(ctx context.Context, from peer.ID, m *pubsub.Messag
 // checkEvidence decodes and verifies evidence against the roster. local
 // skips the duplicate check (this node's own publications).
 func (v *validator) checkEvidence(data []byte, from peer.ID, local bool) (*verifiedEvidence, pubsub.ValidationResult, string) {
+	// Evidence being checked goes ahead of routine gossip work (gate.go).
+	v.s.gate.enter()
+	defer v.s.gate.exit()
 	e, err := vpb.UnmarshalEvidence(data)
 	if err != nil {
 		return nil, pubsub.ValidationReject, "malformed"
