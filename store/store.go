@@ -92,12 +92,14 @@ func Open(dir string, opts Options) (*DB, error) {
 		// A memtable is a Go-heap skiplist arena plus an mmapped WAL of its
 		// size, and a second one fills while the first is flushed: at 8 MB
 		// they were a fifth of a member's settled RSS at 1,000 logs; at 4 MB
-		// settled RSS fell from ≈ 90 to ≈ 76 MB with the same cosignature
-		// throughput (docs/BENCHMARKS.md). Badger caps a transaction at 15 %
-		// of the memtable and wants values inline below that cap, hence the
-		// value threshold (records and evidence are far smaller; the
-		// committer splits a batch that is too big).
-		WithMemTableSize(4 << 20).
+		// settled RSS fell from ≈ 90 to ≈ 76 MB, and at 2 MB the peak of a
+		// 10,000-cosignature burst from 92-97 to 84-91 MB, with the same
+		// cosignature throughput (docs/BENCHMARKS.md). Badger caps a
+		// transaction at 15 % of the memtable (300 KB) and wants values
+		// inline below that cap, hence the value threshold (records and
+		// evidence, at most 73 KB, are far smaller; the committer splits a
+		// batch that is too big).
+		WithMemTableSize(2 << 20).
 		WithValueThreshold(256 << 10).
 		WithNumMemtables(2).
 		// Blocks are stored uncompressed and read straight from the
