@@ -96,9 +96,10 @@ func Open(dir string, opts Options) (*DB, error) {
 		// 10,000-cosignature burst from 92-97 to 84-91 MB, with the same
 		// cosignature throughput (docs/BENCHMARKS.md). Badger caps a
 		// transaction at 15 % of the memtable (300 KB) and wants values
-		// inline below that cap, hence the value threshold (records and
-		// evidence, at most 73 KB, are far smaller; the committer splits a
-		// batch that is too big).
+		// inline below that cap, hence the value threshold (the largest
+		// record, evidence at its gossip limit, is ≈ 100 KB as stored JSON,
+		// TestLargestRecordsFit; the committer splits a batch that is too
+		// big).
 		WithMemTableSize(2 << 20).
 		WithValueThreshold(256 << 10).
 		WithNumMemtables(2).
