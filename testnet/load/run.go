@@ -296,11 +296,16 @@ func WaitReady(ctx context.Context, client *http.Client, url string, wl *Workloa
 		probes = append(probes, b)
 	}
 	var last error
+	waited := func() error { return fmt.Errorf("waiting for the witness: %w (last: %v)", ctx.Err(), last) }
 	for {
 		ready := true
 		for _, probe := range probes {
 			resp, _, err := p.post(ctx, probe)
 			switch {
+			case err != nil && ctx.Err() != nil && last != nil:
+				// The wait's own deadline cut this probe off: the last
+				// answer the witness gave says more than that it was cut.
+				return waited()
 			case err != nil:
 				last, ready = err, false
 			case resp.code == http.StatusNotFound:
@@ -319,7 +324,7 @@ func WaitReady(ctx context.Context, client *http.Client, url string, wl *Workloa
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("waiting for the witness: %w (last: %v)", ctx.Err(), last)
+			return waited()
 		case <-t.C:
 		}
 	}
