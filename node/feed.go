@@ -38,8 +38,9 @@ type FeedConfig struct {
 
 // nodeFeed is the node's feed state, embedded in Node.
 type nodeFeed struct {
-	feed  *feed.Feed
-	peers peerBook
+	feed     *feed.Feed
+	peers    peerBook
+	evidence evidenceList
 }
 
 // mountFeed builds the feed over the node's store and roster and adds its
@@ -258,16 +259,10 @@ func (s feedSource) oldest(ctx context.Context, origin string, minSize, maxSize 
 // maxEvidenceListed bounds GET /v1/evidence.
 const maxEvidenceListed = 10000
 
+// Evidence lists the newest maxEvidenceListed pieces of evidence, newest
+// first.
 func (s feedSource) Evidence(ctx context.Context) ([]feed.Evidence, error) {
-	recs, err := s.n.store.ListEvidence(ctx, "", maxEvidenceListed)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]feed.Evidence, 0, len(recs))
-	for i := len(recs) - 1; i >= 0; i-- {
-		out = append(out, evidenceInfo(recs[i]))
-	}
-	return out, nil
+	return s.n.evidence.list(ctx, s.n.store, maxEvidenceListed)
 }
 
 func (s feedSource) EvidenceFile(ctx context.Context, id string) (feed.Evidence, []byte, error) {

@@ -126,3 +126,29 @@ func (d *DB) ListEvidence(ctx context.Context, after string, limit int) ([]Evide
 	})
 	return out, err
 }
+
+// NewestEvidenceIDs returns the IDs of the limit most recently stored
+// evidence records, newest first. It reads keys only: a caller that keeps
+// what it has already read (evidence never changes) pays for the IDs, not
+// for every record, each time it looks for new evidence.
+func (d *DB) NewestEvidenceIDs(ctx context.Context, limit int) ([]string, error) {
+	var out []string
+	err := d.view("evidence_ids", func(txn *badger.Txn) error {
+		prefix := []byte(evidenceOrderPrefix)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
+		defer it.Close()
+		// A reverse seek lands on the greatest key not above its target,
+		// and the prefix with its last byte incremented is above every key
+		// that has the prefix.
+		end := append([]byte(nil), prefix...)
+		end[len(end)-1]++
+		for it.Seek(end); it.Valid() && len(out) < limit; it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			out = append(out, string(it.Item().Key()[len(prefix)+8:]))
+		}
+		return nil
+	})
+	return out, err
+}
