@@ -40,6 +40,9 @@ func evidenceOrderKey(t time.Time, id string) []byte {
 	return append(k, id...)
 }
 
+// evidenceOrderID is the evidence ID in an evidenceOrderKey.
+func evidenceOrderID(key []byte) string { return string(key[len(evidenceOrderPrefix)+8:]) }
+
 // PutEvidence stores rec under rec.ID unless evidence with that ID exists.
 // It reports whether rec was added; the write is durable when it returns.
 func (d *DB) PutEvidence(ctx context.Context, rec EvidenceRecord) (bool, error) {
@@ -111,7 +114,7 @@ func (d *DB) ListEvidence(ctx context.Context, after string, limit int) ([]Evide
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			id := string(it.Item().Key()[len(evidenceOrderPrefix)+8:])
+			id := evidenceOrderID(it.Item().Key())
 			v, err := get(txn, evidenceKey(id))
 			if err != nil {
 				return err
@@ -146,7 +149,7 @@ func (d *DB) NewestEvidenceIDs(ctx context.Context, limit int) ([]string, error)
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			out = append(out, string(it.Item().Key()[len(prefix)+8:]))
+			out = append(out, evidenceOrderID(it.Item().Key()))
 		}
 		return nil
 	})
