@@ -93,7 +93,7 @@ func (s *Service) pushEvidence(data []byte) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if err := s.sendFrames(s.ctx, p, []syncFrame{{frameEvidence, data}}); err != nil {
+			if err := s.sendFrames(s.ctx, p, s.syncProtocol(), []syncFrame{{frameEvidence, data}}); err != nil {
 				s.log.Debug("pushing evidence", "peer", p, "err", err)
 			}
 		}()

@@ -47,10 +47,18 @@ func (l *localSightings) take(data []byte) (*sighting, bool) {
 // note is still parsed and checked strictly (origin in the roster, a log
 // signature line, a well-formed body). Any other note is verified in full.
 func (v *validator) checkLocal(data []byte, msg *vpb.Sighting) (*sighting, pubsub.ValidationResult, string) {
+	return v.checkLocalWith(data, msg, true)
+}
+
+// checkLocalWith is checkLocal; remember as for checkSightingWith.
+func (v *validator) checkLocalWith(data []byte, msg *vpb.Sighting, remember bool) (*sighting, pubsub.ValidationResult, string) {
 	if msg.Source != vpb.Source_SOURCE_COSIGN {
-		return v.checkSighting(data, v.s.self)
+		if remember {
+			return v.checkSighting(data, v.s.self)
+		}
+		return v.peekSighting(data, v.s.self)
 	}
-	return v.checkSightingWith(msg, v.s.self, func(r *roster.Roster, lg *roster.Log, origin string) (tlog.Checkpoint, *note.Note, error) {
+	return v.checkSightingWith(msg, v.s.self, remember, func(r *roster.Roster, lg *roster.Log, origin string) (tlog.Checkpoint, *note.Note, error) {
 		return tlog.VerifyCheckpoint(msg.Checkpoint, origin, tlog.Trusted(lg.Verifier), tlog.Trusted(r.WitnessVerifiers()...)...)
 	})
 }

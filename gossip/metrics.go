@@ -11,6 +11,7 @@ type Metrics struct {
 	suspicions    prometheus.Counter
 	detectLatency prometheus.Histogram
 	proofFetch    *prometheus.CounterVec
+	handOffs      *prometheus.CounterVec
 	peers         prometheus.GaugeFunc
 }
 
@@ -45,6 +46,10 @@ func newMetrics(peers func() float64) *Metrics {
 			Name: "vigil_detector_proof_fetches_total",
 			Help: "Consistency proofs the detector obtained, by source (tiles, peer, cache: one checked before) and result.",
 		}, []string{"source", "result"}),
+		handOffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gossip_cosign_handoffs_total",
+			Help: "Own cosignatures handed to aggregators instead of published, by result: sent, unreachable (no aggregator took it; published), fallback (not back in gossip in time; published).",
+		}, []string{"result"}),
 		peers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_gossip_peers",
 			Help: "Connected libp2p peers.",
@@ -53,5 +58,5 @@ func newMetrics(peers func() float64) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.peers}
+	return []prometheus.Collector{m.validated, m.sightings, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.handOffs, m.peers}
 }

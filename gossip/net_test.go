@@ -92,6 +92,12 @@ type netOptions struct {
 	peerRate  float64
 	// mdns turns on LAN discovery instead of explicit connections.
 	mdns bool
+	// aggregate names every node's witness (w<i>) by peer ID, which
+	// turns cosignature aggregation on, with window and fallback.
+	aggregate        bool
+	window, fallback time.Duration
+	// peers are further peers-file entries (with aggregate).
+	peers []gossip.Peer
 }
 
 func newNet(t testing.TB, o netOptions) *tnet {
@@ -120,25 +126,32 @@ func newNet(t testing.TB, o netOptions) *tnet {
 	if n.roster, err = roster.ParsePolicy([]byte(policy)); err != nil {
 		t.Fatal(err)
 	}
+	keys := make([]crypto.PrivKey, o.nodes)
+	for i := range keys {
+		if keys[i], _, err = crypto.GenerateEd25519Key(rand.Reader); err != nil {
+			t.Fatal(err)
+		}
+		if o.aggregate {
+			id, _ := peer.IDFromPrivateKey(keys[i])
+			o.peers = append(o.peers, gossip.Peer{Name: fmt.Sprintf("w%d", i), Info: peer.AddrInfo{ID: id}})
+		}
+	}
 	for i := 0; i < o.nodes; i++ {
 		var s *tlog.CosignatureSigner
 		if !o.observers {
 			s = signers[i]
 		}
-		n.nodes = append(n.nodes, n.startNode(fmt.Sprintf("node%d", i), s, o))
+		n.nodes = append(n.nodes, n.startNode(fmt.Sprintf("node%d", i), s, o, keys[i]))
 	}
 	return n
 }
 
-func (n *tnet) startNode(name string, signer *tlog.CosignatureSigner, o netOptions) *tnode {
+func (n *tnet) startNode(name string, signer *tlog.CosignatureSigner, o netOptions, key crypto.PrivKey) *tnode {
 	t := n.t
 	t.Helper()
 	nd := &tnode{name: name, evidence: make(chan store.EvidenceRecord, 64)}
 	nd.view.Store(n.views[0])
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var err error
 	if nd.host, nd.gater, err = gossip.NewHost(gossip.HostConfig{Identity: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +172,9 @@ func (n *tnet) startNode(name string, signer *tlog.CosignatureSigner, o netOptio
 		HeartbeatInterval: 50 * time.Millisecond,
 		PeerRate:          o.peerRate,
 		MDNS:              o.mdns,
+		Peers:             o.peers,
+		AggregateWindow:   o.window,
+		AggregateFallback: o.fallback,
 		OnEvidence: func(r store.EvidenceRecord) {
 			select {
 			case nd.evidence <- r:

@@ -75,6 +75,20 @@ type Config struct {
 	// older ones of the same log while they wait. Other sightings are
 	// never held back.
 	CosignPublishRate float64
+	// Peers are the entries of the network's peers file. Roster witnesses
+	// named there by peer ID aggregate each other's cosignatures
+	// (aggregate.go); without any, every witness gossips its own.
+	Peers []Peer
+	// DisableAggregation makes every witness gossip its own cosignatures.
+	DisableAggregation bool
+	// AggregateWindow is how long a node collects a checkpoint's
+	// cosignatures before it hands them on (twice that before it publishes
+	// them; default 200ms).
+	AggregateWindow time.Duration
+	// AggregateFallback is how long a witness waits for its handed-off
+	// cosignature to come back in gossip before publishing it itself
+	// (default 3s).
+	AggregateFallback time.Duration
 	// ValidatorTimeout bounds one message's validation (default 2s).
 	ValidatorTimeout time.Duration
 	// ProofTimeout bounds one proof fetch by the detector (default 10s).
@@ -107,6 +121,9 @@ type Service struct {
 
 	val *validator
 	det *detector
+	// agg hands own cosignatures to aggregators and aggregates others';
+	// nil if aggregation is off.
+	agg *aggregator
 	// gate puts evidence in flight ahead of routine gossip work.
 	gate *evidenceGate
 	// sigs remembers verified signatures (validator and detector).
@@ -170,6 +187,7 @@ func New(cfg Config) (*Service, error) {
 	s.val = newValidator(s)
 	s.synced = newLRU[peer.ID, time.Time](10_000)
 	s.det = newDetector(s)
+	s.agg = newAggregator(s)
 
 	trusted := map[peer.ID]bool{}
 	for _, p := range cfg.Trusted {
@@ -226,6 +244,9 @@ func New(cfg Config) (*Service, error) {
 	}()
 	s.startSync(ctx)
 	s.serveProofs(ctx)
+	if s.agg != nil {
+		s.agg.start(ctx)
+	}
 	if cfg.MDNS {
 		m := mdns.NewMdnsService(cfg.Host, "vigil-"+cfg.Network, mdnsNotifee{s})
 		if err := m.Start(); err != nil {
@@ -377,6 +398,9 @@ func (s *Service) Offer(signedNote []byte, source vpb.Source) bool {
 }
 
 func (s *Service) publishOffer(ctx context.Context, o offer) {
+	if o.source == vpb.Source_SOURCE_COSIGN && s.agg != nil && s.agg.handOff(ctx, o.note) {
+		return
+	}
 	if err := s.PublishSighting(ctx, o.note, o.source); err != nil && ctx.Err() == nil {
 		s.log.Warn("publishing sighting", "err", err)
 	}
@@ -393,6 +417,7 @@ func (s *Service) Close() error {
 	s.cancel()
 	s.cfg.Host.RemoveStreamHandler(s.syncProtocol())
 	s.cfg.Host.RemoveStreamHandler(s.proofProtocol())
+	s.cfg.Host.RemoveStreamHandler(s.cosignProtocol())
 	s.cfg.Host.Network().StopNotify(s.notifee)
 	if s.mdns != nil {
 		s.mdns.Close()

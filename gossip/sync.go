@@ -118,14 +118,15 @@ func (s *Service) sendSync(ctx context.Context, p peer.ID) error {
 			}
 		}
 	}
-	return s.sendFrames(ctx, p, frames)
+	return s.sendFrames(ctx, p, s.syncProtocol(), frames)
 }
 
-// sendFrames writes frames to p on one sync stream.
-func (s *Service) sendFrames(ctx context.Context, p peer.ID, frames []syncFrame) error {
+// sendFrames writes frames to p on one stream of protocol proto (sync, or
+// cosign for aggregation).
+func (s *Service) sendFrames(ctx context.Context, p peer.ID, proto protocol.ID, frames []syncFrame) error {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
-	st, err := s.cfg.Host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), p, s.syncProtocol())
+	st, err := s.cfg.Host.NewStream(network.WithAllowLimitedConn(ctx, string(proto)), p, proto)
 	if err != nil {
 		return err
 	}

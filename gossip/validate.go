@@ -132,6 +132,19 @@ func (v *validator) sighting(ctx context.Context, from peer.ID, m *pubsub.Messag
 // checkSighting decodes and authenticates a Sighting and decides whether
 // it is new.
 func (v *validator) checkSighting(data []byte, from peer.ID) (*sighting, pubsub.ValidationResult, string) {
+	return v.openSighting(data, from, true)
+}
+
+// peekSighting is checkSighting for a sighting that does not enter gossip
+// here (a cosignature handed to this node as aggregator, aggregate.go): it
+// is authenticated the same way, but its cosigners are not added to what
+// gossip has shown this node, so that publishing them later is not
+// mistaken for a duplicate.
+func (v *validator) peekSighting(data []byte, from peer.ID) (*sighting, pubsub.ValidationResult, string) {
+	return v.openSighting(data, from, false)
+}
+
+func (v *validator) openSighting(data []byte, from peer.ID, remember bool) (*sighting, pubsub.ValidationResult, string) {
 	msg, err := vpb.UnmarshalSighting(data)
 	if err != nil {
 		return nil, pubsub.ValidationReject, "malformed"
@@ -148,13 +161,14 @@ func (v *validator) checkSighting(data []byte, from peer.ID) (*sighting, pubsub.
 	// ignored (and not stored). Signatures this node verified before are
 	// not verified again (sigCache), so a checkpoint arriving again with
 	// one more cosignature costs that one verify.
-	return v.checkSightingWith(msg, from, func(r *roster.Roster, _ *roster.Log, origin string) (tlog.Checkpoint, *note.Note, error) {
+	return v.checkSightingWith(msg, from, remember, func(r *roster.Roster, _ *roster.Log, origin string) (tlog.Checkpoint, *note.Note, error) {
 		return v.s.sigs.verifyCheckpoint(r, origin, msg.Checkpoint)
 	})
 }
 
 // checkSightingWith checks a decoded Sighting, opening its note with open.
-func (v *validator) checkSightingWith(msg *vpb.Sighting, from peer.ID, open func(*roster.Roster, *roster.Log, string) (tlog.Checkpoint, *note.Note, error)) (*sighting, pubsub.ValidationResult, string) {
+// remember adds its cosigners to known (it is being accepted into gossip).
+func (v *validator) checkSightingWith(msg *vpb.Sighting, from peer.ID, remember bool, open func(*roster.Roster, *roster.Log, string) (tlog.Checkpoint, *note.Note, error)) (*sighting, pubsub.ValidationResult, string) {
 	origin, ok := tlog.OriginOf(msg.Checkpoint)
 	if !ok {
 		return nil, pubsub.ValidationReject, "malformed"
@@ -176,6 +190,9 @@ func (v *validator) checkSightingWith(msg *vpb.Sighting, from peer.ID, open func
 		if w, ok := r.WitnessByKey(sig.Name, sig.Hash); ok {
 			s.cosigners[w.Name] = true
 		}
+	}
+	if !remember {
+		return s, pubsub.ValidationAccept, "ok"
 	}
 	// Forward each (origin, size, root, cosigners) once: a sighting that
 	// adds no cosigner to what this node already accepted is a duplicate.

@@ -36,6 +36,10 @@ type GossipConfig struct {
 	Allowlist bool `yaml:"allowlist"`
 	// MDNS discovers peers on the LAN.
 	MDNS bool `yaml:"mdns"`
+	// DisableAggregation makes the witness gossip its own cosignatures
+	// instead of handing them to the witnesses of the peers file that
+	// collect each checkpoint's (docs/gossip.md).
+	DisableAggregation bool `yaml:"disable_aggregation"`
 	// FollowInterval is how often logs with a URL are polled (default 10s).
 	FollowInterval time.Duration `yaml:"follow_interval"`
 	// SyncDelay is how long gossiped data (merged sightings, suspicions)
@@ -109,19 +113,21 @@ func (n *Node) startGossip() error {
 		name = n.keys.Cosigner.Name()
 	}
 	n.gossip, err = gossip.New(gossip.Config{
-		Network:      gc.Network,
-		Signatures:   n.sigs,
-		Host:         h,
-		Roster:       rosterFn,
-		Store:        hooks.Store(n.store),
-		Proofs:       &gossip.TileProofs{Roster: rosterFn},
-		Name:         name,
-		Bootstrap:    bootstrap,
-		Trusted:      trusted,
-		MDNS:         gc.MDNS,
-		OnEvidence:   hooks.OnEvidence,
-		ScoreInspect: hooks.ScoreInspect,
-		Logger:       n.log.With("component", "gossip"),
+		Network:            gc.Network,
+		Signatures:         n.sigs,
+		Host:               h,
+		Roster:             rosterFn,
+		Store:              hooks.Store(n.store),
+		Proofs:             &gossip.TileProofs{Roster: rosterFn},
+		Name:               name,
+		Bootstrap:          bootstrap,
+		Trusted:            trusted,
+		Peers:              named,
+		DisableAggregation: gc.DisableAggregation,
+		MDNS:               gc.MDNS,
+		OnEvidence:         hooks.OnEvidence,
+		ScoreInspect:       hooks.ScoreInspect,
+		Logger:             n.log.With("component", "gossip"),
 	})
 	if err != nil {
 		return err

@@ -70,6 +70,20 @@ type benchNet struct {
 	RSS        []benchRSS        `json:"rss"`
 }
 
+// aggregationOff reads VIGIL_BENCH_AGGREGATION (on or off; default on).
+func aggregationOff(t *testing.T) bool {
+	t.Helper()
+	switch v := os.Getenv("VIGIL_BENCH_AGGREGATION"); v {
+	case "", "on":
+		return false
+	case "off":
+		return true
+	default:
+		t.Fatalf("VIGIL_BENCH_AGGREGATION=%q: want on or off", v)
+		return false
+	}
+}
+
 func envInt(t *testing.T, name string, def int) int {
 	t.Helper()
 	v := os.Getenv(name)
@@ -106,6 +120,7 @@ func benchDetect(t *testing.T, res *benchNet, mode, bin string, n, flood, run, r
 	start := time.Now()
 	dc := testnet.DetectionConfig{
 		Dir: t.TempDir(), Witnesses: n - 2, Observers: 2, Repeats: repeats, FloodPeers: flood, Timeout: time.Minute,
+		DisableAggregation: aggregationOff(t),
 	}
 	if mode == "process" {
 		dc.Binary = bin
@@ -143,7 +158,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // VIGIL_BENCH_PARTS (detection,throughput,rss; "plot" only redraws),
 // VIGIL_BENCH_MODES (process,in-process: detection with a `vigil node`
 // process per member, and with every member in this process),
-// VIGIL_BENCH_RUN_FROM (1), VIGIL_BENCH_OUT (../docs), VIGIL_BENCH_CPUPROFILE (none).
+// VIGIL_BENCH_RUN_FROM (1), VIGIL_BENCH_OUT (../docs), VIGIL_BENCH_CPUPROFILE (none),
+// VIGIL_BENCH_AGGREGATION (on; off makes every witness gossip its own
+// cosignatures, for comparison).
 func TestBenchNet(t *testing.T) {
 	if os.Getenv("VIGIL_BENCH_NET") != "1" {
 		t.Skip("set VIGIL_BENCH_NET=1 (make bench-net)")
@@ -226,7 +243,7 @@ func TestBenchNet(t *testing.T) {
 				if n > 1 {
 					w, o = n-2, 2
 				}
-				r, err := testnet.MeasureThroughput(ctx, testnet.ThroughputConfig{Dir: t.TempDir(), Witnesses: w, Observers: o, Duration: 10 * time.Second})
+				r, err := testnet.MeasureThroughput(ctx, testnet.ThroughputConfig{Dir: t.TempDir(), Witnesses: w, Observers: o, Duration: 10 * time.Second, DisableAggregation: aggregationOff(t)})
 				if err != nil {
 					t.Fatalf("throughput, %d nodes: %v", n, err)
 				}

@@ -62,6 +62,8 @@ type DetectionConfig struct {
 	// Binary, if set, runs every member as a `vigil node` process, as the
 	// harness does outside tests; empty runs them all in this process.
 	Binary string
+	// DisableAggregation: every witness gossips its own cosignatures.
+	DisableAggregation bool
 	// CPUProfile, if set, receives a CPU profile of the timed repetitions
 	// only (not the start-up or the warm-up); in process mode it covers
 	// the harness alone.
@@ -129,7 +131,7 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	target.AppendN(3, "target")
 	entries = append(entries, LogEntry{VKey: target.VerifierKey()})
 
-	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, Binary: cfg.Binary, Logger: cfg.Logger})
+	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, Binary: cfg.Binary, DisableAggregation: cfg.DisableAggregation, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -404,7 +406,9 @@ type ThroughputConfig struct {
 	// 64 clients, 10s).
 	Logs, Concurrency int
 	Duration          time.Duration
-	Logger            *slog.Logger
+	// DisableAggregation: every witness gossips its own cosignatures.
+	DisableAggregation bool
+	Logger             *slog.Logger
 }
 
 // ThroughputResult is a load run against one member of a running network.
@@ -445,7 +449,7 @@ func MeasureThroughput(ctx context.Context, cfg ThroughputConfig) (*ThroughputRe
 	for i, c := range wl.Chains {
 		entries[i] = LogEntry{VKey: c.Log.VerifierKey()}
 	}
-	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, Logger: cfg.Logger})
+	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, DisableAggregation: cfg.DisableAggregation, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

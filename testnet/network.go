@@ -62,6 +62,9 @@ type Options struct {
 	Binary string
 	// FollowInterval is how often members poll logs that have a URL.
 	FollowInterval time.Duration
+	// DisableAggregation makes every witness gossip its own cosignatures
+	// (gossip.disable_aggregation), to compare with aggregation.
+	DisableAggregation bool
 	// Bootstrap is how many earlier members each new member dials (default 3).
 	Bootstrap int
 	Logger    *slog.Logger
@@ -194,6 +197,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		m.cfg.Gossip.Network = opts.Network
 		m.cfg.Gossip.Peers = peersPath
 		m.cfg.Gossip.FollowInterval = opts.FollowInterval
+		m.cfg.Gossip.DisableAggregation = opts.DisableAggregation
 		if err := nw.startMember(ctx, m); err != nil {
 			nw.Stop()
 			return nil, fmt.Errorf("starting %s: %w", m.Name, err)

@@ -1,0 +1,249 @@
+package gossip_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/vigilnet/vigil/gossip"
+	vpb "github.com/vigilnet/vigil/proto"
+	"github.com/vigilnet/vigil/tlog"
+)
+
+// cosignProtocol is the aggregation hand-off protocol of network "test".
+const cosignProtocol = protocol.ID("/vigil/1/test/cosign/1.0.0")
+
+// TestAggregatedCosignatures: every witness's cosignature of one checkpoint
+// reaches every node, in fewer gossip messages than there are witnesses,
+// with aggregation on; with it off each witness publishes its own.
+func TestAggregatedCosignatures(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		aggregate bool
+	}{{"aggregation on", true}, {"aggregation off", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const witnesses = 6
+			// The window outlasts the pushes, so each collector flushes
+			// once.
+			n := newNet(t, netOptions{nodes: witnesses, aggregate: tc.aggregate, window: time.Second})
+			n.connectRing()
+			n.log.AppendN(5, "common")
+			cp, _ := n.log.Checkpoint()
+			parsed, err := tlog.ParseCheckpoint(cp[:bytes.Index(cp, []byte("\n\n"))+1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for _, nd := range n.nodes {
+				wg.Go(func() { n.push(nd, n.log) })
+			}
+			wg.Wait()
+			waitFor(t, 30*time.Second, "every cosignature at every node", func() bool {
+				for _, nd := range n.nodes {
+					rec, err := nd.db.Checkpoint(context.Background(), parsed.Origin, parsed.Size, parsed.Root)
+					if err != nil || rec.Cosigners < witnesses {
+						return false
+					}
+				}
+				return true
+			})
+			published, handed := 0.0, 0.0
+			for _, nd := range n.nodes {
+				published += counter(t, nd.svc, "vigil_gossip_sightings_published_total", nil)
+				handed += counter(t, nd.svc, "vigil_gossip_cosign_handoffs_total", map[string]string{"result": "sent"}) +
+					counter(t, nd.svc, "vigil_gossip_cosign_handoffs_total", map[string]string{"result": "collected"})
+			}
+			t.Logf("%v sightings published, %v cosignatures handed off or collected", published, handed)
+			if !tc.aggregate {
+				if published < witnesses || handed != 0 {
+					t.Fatalf("%v sightings published, %v cosignatures handed off; want ≥ %d and 0", published, handed, witnesses)
+				}
+				return
+			}
+			if handed != witnesses {
+				t.Errorf("%v cosignatures handed off or collected, want %d", handed, witnesses)
+			}
+			if published >= witnesses {
+				t.Errorf("%v sightings published for %d cosignatures: not aggregated", published, witnesses)
+			}
+			for _, nd := range n.nodes {
+				if fb := counter(t, nd.svc, "vigil_gossip_cosign_handoffs_total", map[string]string{"result": "fallback"}); fb != 0 {
+					t.Errorf("%s fell back %v times with every node honest", nd.name, fb)
+				}
+			}
+		})
+	}
+}
+
+// TestAggregationFallback: a witness whose next hop withholds its
+// cosignature, or will not take it, publishes it itself.
+func TestAggregationFallback(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// serve makes the next hop take hand-offs (and drop them).
+		serve bool
+		// known: gossip has shown the node the checkpoint before it
+		// cosigns (only its cosignature is new).
+		known  bool
+		result string
+	}{
+		{"next hop withholds a new checkpoint", true, false, "fallback"},
+		{"next hop withholds a cosignature", true, true, "fallback"},
+		{"next hop refuses the protocol", false, false, "unreachable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newHostile(t, "test")
+			handed := make(chan []byte, 16)
+			if tc.serve {
+				x.host.SetStreamHandler(cosignProtocol, func(st network.Stream) {
+					defer st.Close()
+					for _, f := range readFrames(st) {
+						handed <- f
+					}
+				})
+			}
+			// The hostile peer poses as the roster witness "rogue".
+			n := newNet(t, netOptions{nodes: 1, aggregate: true, fallback: 200 * time.Millisecond,
+				peers: []gossip.Peer{{Name: "rogue", Info: peer.AddrInfo{ID: x.host.ID()}}}})
+			nd := n.nodes[0]
+			sub, err := x.cp.Subscribe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Cancel()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "the hostile peer in the node's topic", func() bool {
+				cp, _ := nd.svc.TopicPeers()
+				return len(cp) > 0 && len(x.cp.ListPeers()) > 0
+			})
+			// A checkpoint whose best-ranked witness is the hostile one
+			// (each size is an even chance).
+			for n.log.AppendN(1, "entry"); ; n.log.AppendN(1, "entry") {
+				cp, _ := n.log.Checkpoint()
+				if gossip.NextHop(nd.svc, cp) == x.host.ID() {
+					break
+				}
+				if n.log.Size() > 64 {
+					t.Fatal("the hostile peer never ranks first")
+				}
+			}
+			if tc.known {
+				cp, _ := n.log.Checkpoint()
+				if err := nd.svc.PublishSighting(ctx, cp, vpb.Source_SOURCE_PUSH); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n.push(nd, n.log)
+			if tc.serve {
+				select {
+				case <-handed:
+				case <-ctx.Done():
+					t.Fatal("nothing handed to the next hop")
+				}
+			}
+			// The node's own cosignature reaches gossip all the same.
+			for {
+				m, err := sub.Next(ctx)
+				if err != nil {
+					t.Fatalf("the node's cosignature never reached gossip: %v", err)
+				}
+				s, err := vpb.UnmarshalSighting(m.Data)
+				if err == nil && strings.Contains(string(s.Checkpoint), "— witness.test/w0 ") {
+					break
+				}
+			}
+			if got := counter(t, nd.svc, "vigil_gossip_cosign_handoffs_total", map[string]string{"result": tc.result}); got != 1 {
+				t.Errorf("handoffs{result=%q} = %v, want 1", tc.result, got)
+			}
+		})
+	}
+}
+
+// TestCosignStreamChecks: what a peer hands a collector is checked like
+// gossip; anything that fails is rejected, the stream reset, and nothing
+// stored or published.
+func TestCosignStreamChecks(t *testing.T) {
+	n := newNet(t, netOptions{nodes: 1, aggregate: true})
+	nd := n.nodes[0]
+	n.log.AppendN(5, "common")
+	msgs := n.invalidMessages(t)
+	x := newHostile(t, "test")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		typ   byte
+		frame []byte
+	}{
+		{"garbage", 1, msgs["garbage"]},
+		{"unknown origin", 1, msgs["unknown origin"]},
+		{"forged log signature", 1, msgs["forged log sig"]},
+		{"evidence frame", 2, msgs["garbage"]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := counter(t, nd.svc, "vigil_gossip_validated_total", map[string]string{"topic": "cosign", "result": "reject"})
+			st, err := x.host.NewStream(ctx, nd.host.ID(), cosignProtocol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := bufio.NewWriter(st)
+			w.WriteByte(tc.typ)
+			w.Write(binary.AppendUvarint(nil, uint64(len(tc.frame))))
+			w.Write(tc.frame)
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			st.CloseWrite()
+			// The collector resets the stream on a rejected frame.
+			if _, err := io.ReadAll(st); err == nil {
+				t.Error("stream closed cleanly after a rejected frame, want a reset")
+			}
+			if got := counter(t, nd.svc, "vigil_gossip_validated_total", map[string]string{"topic": "cosign", "result": "reject"}); got != before+1 {
+				t.Errorf("cosign rejections %v → %v, want one more", before, got)
+			}
+		})
+	}
+	if got := counter(t, nd.svc, "vigil_gossip_sightings_published_total", nil); got != 0 {
+		t.Errorf("%v sightings published after rejected hand-offs", got)
+	}
+	if c := evidenceCount(t, nd); c != 0 {
+		t.Errorf("%d evidence records from rejected hand-offs", c)
+	}
+}
+
+// readFrames reads sync-style frames until EOF.
+func readFrames(r io.Reader) [][]byte {
+	br := bufio.NewReader(r)
+	var out [][]byte
+	for {
+		if _, err := br.ReadByte(); err != nil {
+			return out
+		}
+		l, err := binary.ReadUvarint(br)
+		if err != nil || l > vpb.MaxEvidenceSize {
+			return out
+		}
+		b := make([]byte, l)
+		if _, err := io.ReadFull(br, b); err != nil {
+			return out
+		}
+		out = append(out, b)
+	}
+}

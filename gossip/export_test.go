@@ -1,0 +1,17 @@
+package gossip
+
+import (
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vigilnet/vigil/tlog"
+)
+
+// NextHop returns the peer s hands its cosignature of signedNote's
+// checkpoint to: empty if s collects it itself or aggregation is off.
+func NextHop(s *Service, signedNote []byte) peer.ID {
+	cp, err := tlog.ParseCheckpoint(noteText(signedNote))
+	if s.agg == nil || err != nil {
+		return ""
+	}
+	return s.agg.nextHop(cpKey{cp.Origin, cp.Size, cp.Root})
+}
