@@ -332,12 +332,18 @@ func (a *aggregator) collect(ctx context.Context, sg *sighting) {
 	if scheduled {
 		return
 	}
+	hop := a.nextHop(key)
 	if _, seen := a.s.val.known.get(key); !seen {
-		// It may be one side of a split view, which must not wait.
-		a.publish(ctx, sg.msg.Checkpoint, a.source(sg))
+		// It may be one side of a split view, which must not wait: the
+		// last stop publishes it at once, and a node on the way hands it
+		// on at once (only the last stops then announce it, not every
+		// node it passed).
+		if hop == "" || !a.forward(ctx, hop, sg.msg.Checkpoint) {
+			a.publish(ctx, sg.msg.Checkpoint, a.source(sg))
+		}
 	}
 	wait := a.window
-	if a.nextHop(key) == "" {
+	if hop == "" {
 		wait *= 2 // a last stop: let the others' collections arrive
 	}
 	flush := func() { a.flush(ctx, key) }
@@ -360,13 +366,17 @@ func (a *aggregator) flush(ctx context.Context, key cpKey) {
 	if a.s.val.isKnown(n) {
 		return
 	}
-	if hop := a.nextHop(key); hop != "" {
-		b, err := vpb.MarshalSighting(&vpb.Sighting{Checkpoint: n, Observer: a.s.cfg.Name, SeenUnixMs: time.Now().UnixMilli(), Source: vpb.Source_SOURCE_GOSSIP})
-		if err == nil && a.send(ctx, hop, b) {
-			return
-		}
+	if hop := a.nextHop(key); hop != "" && a.forward(ctx, hop, n) {
+		return
 	}
 	a.publish(ctx, n, vpb.Source_SOURCE_GOSSIP)
+}
+
+// forward hands a signed note this node collected to its next hop; it
+// reports whether the hop took it.
+func (a *aggregator) forward(ctx context.Context, hop peer.ID, signedNote []byte) bool {
+	b, err := vpb.MarshalSighting(&vpb.Sighting{Checkpoint: signedNote, Observer: a.s.cfg.Name, SeenUnixMs: time.Now().UnixMilli(), Source: vpb.Source_SOURCE_GOSSIP})
+	return err == nil && a.send(ctx, hop, b)
 }
 
 func (a *aggregator) publish(ctx context.Context, signedNote []byte, source vpb.Source) {

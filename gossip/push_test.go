@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,5 +74,58 @@ func TestEvidencePushedToPeers(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no evidence pushed to the connected peer")
+	}
+}
+
+// TestEvidencePushFanout: a node with more peers than the fan-out pushes
+// each evidence to that many of them, once.
+func TestEvidencePushFanout(t *testing.T) {
+	n := newNet(t, netOptions{nodes: 1, observers: true})
+	nd := n.nodes[0]
+	n.log.AppendN(5, "common")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const peers, fanout = 12, 8
+	var mu sync.Mutex
+	pushed := 0
+	for range peers {
+		x := newHostile(t, "test")
+		x.host.SetStreamHandler(protocol.ID("/vigil/1/test/sync/1.0.0"), func(st network.Stream) {
+			defer st.Close()
+			for _, f := range readFrames(st) {
+				if _, err := vpb.UnmarshalEvidence(f); err == nil {
+					mu.Lock()
+					pushed++
+					mu.Unlock()
+				}
+			}
+		})
+		if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fork, err := n.log.Fork(n.log.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.log.AppendN(1, "view A")
+	fork.AppendN(1, "view B")
+	for _, l := range []interface{ Checkpoint() ([]byte, error) }{n.log, fork} {
+		cp, _ := l.Checkpoint()
+		if err := nd.svc.PublishSighting(ctx, cp, vpb.Source_SOURCE_PUSH); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "pushed evidence", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return pushed >= fanout
+	})
+	// Close waits for every push in flight, so the count is final.
+	nd.svc.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if pushed != fanout {
+		t.Errorf("evidence pushed to %d of %d peers, want %d", pushed, peers, fanout)
 	}
 }

@@ -133,7 +133,9 @@ type Service struct {
 	// connected.
 	offers *offers
 
-	synced  *lru[peer.ID, time.Time]
+	synced *lru[peer.ID, time.Time]
+	// spread holds the IDs of evidence pushed to peers (evidence.go).
+	spread  *lru[string, bool]
 	notifee *network.NotifyBundle
 
 	// ctx ends at Close; cancel ends it.
@@ -186,6 +188,7 @@ func New(cfg Config) (*Service, error) {
 	s.gate = newEvidenceGate(evidenceFirstWait, s.metrics.evidenceFirst.Inc)
 	s.val = newValidator(s)
 	s.synced = newLRU[peer.ID, time.Time](10_000)
+	s.spread = newLRU[string, bool](10_000)
 	s.det = newDetector(s)
 	s.agg = newAggregator(s)
 
