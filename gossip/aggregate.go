@@ -119,7 +119,6 @@ func newAggregator(s *Service) *aggregator {
 	for _, p := range s.cfg.Peers {
 		a.ids[p.Name] = p.Info.ID
 	}
-
 	return a
 }
 
@@ -346,7 +345,15 @@ func (a *aggregator) collect(ctx context.Context, sg *sighting) {
 	if hop == "" {
 		wait *= 2 // a last stop: let the others' collections arrive
 	}
-	flush := func() { a.flush(ctx, key) }
+	// The flush may wait on a stream to the next hop; it must not hold up
+	// the other scheduled work.
+	flush := func() {
+		a.s.wg.Add(1)
+		go func() {
+			defer a.s.wg.Done()
+			a.flush(ctx, key)
+		}()
+	}
 	if !a.later.at(time.Now().Add(wait), flush) {
 		flush()
 	}

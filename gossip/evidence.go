@@ -64,7 +64,7 @@ func (s *Service) storeEvidence(ctx context.Context, id string, e *vpb.Evidence,
 	// for a commit in progress: the peers need not wait for this node's
 	// disk (the evidence is verified; a copy lost here is theirs).
 	if s.firstSeen(id) {
-		s.pushEvidence(data)
+		s.pushEvidence(data, via == "detected")
 	}
 	added, err := s.cfg.Store.PutEvidence(ctx, rec)
 	if err != nil {
@@ -94,27 +94,31 @@ func (s *Service) firstSeen(id string) bool {
 	return first
 }
 
-// evidencePushFanout bounds the peers pushEvidence sends one evidence to.
-// Sent to every connected peer (about 25 each, 50 nodes on one machine),
-// the pushes were a quarter of what a split view cost the network, nearly
-// all of them copies the receiver already had; 8 peers chosen at random
-// per node still reach a connected network in two or three hops, and the
-// evidence topic carries it besides.
+// evidencePushFanout bounds the peers pushEvidence relays one evidence to.
+// Sent to every connected peer by every node (about 25 peers each, 50
+// nodes on one machine), the copies were a quarter of what a split view
+// cost the network, nearly all of them evidence the receiver already had.
+// Now the node that found the evidence sends it to all its peers (one hop
+// to each neighbour; only the few nodes that detect by themselves do) and
+// every other node relays it to 8 chosen at random, which still reaches a
+// connected network in a hop or two more; the evidence topic carries it
+// besides.
 const evidencePushFanout = 8
 
 // pushEvidence sends evidence this node is storing, on the catch-up sync
-// protocol, straight to up to evidencePushFanout connected peers chosen at
-// random, besides the evidence topic. pubsub validates the messages of both
-// topics in one FIFO queue, in which evidence would wait at every hop behind
-// the burst of routine sightings that the same split view causes. The
-// receiver checks it like gossip (receiveSync) and, if it is new to it,
-// stores, publishes and pushes it on: each node pushes each evidence once.
-func (s *Service) pushEvidence(data []byte) {
+// protocol, straight to its peers: every one if all (it found the
+// evidence), else up to evidencePushFanout chosen at random; besides the
+// evidence topic. pubsub validates the messages of both topics in one FIFO
+// queue, in which evidence would wait at every hop behind the burst of
+// routine sightings that the same split view causes. The receiver checks
+// it like gossip (receiveSync) and, if it is new to it, stores, publishes
+// and pushes it on: each node pushes each evidence once.
+func (s *Service) pushEvidence(data []byte, all bool) {
 	if s.ctx.Err() != nil {
 		return
 	}
 	peers := s.cfg.Host.Network().Peers()
-	if len(peers) > evidencePushFanout {
+	if !all && len(peers) > evidencePushFanout {
 		rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 		peers = peers[:evidencePushFanout]
 	}

@@ -77,33 +77,47 @@ func TestEvidencePushedToPeers(t *testing.T) {
 	}
 }
 
-// TestEvidencePushFanout: a node with more peers than the fan-out pushes
-// each evidence to that many of them, once.
+// TestEvidencePushFanout: the node that finds evidence pushes it to every
+// peer; a node relaying it, to 8 of them, once.
 func TestEvidencePushFanout(t *testing.T) {
-	n := newNet(t, netOptions{nodes: 1, observers: true})
-	nd := n.nodes[0]
+	const peers, fanout = 12, 8
+	n := newNet(t, netOptions{nodes: 2, observers: true})
+	finder, relay := n.nodes[0], n.nodes[1]
 	n.log.AppendN(5, "common")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	const peers, fanout = 12, 8
+	// counting peers, each with a sync handler that counts evidence frames.
 	var mu sync.Mutex
-	pushed := 0
-	for range peers {
-		x := newHostile(t, "test")
-		x.host.SetStreamHandler(protocol.ID("/vigil/1/test/sync/1.0.0"), func(st network.Stream) {
-			defer st.Close()
-			for _, f := range readFrames(st) {
-				if _, err := vpb.UnmarshalEvidence(f); err == nil {
-					mu.Lock()
-					pushed++
-					mu.Unlock()
+	pushed := map[*tnode]int{}
+	var found []byte
+	var hostiles []*hostile
+	connect := func(nd *tnode) {
+		for range peers {
+			x := newHostile(t, "test")
+			x.host.SetStreamHandler(protocol.ID("/vigil/1/test/sync/1.0.0"), func(st network.Stream) {
+				defer st.Close()
+				for _, f := range readFrames(st) {
+					if _, err := vpb.UnmarshalEvidence(f); err == nil {
+						mu.Lock()
+						pushed[nd]++
+						found = f
+						mu.Unlock()
+					}
 				}
+			})
+			if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
+				t.Fatal(err)
 			}
-		})
-		if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
-			t.Fatal(err)
+			hostiles = append(hostiles, x)
 		}
 	}
+	count := func(nd *tnode) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return pushed[nd]
+	}
+
+	connect(finder)
 	fork, err := n.log.Fork(n.log.Size())
 	if err != nil {
 		t.Fatal(err)
@@ -112,20 +126,38 @@ func TestEvidencePushFanout(t *testing.T) {
 	fork.AppendN(1, "view B")
 	for _, l := range []interface{ Checkpoint() ([]byte, error) }{n.log, fork} {
 		cp, _ := l.Checkpoint()
-		if err := nd.svc.PublishSighting(ctx, cp, vpb.Source_SOURCE_PUSH); err != nil {
+		if err := finder.svc.PublishSighting(ctx, cp, vpb.Source_SOURCE_PUSH); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "pushed evidence", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return pushed >= fanout
-	})
+	waitFor(t, 10*time.Second, "evidence pushed by the finder", func() bool { return count(finder) >= peers })
 	// Close waits for every push in flight, so the count is final.
-	nd.svc.Close()
+	finder.svc.Close()
+	if c := count(finder); c != peers {
+		t.Errorf("the finder pushed its evidence to %d of %d peers, want all", c, peers)
+	}
+
+	// The relay gets the same evidence from one of its peers by sync.
+	connect(relay)
+	sender := hostiles[len(hostiles)-1]
+	st, err := sender.host.NewStream(ctx, relay.host.ID(), protocol.ID("/vigil/1/test/sync/1.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	mu.Lock()
-	defer mu.Unlock()
-	if pushed != fanout {
-		t.Errorf("evidence pushed to %d of %d peers, want %d", pushed, peers, fanout)
+	b := found
+	mu.Unlock()
+	w := bufio.NewWriter(st)
+	w.WriteByte(2) // evidence frame
+	w.Write(binary.AppendUvarint(nil, uint64(len(b))))
+	w.Write(b)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	waitFor(t, 10*time.Second, "evidence relayed", func() bool { return count(relay) >= fanout })
+	relay.svc.Close()
+	if c := count(relay); c != fanout {
+		t.Errorf("the relay pushed the evidence to %d of %d peers, want %d", c, peers, fanout)
 	}
 }
