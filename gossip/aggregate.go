@@ -213,7 +213,6 @@ func (a *aggregator) handOff(ctx context.Context, signedNote []byte) bool {
 	a.s.det.process(ctx, sg)
 	key := cpKey{sg.origin, sg.cp.Size, sg.cp.Root}
 	_, seen := a.s.val.known.get(key)
-	unseen := !seen
 	hop := a.nextHop(key)
 	if hop == "" {
 		a.s.metrics.handOffs.WithLabelValues("collected").Inc()
@@ -235,7 +234,7 @@ func (a *aggregator) handOff(ctx context.Context, signedNote []byte) bool {
 				a.publish(ctx, signedNote, vpb.Source_SOURCE_COSIGN)
 			}
 		}
-		if !unseen {
+		if seen {
 			if !a.later.at(time.Now().Add(a.fallback), fallback) {
 				fallback()
 			}
