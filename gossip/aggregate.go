@@ -310,8 +310,9 @@ func (a *aggregator) receive(ctx context.Context, st network.Stream) {
 }
 
 // collect adds a sighting's signatures to what this node collects for its
-// checkpoint. The first time, it publishes the sighting at once if gossip
-// has not shown this node the checkpoint yet, and schedules the flush.
+// checkpoint. The first time, if gossip has not shown this node the
+// checkpoint yet, it passes the sighting on at once (to its next hop, or to
+// gossip if it has none), and it schedules the flush.
 func (a *aggregator) collect(ctx context.Context, sg *sighting) {
 	key := cpKey{sg.origin, sg.cp.Size, sg.cp.Root}
 	a.mu.Lock()
