@@ -41,7 +41,8 @@ const (
 
 // SyncStore is what the catch-up protocol reads; *store.DB is one.
 type SyncStore interface {
-	ListEvidence(ctx context.Context, after string, limit int) ([]store.EvidenceRecord, error)
+	NewestEvidenceIDs(ctx context.Context, limit int) ([]string, error)
+	Evidence(ctx context.Context, id string) (store.EvidenceRecord, error)
 }
 
 func (s *Service) syncProtocol() protocol.ID {
@@ -142,25 +143,19 @@ func (s *Service) sendFrames(ctx context.Context, p peer.ID, proto protocol.ID, 
 }
 
 // newestEvidence returns the n most recently stored evidence records, oldest
-// first. The store lists oldest first, so it pages through all of them
-// (evidence is rare; the pages are bounded).
+// first: it reads only the newest n IDs and then those records.
 func newestEvidence(ctx context.Context, es SyncStore, n int) ([]store.EvidenceRecord, error) {
-	const page = 256
-	var out []store.EvidenceRecord
-	after := ""
-	for range 1 << 16 {
-		recs, err := es.ListEvidence(ctx, after, page)
+	ids, err := es.NewestEvidenceIDs(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.EvidenceRecord, 0, len(ids))
+	for i := len(ids) - 1; i >= 0; i-- {
+		rec, err := es.Evidence(ctx, ids[i])
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, recs...)
-		if len(out) > n {
-			out = append(out[:0:0], out[len(out)-n:]...)
-		}
-		if len(recs) < page {
-			break
-		}
-		after = recs[len(recs)-1].ID
+		out = append(out, rec)
 	}
 	return out, nil
 }

@@ -352,15 +352,23 @@ type notifyingStore struct {
 }
 
 // The catch-up sync sends stored evidence only if its store can list it; an
-// embedded gossip.Store alone would hide *store.DB's ListEvidence.
+// embedded gossip.Store alone would hide *store.DB's evidence reads.
 var _ gossip.SyncStore = notifyingStore{}
 
-// ListEvidence lets the gossip catch-up sync send this node's evidence.
-func (s notifyingStore) ListEvidence(ctx context.Context, after string, limit int) ([]store.EvidenceRecord, error) {
+// NewestEvidenceIDs and Evidence let the gossip catch-up sync send this
+// node's evidence.
+func (s notifyingStore) NewestEvidenceIDs(ctx context.Context, limit int) ([]string, error) {
 	if es, ok := s.Store.(gossip.SyncStore); ok {
-		return es.ListEvidence(ctx, after, limit)
+		return es.NewestEvidenceIDs(ctx, limit)
 	}
 	return nil, nil
+}
+
+func (s notifyingStore) Evidence(ctx context.Context, id string) (store.EvidenceRecord, error) {
+	if es, ok := s.Store.(gossip.SyncStore); ok {
+		return es.Evidence(ctx, id)
+	}
+	return store.EvidenceRecord{}, store.ErrNotFound
 }
 
 func (s notifyingStore) MergeCheckpoint(ctx context.Context, origin string, size uint64, root [32]byte, fn func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error)) error {
