@@ -53,10 +53,7 @@ func (v *validator) checkLocal(data []byte, msg *vpb.Sighting) (*sighting, pubsu
 // checkLocalWith is checkLocal; remember as for checkSightingWith.
 func (v *validator) checkLocalWith(data []byte, msg *vpb.Sighting, remember bool) (*sighting, pubsub.ValidationResult, string) {
 	if msg.Source != vpb.Source_SOURCE_COSIGN {
-		if remember {
-			return v.checkSighting(data, v.s.self)
-		}
-		return v.peekSighting(data, v.s.self)
+		return v.openSighting(data, v.s.self, remember)
 	}
 	return v.checkSightingWith(msg, v.s.self, remember, func(r *roster.Roster, lg *roster.Log, origin string) (tlog.Checkpoint, *note.Note, error) {
 		return tlog.VerifyCheckpoint(msg.Checkpoint, origin, tlog.Trusted(lg.Verifier), tlog.Trusted(r.WitnessVerifiers()...)...)
