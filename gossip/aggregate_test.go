@@ -203,13 +203,7 @@ func TestCosignStreamChecks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := bufio.NewWriter(st)
-			w.WriteByte(tc.typ)
-			w.Write(binary.AppendUvarint(nil, uint64(len(tc.frame))))
-			w.Write(tc.frame)
-			if err := w.Flush(); err != nil {
-				t.Fatal(err)
-			}
+			writeFrame(t, st, tc.typ, tc.frame)
 			st.CloseWrite()
 			// The collector resets the stream on a rejected frame.
 			if _, err := io.ReadAll(st); err == nil {
@@ -225,6 +219,15 @@ func TestCosignStreamChecks(t *testing.T) {
 	}
 	if c := evidenceCount(t, nd); c != 0 {
 		t.Errorf("%d evidence records from rejected hand-offs", c)
+	}
+}
+
+// writeFrame writes one sync-style frame (type, uvarint length, bytes).
+func writeFrame(t testing.TB, w io.Writer, typ byte, b []byte) {
+	t.Helper()
+	frame := binary.AppendUvarint([]byte{typ}, uint64(len(b)))
+	if _, err := w.Write(append(frame, b...)); err != nil {
+		t.Fatal(err)
 	}
 }
 

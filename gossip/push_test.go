@@ -51,18 +51,7 @@ func TestEvidencePushedToPeers(t *testing.T) {
 	if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
 		t.Fatal(err)
 	}
-	fork, err := n.log.Fork(n.log.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.log.AppendN(1, "view A")
-	fork.AppendN(1, "view B")
-	for _, l := range []interface{ Checkpoint() ([]byte, error) }{n.log, fork} {
-		cp, _ := l.Checkpoint()
-		if err := nd.svc.PublishSighting(ctx, cp, vpb.Source_SOURCE_PUSH); err != nil {
-			t.Fatal(err)
-		}
-	}
+	n.publishSplitView(ctx, nd)
 	select {
 	case b := <-got:
 		e, err := vpb.UnmarshalEvidence(b)
@@ -118,18 +107,7 @@ func TestEvidencePushFanout(t *testing.T) {
 	}
 
 	connect(finder)
-	fork, err := n.log.Fork(n.log.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.log.AppendN(1, "view A")
-	fork.AppendN(1, "view B")
-	for _, l := range []interface{ Checkpoint() ([]byte, error) }{n.log, fork} {
-		cp, _ := l.Checkpoint()
-		if err := finder.svc.PublishSighting(ctx, cp, vpb.Source_SOURCE_PUSH); err != nil {
-			t.Fatal(err)
-		}
-	}
+	n.publishSplitView(ctx, finder)
 	waitFor(t, 10*time.Second, "evidence pushed by the finder", func() bool { return count(finder) >= peers })
 	// Close waits for every push in flight, so the count is final.
 	finder.svc.Close()
@@ -147,17 +125,30 @@ func TestEvidencePushFanout(t *testing.T) {
 	mu.Lock()
 	b := found
 	mu.Unlock()
-	w := bufio.NewWriter(st)
-	w.WriteByte(2) // evidence frame
-	w.Write(binary.AppendUvarint(nil, uint64(len(b))))
-	w.Write(b)
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	writeFrame(t, st, 2, b) // an evidence frame
 	st.Close()
 	waitFor(t, 10*time.Second, "evidence relayed", func() bool { return count(relay) >= fanout })
 	relay.svc.Close()
 	if c := count(relay); c != fanout {
 		t.Errorf("the relay pushed the evidence to %d of %d peers, want %d", c, peers, fanout)
+	}
+}
+
+// publishSplitView forks the log at its size, grows each side by an entry
+// and has nd publish both checkpoints as pushed to it: nd then finds the
+// split view itself.
+func (n *tnet) publishSplitView(ctx context.Context, nd *tnode) {
+	n.t.Helper()
+	fork, err := n.log.Fork(n.log.Size())
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.log.AppendN(1, "view A")
+	fork.AppendN(1, "view B")
+	for _, l := range []interface{ Checkpoint() ([]byte, error) }{n.log, fork} {
+		cp, _ := l.Checkpoint()
+		if err := nd.svc.PublishSighting(ctx, cp, vpb.Source_SOURCE_PUSH); err != nil {
+			n.t.Fatal(err)
+		}
 	}
 }
