@@ -38,9 +38,15 @@ func sightingMsgID(m *pubsub_pb.Message) string {
 		}
 		n = s.Checkpoint
 	}
+	return noteMsgID(n, m.Data)
+}
+
+// noteMsgID is sightingMsgID of a sighting whose encoding is data and whose
+// note is n.
+func noteMsgID(n, data []byte) string {
 	body, sigs, ok := bytes.Cut(n, []byte("\n\n"))
 	if !ok {
-		return rawMsgID(m.Data)
+		return rawMsgID(data)
 	}
 	lines := bytes.Split(bytes.TrimSuffix(sigs, []byte("\n")), []byte("\n"))
 	slices.SortFunc(lines, bytes.Compare)
