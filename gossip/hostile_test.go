@@ -52,8 +52,8 @@ func newHostile(t testing.TB, network string) *hostile {
 	return x
 }
 
-// counter returns the sum of a gossip counter's series whose labels
-// include all of want.
+// counter returns the sum of a gossip counter's (or gauge's) series whose
+// labels include all of want.
 func counter(t testing.TB, s *gossip.Service, name string, want map[string]string) float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -78,7 +78,7 @@ func counter(t testing.TB, s *gossip.Service, name string, want map[string]strin
 					continue metric
 				}
 			}
-			sum += m.GetCounter().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return sum

@@ -17,7 +17,6 @@ import (
 func TestLocalPublish(t *testing.T) {
 	n := newNet(t, netOptions{nodes: 2})
 	n.connectRing()
-	n.waitMesh(n.nodes, 1)
 	n.log.AppendN(5, "common")
 	ctx := context.Background()
 	pub, other := n.nodes[0], n.nodes[1]

@@ -13,6 +13,7 @@ type Metrics struct {
 	proofFetch    *prometheus.CounterVec
 	handOffs      *prometheus.CounterVec
 	peers         prometheus.GaugeFunc
+	mesh          *prometheus.GaugeVec
 }
 
 func newMetrics(peers func() float64) *Metrics {
@@ -54,9 +55,13 @@ func newMetrics(peers func() float64) *Metrics {
 			Name: "vigil_gossip_peers",
 			Help: "Connected libp2p peers.",
 		}, peers),
+		mesh: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_gossip_mesh_peers",
+			Help: "Peers in this node's gossipsub mesh (those it forwards every message to), by topic kind.",
+		}, []string{"topic"}),
 	}
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.handOffs, m.peers}
+	return []prometheus.Collector{m.validated, m.sightings, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.handOffs, m.peers, m.mesh}
 }

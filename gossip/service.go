@@ -129,13 +129,16 @@ type Service struct {
 	// sigs remembers verified signatures (validator and detector).
 	sigs *sigCache
 
-	// synced remembers peers this node sent its state to since they
-	// connected.
+	// offers queues sightings for publishing (offers.go).
 	offers *offers
 
+	// synced remembers peers this node sent its state to since they
+	// connected.
 	synced *lru[peer.ID, time.Time]
 	// spread holds the IDs of evidence pushed to peers (evidence.go).
-	spread  *lru[string, bool]
+	spread *lru[string, bool]
+	// mesh follows pubsub's mesh of each topic (mesh.go).
+	mesh    *meshTracker
 	notifee *network.NotifyBundle
 
 	// ctx ends at Close; cancel ends it.
@@ -191,6 +194,10 @@ func New(cfg Config) (*Service, error) {
 	s.spread = newLRU[string, bool](10_000)
 	s.det = newDetector(s)
 	s.agg = newAggregator(s)
+	s.mesh = newMeshTracker(map[string]string{
+		CheckpointsTopic(cfg.Network): "checkpoints",
+		EvidenceTopic(cfg.Network):    "evidence",
+	}, s.metrics.mesh)
 
 	trusted := map[peer.ID]bool{}
 	for _, p := range cfg.Trusted {
@@ -221,6 +228,7 @@ func New(cfg Config) (*Service, error) {
 		// at 50 witnesses.
 		pubsub.WithValidateQueueSize(validateQueueSize),
 		pubsub.WithLogger(lg.With("component", "pubsub")),
+		pubsub.WithRawTracer(s.mesh),
 	}
 	if cfg.ScoreInspect != nil {
 		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(cfg.ScoreInspect), cfg.ScoreInspectPeriod))
@@ -342,6 +350,13 @@ func (s *Service) Connect(ctx context.Context, pi peer.AddrInfo) error {
 // the evidence topic.
 func (s *Service) TopicPeers() (checkpoints, evidence []peer.ID) {
 	return s.checkpoints.ListPeers(), s.evidenceT.ListPeers()
+}
+
+// MeshPeers returns the peers in this node's mesh of the checkpoints and
+// the evidence topic: those it forwards every message to (see meshTracker;
+// a peer in TopicPeers may not be in the mesh yet).
+func (s *Service) MeshPeers() (checkpoints, evidence []peer.ID) {
+	return s.mesh.peers(CheckpointsTopic(s.cfg.Network)), s.mesh.peers(EvidenceTopic(s.cfg.Network))
 }
 
 // PublishSighting publishes a log-signed checkpoint (with any

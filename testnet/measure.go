@@ -199,20 +199,23 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	return res, nil
 }
 
-// WaitMeshed waits until every running member has a gossip neighbour: on
-// both topics in process, a connected peer in process mode (what its
-// metrics tell).
+// WaitMeshed waits until every running member has a peer in its gossipsub
+// mesh of both topics (in process mode, as its metrics tell): a member
+// that is only subscribed hears what its neighbours publish, not what they
+// relay (gossip.Service.MeshPeers).
 func (nw *Network) WaitMeshed(ctx context.Context, d time.Duration) error {
 	return measureWait(ctx, d, func() bool {
 		for _, m := range nw.Members {
 			if n := m.Node(); n != nil && n.Gossip() != nil {
-				cp, ev := n.Gossip().TopicPeers()
+				cp, ev := n.Gossip().MeshPeers()
 				if len(cp) == 0 || len(ev) == 0 {
 					return false
 				}
 			} else if m.PID() != 0 {
-				if v, err := scrapeCounter(ctx, m.URL, "vigil_gossip_peers"); err != nil || v < 1 {
-					return false
+				for _, topic := range []string{"checkpoints", "evidence"} {
+					if v, err := scrapeCounter(ctx, m.URL, `vigil_gossip_mesh_peers{topic="`+topic+`"}`); err != nil || v < 1 {
+						return false
+					}
 				}
 			}
 		}
@@ -636,7 +639,8 @@ func ProcStatus(pid int) (rss, peak int64, err error) {
 	return rss, peak, nil
 }
 
-// scrapeCounter sums the samples of a metric in a node's /metrics.
+// scrapeCounter sums the samples of a metric in a node's /metrics; name may
+// carry a label set (`m{l="v"}`) to pick the one series written that way.
 func scrapeCounter(ctx context.Context, baseURL, name string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
 	if err != nil {
