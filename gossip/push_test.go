@@ -78,6 +78,9 @@ func TestEvidencePushFanout(t *testing.T) {
 	// counting peers, each with a sync handler that counts evidence frames.
 	var mu sync.Mutex
 	pushed := map[*tnode]int{}
+	// streams counts the sync streams each node opened to its counting
+	// peers: the first is the catch-up sync every new connection gets.
+	streams := map[*tnode]int{}
 	var found []byte
 	var hostiles []*hostile
 	connect := func(nd *tnode) {
@@ -85,12 +88,14 @@ func TestEvidencePushFanout(t *testing.T) {
 			x := newHostile(t, "test")
 			x.host.SetStreamHandler(protocol.ID("/vigil/1/test/sync/1.0.0"), func(st network.Stream) {
 				defer st.Close()
-				for _, f := range readFrames(st) {
+				frames := readFrames(st)
+				mu.Lock()
+				defer mu.Unlock()
+				streams[nd]++
+				for _, f := range frames {
 					if _, err := vpb.UnmarshalEvidence(f); err == nil {
-						mu.Lock()
 						pushed[nd]++
 						found = f
-						mu.Unlock()
 					}
 				}
 			})
@@ -99,6 +104,13 @@ func TestEvidencePushFanout(t *testing.T) {
 			}
 			hostiles = append(hostiles, x)
 		}
+		// A catch-up sync still on its way when nd stores the evidence
+		// would carry it too, and count as one push more.
+		waitFor(t, 10*time.Second, "the catch-up syncs", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return streams[nd] >= peers
+		})
 	}
 	count := func(nd *tnode) int {
 		mu.Lock()
