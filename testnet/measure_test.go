@@ -9,16 +9,26 @@ import (
 )
 
 // TestMeasureDetection runs the detection measurement on a small network,
-// quietly and under a flood, as `make bench-net` does on large ones.
+// quietly and under a flood, in process and as processes, as `make
+// bench-net` does on large ones.
 func TestMeasureDetection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a network")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, flood := range []int{0, 2} {
+	bin, err := buildVigil()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		flood int
+		// binary runs the members as `vigil node` processes: the harness
+		// then learns of their meshes from their metrics.
+		binary string
+	}{{0, ""}, {2, ""}, {0, bin}} {
 		res, err := testnet.MeasureDetection(ctx, testnet.DetectionConfig{
-			Dir: t.TempDir(), Witnesses: 4, Observers: 1, Repeats: 3, FloodPeers: flood, FloodRate: 200,
+			Dir: t.TempDir(), Witnesses: 4, Observers: 1, Repeats: 3, FloodPeers: tc.flood, FloodRate: 200, Binary: tc.binary,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -31,11 +41,11 @@ func TestMeasureDetection(t *testing.T) {
 				t.Errorf("repetition %d: latency %s, observed %s", i, l, res.Observed[i])
 			}
 		}
-		if flood > 0 && res.FloodSent == 0 {
+		if tc.flood > 0 && res.FloodSent == 0 {
 			t.Error("the flood peers sent nothing")
 		}
-		t.Logf("flood peers %d: p50 %s p99 %s (observed p99 %s), %d forged sightings sent",
-			flood, res.Latencies.Percentile(0.5), res.Latencies.Percentile(0.99), res.Observed.Percentile(0.99), res.FloodSent)
+		t.Logf("processes %v, flood peers %d: p50 %s p99 %s (observed p99 %s), %d forged sightings sent",
+			tc.binary != "", tc.flood, res.Latencies.Percentile(0.5), res.Latencies.Percentile(0.99), res.Observed.Percentile(0.99), res.FloodSent)
 	}
 }
 
