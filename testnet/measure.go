@@ -212,10 +212,9 @@ func (nw *Network) WaitMeshed(ctx context.Context, d time.Duration) error {
 					return false
 				}
 			} else if m.PID() != 0 {
-				for _, topic := range []string{"checkpoints", "evidence"} {
-					if v, err := scrapeCounter(ctx, m.URL, `vigil_gossip_mesh_peers{topic="`+topic+`"}`); err != nil || v < 1 {
-						return false
-					}
+				v, err := scrapeMetrics(ctx, m.URL, `vigil_gossip_mesh_peers{topic="checkpoints"}`, `vigil_gossip_mesh_peers{topic="evidence"}`)
+				if err != nil || v[0] < 1 || v[1] < 1 {
+					return false
 				}
 			}
 		}
@@ -642,32 +641,43 @@ func ProcStatus(pid int) (rss, peak int64, err error) {
 // scrapeCounter sums the samples of a metric in a node's /metrics; name may
 // carry a label set (`m{l="v"}`) to pick the one series written that way.
 func scrapeCounter(ctx context.Context, baseURL, name string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
+	v, err := scrapeMetrics(ctx, baseURL, name)
 	if err != nil {
 		return 0, err
+	}
+	return v[0], nil
+}
+
+// scrapeMetrics is scrapeCounter for several names, from one GET.
+func scrapeMetrics(ctx context.Context, baseURL string, names ...string) ([]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	sum := 0.0
+	sums := make([]float64, len(names))
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != '{' && line[len(name)] != ' ') {
-			continue
+		for i, name := range names {
+			if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != '{' && line[len(name)] != ' ') {
+				continue
+			}
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				return nil, fmt.Errorf("metric line %q: %w", line, err)
+			}
+			sums[i] += v
 		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric line %q: %w", line, err)
-		}
-		sum += v
 	}
-	return sum, sc.Err()
+	return sums, sc.Err()
 }
