@@ -3,7 +3,10 @@ package gossip
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vigilnet/vigil/gossip/evidence"
 	vpb "github.com/vigilnet/vigil/proto"
@@ -27,7 +30,7 @@ func (s *Service) raise(ctx context.Context, e *vpb.Evidence) {
 		s.log.Error("encoding evidence", "err", err)
 		return
 	}
-	added := s.storeEvidence(ctx, id, e, f, data, "detected")
+	added := s.storeEvidence(ctx, id, e, f, data, "detected", "")
 	if !added {
 		return
 	}
@@ -45,10 +48,14 @@ func (s *Service) receiveEvidence(ctx context.Context, ve *verifiedEvidence) {
 	if err != nil {
 		return
 	}
-	s.storeEvidence(ctx, ve.id, ve.e, ve.finding, data, "gossip")
+	s.storeEvidence(ctx, ve.id, ve.e, ve.finding, data, "gossip", ve.from)
 }
 
-func (s *Service) storeEvidence(ctx context.Context, id string, e *vpb.Evidence, f *evidence.Finding, data []byte, via string) bool {
+// storeEvidence stores verified evidence and, the first time this node
+// sees it, pushes it to its peers; from is the peer it came from (its
+// author on the evidence topic, the sender on a stream), which is not
+// pushed to, or empty if this node found it.
+func (s *Service) storeEvidence(ctx context.Context, id string, e *vpb.Evidence, f *evidence.Finding, data []byte, via string, from peer.ID) bool {
 	s.gate.enter()
 	defer s.gate.exit()
 	rec := store.EvidenceRecord{
@@ -64,7 +71,7 @@ func (s *Service) storeEvidence(ctx context.Context, id string, e *vpb.Evidence,
 	// for a commit in progress: the peers need not wait for this node's
 	// disk (the evidence is verified; a copy lost here is theirs).
 	if s.firstSeen(id) {
-		s.pushEvidence(data, via == "detected")
+		s.pushEvidence(data, from)
 	}
 	added, err := s.cfg.Store.PutEvidence(ctx, rec)
 	if err != nil {
@@ -94,31 +101,31 @@ func (s *Service) firstSeen(id string) bool {
 	return first
 }
 
-// evidencePushFanout bounds the peers pushEvidence relays one evidence to.
-// Sent to every connected peer by every node (about 25 peers each, 50
-// nodes on one machine), the copies were a quarter of what a split view
-// cost the network, nearly all of them evidence the receiver already had.
-// Now the node that found the evidence sends it to all its peers (one hop
-// to each neighbour; only the few nodes that detect by themselves do) and
-// every other node relays it to 8 chosen at random, which still reaches a
-// connected network in a hop or two more; the evidence topic carries it
-// besides.
+// evidencePushFanout bounds the peers pushEvidence sends one evidence to:
+// an epidemic of fan-out 8 reaches a connected network of 50 in two or
+// three hops, and the evidence topic carries it besides. The node that
+// found the evidence used to send it to every peer, on the reasoning that
+// few nodes find it themselves; but when a split view's two checkpoints
+// reach the whole network at once (aggregate.go announces each side as one
+// message), a third of the nodes find it, and their pushes to every peer,
+// nearly all to nodes that had it, were a fifth of what a split view cost
+// 50 nodes on one machine (docs/BENCHMARKS.md).
 const evidencePushFanout = 8
 
 // pushEvidence sends evidence this node is storing, on the catch-up sync
-// protocol, straight to its peers: every one if all (it found the
-// evidence), else up to evidencePushFanout chosen at random; besides the
-// evidence topic. pubsub validates the messages of both topics in one FIFO
-// queue, in which evidence would wait at every hop behind the burst of
-// routine sightings that the same split view causes. The receiver checks
-// it like gossip (receiveSync) and, if it is new to it, stores, publishes
-// and pushes it on: each node pushes each evidence once.
-func (s *Service) pushEvidence(data []byte, all bool) {
+// protocol, straight to up to evidencePushFanout of its peers chosen at
+// random, other than from (which has it); besides the evidence topic.
+// pubsub validates the messages of both topics in one FIFO queue, in which
+// evidence would wait at every hop behind the burst of routine sightings
+// that the same split view causes. The receiver checks it like gossip
+// (receiveSync) and, if it is new to it, stores, publishes and pushes it
+// on: each node pushes each evidence once.
+func (s *Service) pushEvidence(data []byte, from peer.ID) {
 	if s.ctx.Err() != nil {
 		return
 	}
-	peers := s.cfg.Host.Network().Peers()
-	if !all && len(peers) > evidencePushFanout {
+	peers := slices.DeleteFunc(s.cfg.Host.Network().Peers(), func(p peer.ID) bool { return p == from })
+	if len(peers) > evidencePushFanout {
 		rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 		peers = peers[:evidencePushFanout]
 	}

@@ -66,10 +66,11 @@ func TestEvidencePushedToPeers(t *testing.T) {
 	}
 }
 
-// TestEvidencePushFanout: the node that finds evidence pushes it to every
-// peer; a node relaying it, to 8 of them, once.
+// TestEvidencePushFanout: a node pushes evidence once, to 8 of its peers,
+// whether it found the evidence or relays it, and never back to the peer
+// it came from.
 func TestEvidencePushFanout(t *testing.T) {
-	const peers, fanout = 12, 8
+	const fanout = 8
 	n := newNet(t, netOptions{nodes: 2, observers: true})
 	finder, relay := n.nodes[0], n.nodes[1]
 	n.log.AppendN(5, "common")
@@ -77,13 +78,13 @@ func TestEvidencePushFanout(t *testing.T) {
 	defer cancel()
 	// counting peers, each with a sync handler that counts evidence frames.
 	var mu sync.Mutex
-	pushed := map[*tnode]int{}
+	pushed := map[*hostile]int{}
 	// streams counts the sync streams each node opened to its counting
 	// peers: the first is the catch-up sync every new connection gets.
 	streams := map[*tnode]int{}
 	var found []byte
-	var hostiles []*hostile
-	connect := func(nd *tnode) {
+	connect := func(nd *tnode, peers int) []*hostile {
+		var xs []*hostile
 		for range peers {
 			x := newHostile(t, "test")
 			x.host.SetStreamHandler(protocol.ID("/vigil/1/test/sync/1.0.0"), func(st network.Stream) {
@@ -94,7 +95,7 @@ func TestEvidencePushFanout(t *testing.T) {
 				streams[nd]++
 				for _, f := range frames {
 					if _, err := vpb.UnmarshalEvidence(f); err == nil {
-						pushed[nd]++
+						pushed[x]++
 						found = f
 					}
 				}
@@ -102,7 +103,7 @@ func TestEvidencePushFanout(t *testing.T) {
 			if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
 				t.Fatal(err)
 			}
-			hostiles = append(hostiles, x)
+			xs = append(xs, x)
 		}
 		// A catch-up sync still on its way when nd stores the evidence
 		// would carry it too, and count as one push more.
@@ -111,25 +112,34 @@ func TestEvidencePushFanout(t *testing.T) {
 			defer mu.Unlock()
 			return streams[nd] >= peers
 		})
+		return xs
 	}
-	count := func(nd *tnode) int {
+	count := func(xs []*hostile) (total int) {
 		mu.Lock()
 		defer mu.Unlock()
-		return pushed[nd]
+		for _, x := range xs {
+			if pushed[x] > 1 {
+				t.Errorf("a peer was pushed the same evidence %d times", pushed[x])
+			}
+			total += pushed[x]
+		}
+		return total
 	}
 
-	connect(finder)
+	// The finder has more peers than the fan-out.
+	xs := connect(finder, 12)
 	n.publishSplitView(ctx, finder)
-	waitFor(t, 10*time.Second, "evidence pushed by the finder", func() bool { return count(finder) >= peers })
+	waitFor(t, 10*time.Second, "evidence pushed by the finder", func() bool { return count(xs) >= fanout })
 	// Close waits for every push in flight, so the count is final.
 	finder.svc.Close()
-	if c := count(finder); c != peers {
-		t.Errorf("the finder pushed its evidence to %d of %d peers, want all", c, peers)
+	if c := count(xs); c != fanout {
+		t.Errorf("the finder pushed its evidence to %d of %d peers, want %d", c, len(xs), fanout)
 	}
 
-	// The relay gets the same evidence from one of its peers by sync.
-	connect(relay)
-	sender := hostiles[len(hostiles)-1]
+	// The relay gets the same evidence by sync from one of its 9 peers:
+	// it pushes it to the other 8, and not back.
+	xs = connect(relay, fanout+1)
+	sender, others := xs[0], xs[1:]
 	st, err := sender.host.NewStream(ctx, relay.host.ID(), protocol.ID("/vigil/1/test/sync/1.0.0"))
 	if err != nil {
 		t.Fatal(err)
@@ -139,10 +149,13 @@ func TestEvidencePushFanout(t *testing.T) {
 	mu.Unlock()
 	writeFrame(t, st, 2, b) // an evidence frame
 	st.Close()
-	waitFor(t, 10*time.Second, "evidence relayed", func() bool { return count(relay) >= fanout })
+	waitFor(t, 10*time.Second, "evidence relayed", func() bool { return count(others) >= fanout })
 	relay.svc.Close()
-	if c := count(relay); c != fanout {
-		t.Errorf("the relay pushed the evidence to %d of %d peers, want %d", c, peers, fanout)
+	if c := count(others); c != fanout {
+		t.Errorf("the relay pushed the evidence to %d of its %d other peers, want all", c, len(others))
+	}
+	if c := count([]*hostile{sender}); c != 0 {
+		t.Errorf("the relay pushed the evidence back to the peer it came from")
 	}
 }
 
