@@ -334,11 +334,11 @@ func (a *aggregator) collect(ctx context.Context, sg *sighting) {
 	hop := a.nextHop(key)
 	if _, seen := a.s.val.known.get(key); !seen {
 		// It may be one side of a split view, which must not wait: the
-		// last stop publishes it at once, and a node on the way hands it
+		// last stop announces it at once, and a node on the way hands it
 		// on at once (only the last stops then announce it, not every
 		// node it passed).
 		if hop == "" || !a.forward(ctx, hop, sg.msg.Checkpoint) {
-			a.publish(ctx, sg.msg.Checkpoint, a.source(sg))
+			a.publish(ctx, a.announcement(sg), a.source(sg))
 		}
 	}
 	wait := a.window
@@ -357,6 +357,29 @@ func (a *aggregator) collect(ctx context.Context, sg *sighting) {
 	if !a.later.at(time.Now().Add(wait), flush) {
 		flush()
 	}
+}
+
+// announcement is what a last stop publishes at once for a checkpoint new
+// to it: the checkpoint with the log's signature alone. Detection needs
+// nothing more, and the cosignatures follow in the flush. Every last stop
+// of a checkpoint (two to four on a sparse network) announces it, each
+// with the cosignatures handed to it so far; with those, each announcement
+// was a different gossip message (the message ID covers the signatures),
+// which every node validated, merged and forwarded. Without them they are
+// one message, which pubsub delivers once network-wide. The log signs
+// deterministically (Ed25519), so every copy of its signed note is the
+// same.
+func (a *aggregator) announcement(sg *sighting) []byte {
+	lg, ok := a.s.cfg.Roster().Log(sg.origin)
+	if !ok {
+		return sg.msg.Checkpoint
+	}
+	name, hash := lg.Verifier.Name(), lg.Verifier.KeyHash()
+	sigs := slices.DeleteFunc(slices.Clone(sg.sigs), func(sig note.Signature) bool { return sig.Name != name || sig.Hash != hash })
+	if len(sigs) == 0 {
+		return sg.msg.Checkpoint
+	}
+	return signedNote(noteText(sg.msg.Checkpoint), sigs)
 }
 
 // flush hands on, or publishes, what was collected for key. PublishSighting

@@ -85,6 +85,51 @@ func TestAggregatedCosignatures(t *testing.T) {
 	}
 }
 
+// TestAnnouncementCarriesLogSignatureOnly: a last stop announces a
+// checkpoint new to it at once with the log's signature alone (so that
+// every last stop's announcement is the same gossip message), and publishes
+// the cosignatures it collected after its window.
+func TestAnnouncementCarriesLogSignatureOnly(t *testing.T) {
+	n := newNet(t, netOptions{nodes: 1, aggregate: true, window: 100 * time.Millisecond})
+	nd := n.nodes[0]
+	n.log.AppendN(5, "common")
+	x := newHostile(t, "test")
+	sub, err := x.cp.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the subscriber in the node's topic", func() bool {
+		cp, _ := nd.svc.TopicPeers()
+		return len(cp) > 0 && len(x.cp.ListPeers()) > 0
+	})
+	n.push(nd, n.log) // w0, the only witness, collects its own cosignature
+	want, _ := n.log.Checkpoint()
+	var got []string
+	for len(got) < 2 {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %d sightings: %v", len(got), err)
+		}
+		s, err := vpb.UnmarshalSighting(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(s.Checkpoint))
+	}
+	if got[0] != string(want) {
+		t.Errorf("announcement:\n%s\nwant the log's signed note alone:\n%s", got[0], want)
+	}
+	if !strings.HasPrefix(got[1], string(want)) || !strings.Contains(got[1], "— witness.test/w0 ") {
+		t.Errorf("collected note:\n%s\nwant the log's signed note and w0's cosignature", got[1])
+	}
+}
+
 // TestAggregationFallback: a witness whose next hop withholds its
 // cosignature, or will not take it, publishes it itself.
 func TestAggregationFallback(t *testing.T) {
