@@ -286,7 +286,7 @@ func (a *aggregator) receive(ctx context.Context, st network.Stream) {
 			st.Reset()
 			return
 		}
-		if typ != frameSighting || len(b) > vpb.MaxSightingSize {
+		if (typ != frameSighting && typ != frameRelay) || len(b) > vpb.MaxSightingSize {
 			a.s.val.result("cosign", pubsub.ValidationReject, "malformed")
 			st.Reset()
 			return
@@ -303,6 +303,15 @@ func (a *aggregator) receive(ctx context.Context, st network.Stream) {
 				return
 			}
 			continue
+		}
+		if typ == frameRelay {
+			// A request ends its stream: the answer is all that follows.
+			answer := byte(relayDeclined)
+			if a.pass(ctx, sg, b) {
+				answer = relayPassed
+			}
+			st.Write([]byte{answer})
+			return
 		}
 		a.s.det.process(ctx, sg)
 		a.collect(ctx, sg)
@@ -342,7 +351,10 @@ func (a *aggregator) collect(ctx context.Context, sg *sighting) {
 		}
 	}
 	wait := a.window
-	if hop == "" {
+	switch {
+	case hop == "" && a.first(key) == a.s.self:
+		wait *= 3 // the first-ranked witness: let relayed collections arrive too (relay.go)
+	case hop == "":
 		wait *= 2 // a last stop: let the others' collections arrive
 	}
 	// The flush may wait on a stream to the next hop; it must not hold up
@@ -397,6 +409,9 @@ func (a *aggregator) flush(ctx context.Context, key cpKey) {
 		return
 	}
 	if hop := a.nextHop(key); hop != "" && a.forward(ctx, hop, n) {
+		return
+	}
+	if a.relay(ctx, key, n) {
 		return
 	}
 	a.publish(ctx, n, vpb.Source_SOURCE_GOSSIP)

@@ -34,8 +34,9 @@ func TestAggregatedCosignatures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const witnesses = 6
 			// The window outlasts the pushes, so each collector flushes
-			// once.
-			n := newNet(t, netOptions{nodes: witnesses, aggregate: tc.aggregate, window: time.Second})
+			// once; the fallback outlasts the first-ranked witness's three
+			// windows.
+			n := newNet(t, netOptions{nodes: witnesses, aggregate: tc.aggregate, window: time.Second, fallback: 10 * time.Second})
 			n.connectRing()
 			n.log.AppendN(5, "common")
 			cp, _ := n.log.Checkpoint()

@@ -15,3 +15,17 @@ func NextHop(s *Service, signedNote []byte) peer.ID {
 	}
 	return s.agg.nextHop(cpKey{cp.Origin, cp.Size, cp.Root})
 }
+
+// Ranking returns the witnesses s ranks for aggregating signedNote's
+// checkpoint, best first (peer IDs), or nil if aggregation is off.
+func Ranking(s *Service, signedNote []byte) []peer.ID {
+	cp, err := tlog.ParseCheckpoint(noteText(signedNote))
+	if s.agg == nil || err != nil {
+		return nil
+	}
+	var ids []peer.ID
+	for _, w := range s.agg.ranking(cpKey{cp.Origin, cp.Size, cp.Root}) {
+		ids = append(ids, w.id)
+	}
+	return ids
+}

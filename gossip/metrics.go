@@ -12,6 +12,7 @@ type Metrics struct {
 	detectLatency prometheus.Histogram
 	proofFetch    *prometheus.CounterVec
 	handOffs      *prometheus.CounterVec
+	relays        *prometheus.CounterVec
 	peers         prometheus.GaugeFunc
 	mesh          *prometheus.GaugeVec
 }
@@ -51,6 +52,10 @@ func newMetrics(peers func() float64) *Metrics {
 			Name: "vigil_gossip_cosign_handoffs_total",
 			Help: "Own cosignatures handed to aggregators instead of published, by result: sent, unreachable (no aggregator took it; published), fallback (not back in gossip in time; published).",
 		}, []string{"result"}),
+		relays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gossip_cosign_relays_total",
+			Help: "Collections of cosignatures relayed to a checkpoint's first-ranked witness, by result: at a last stop relayed (a peer passed it on), unrelayed (no peer could; published), fallback (not back in gossip in time; published); at a peer asked, passed or declined.",
+		}, []string{"result"}),
 		peers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_gossip_peers",
 			Help: "Connected libp2p peers.",
@@ -63,5 +68,5 @@ func newMetrics(peers func() float64) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.handOffs, m.peers, m.mesh}
+	return []prometheus.Collector{m.validated, m.sightings, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh}
 }

@@ -82,8 +82,10 @@ type Config struct {
 	// DisableAggregation makes every witness gossip its own cosignatures.
 	DisableAggregation bool
 	// AggregateWindow is how long a node collects a checkpoint's
-	// cosignatures before it hands them on (twice that before it publishes
-	// them; default 200ms).
+	// cosignatures before it hands them on (twice that before a last stop
+	// relays or publishes them, three times at the checkpoint's
+	// first-ranked witness; default 200ms). AggregateFallback must leave
+	// room for three windows and the way back through gossip.
 	AggregateWindow time.Duration
 	// AggregateFallback is how long a witness waits for its handed-off
 	// cosignature to come back in gossip before publishing it itself
