@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
 	vpb "github.com/vigilnet/vigil/proto"
@@ -39,15 +40,19 @@ import (
 // protocol /vigil/1/<network>/cosign/1.0.0, to the best-ranked witness it
 // is connected to, if that one ranks above it (else it collects its own).
 // A node collecting for a checkpoint waits a window, then hands everything
-// it collected on the same way, or, if no connected witness ranks above it,
-// publishes one note with all of it (after two windows, so that what
-// others hand on arrives first). Over a network whose diameter is two or
-// three hops, the cosignatures of one checkpoint meet at one or two nodes.
+// it collected on the same way. One to which no connected witness ranks
+// above, a last stop, waits two windows (so that what others hand on
+// arrives first) and then has a peer relay its collection to the
+// checkpoint's first-ranked witness (relay.go), which waits three windows
+// and publishes one note with all of it; a last stop that no peer relays
+// for publishes its own. So the cosignatures of one checkpoint go out in
+// one note, or a few where the network is sparse.
 //
 // What it must not cost:
-//   - Detection speed. A node handed a checkpoint that gossip has not
-//     shown it yet (perhaps one side of a split view) publishes it at once,
-//     and so does a witness that collects its own.
+//   - Detection speed. A last stop handed a checkpoint that gossip has not
+//     shown it yet (perhaps one side of a split view) announces it at once,
+//     with the log's signature alone (announcement), and so does a witness
+//     that collects its own.
 //   - Trust. Collectors are trusted with nothing: cosignatures verify on
 //     their own, and one that withholds is covered by the fallback: a
 //     witness that has not seen its cosignature come back in gossip within
@@ -228,35 +233,42 @@ func (a *aggregator) handOff(ctx context.Context, signedNote []byte) bool {
 			return
 		}
 		a.s.metrics.handOffs.WithLabelValues("sent").Inc()
-		fallback := func() {
-			if !a.s.val.isKnown(signedNote) {
-				a.s.metrics.handOffs.WithLabelValues("fallback").Inc()
-				a.publish(ctx, signedNote, vpb.Source_SOURCE_COSIGN)
-			}
-		}
+		fallback := a.unlessBack(ctx, signedNote, vpb.Source_SOURCE_COSIGN, a.s.metrics.handOffs.WithLabelValues("fallback"))
 		if seen {
-			if !a.later.at(time.Now().Add(a.fallback), fallback) {
-				fallback()
-			}
+			a.after(a.fallback, fallback)
 			return
 		}
 		// A checkpoint gossip had not shown this node may be one side of
 		// a split view: if gossip still has not shown it shortly, the
 		// next hop did not announce it, and this node does.
-		announce := func() {
+		a.after(a.announce, func() {
 			if _, seen := a.s.val.known.get(key); !seen {
 				fallback()
 				return
 			}
-			if !a.later.at(time.Now().Add(a.fallback-a.announce), fallback) {
-				fallback()
-			}
-		}
-		if !a.later.at(time.Now().Add(a.announce), announce) {
-			fallback()
-		}
+			a.after(a.fallback-a.announce, fallback)
+		})
 	}()
 	return true
+}
+
+// unlessBack returns a fallback that publishes signedNote, which this node
+// handed on or had relayed, unless gossip has brought back every
+// cosignature in it; published counts the times it does.
+func (a *aggregator) unlessBack(ctx context.Context, signedNote []byte, source vpb.Source, published prometheus.Counter) func() {
+	return func() {
+		if !a.s.val.isKnown(signedNote) {
+			published.Inc()
+			a.publish(ctx, signedNote, source)
+		}
+	}
+}
+
+// after runs fn after d, or at once if too much is scheduled already.
+func (a *aggregator) after(d time.Duration, fn func()) {
+	if !a.later.at(time.Now().Add(d), fn) {
+		fn()
+	}
 }
 
 // send hands one Sighting to p; it reports whether p took it.
@@ -366,9 +378,7 @@ func (a *aggregator) collect(ctx context.Context, sg *sighting) {
 			a.flush(ctx, key)
 		}()
 	}
-	if !a.later.at(time.Now().Add(wait), flush) {
-		flush()
-	}
+	a.after(wait, flush)
 }
 
 // announcement is what a last stop publishes at once for a checkpoint new

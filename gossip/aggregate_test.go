@@ -94,21 +94,9 @@ func TestAnnouncementCarriesLogSignatureOnly(t *testing.T) {
 	n := newNet(t, netOptions{nodes: 1, aggregate: true, window: 100 * time.Millisecond})
 	nd := n.nodes[0]
 	n.log.AppendN(5, "common")
-	x := newHostile(t, "test")
-	sub, err := x.cp.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 10*time.Second, "the subscriber in the node's topic", func() bool {
-		cp, _ := nd.svc.TopicPeers()
-		return len(cp) > 0 && len(x.cp.ListPeers()) > 0
-	})
+	sub := newHostile(t, "test").watch(t, ctx, nd)
 	n.push(nd, n.log) // w0, the only witness, collects its own cosignature
 	want, _ := n.log.Checkpoint()
 	var got []string
@@ -162,20 +150,9 @@ func TestAggregationFallback(t *testing.T) {
 			n := newNet(t, netOptions{nodes: 1, aggregate: true, fallback: 200 * time.Millisecond,
 				peers: []gossip.Peer{{Name: "rogue", Info: peer.AddrInfo{ID: x.host.ID()}}}})
 			nd := n.nodes[0]
-			sub, err := x.cp.Subscribe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sub.Cancel()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, 10*time.Second, "the hostile peer in the node's topic", func() bool {
-				cp, _ := nd.svc.TopicPeers()
-				return len(cp) > 0 && len(x.cp.ListPeers()) > 0
-			})
+			sub := x.watch(t, ctx, nd)
 			// A checkpoint whose best-ranked witness is the hostile one
 			// (each size is an even chance).
 			for n.log.AppendN(1, "entry"); ; n.log.AppendN(1, "entry") {

@@ -52,6 +52,25 @@ func newHostile(t testing.TB, network string) *hostile {
 	return x
 }
 
+// watch subscribes x to the checkpoints topic, connects it to nd and waits
+// until each is in the other's topic peers.
+func (x *hostile) watch(t testing.TB, ctx context.Context, nd *tnode) *pubsub.Subscription {
+	t.Helper()
+	sub, err := x.cp.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Cancel)
+	if err := x.host.Connect(ctx, nd.addrInfo(false)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the hostile peer in the node's topic", func() bool {
+		cp, _ := nd.svc.TopicPeers()
+		return len(cp) > 0 && len(x.cp.ListPeers()) > 0
+	})
+	return sub
+}
+
 // counter returns the sum of a gossip counter's (or gauge's) series whose
 // labels include all of want.
 func counter(t testing.TB, s *gossip.Service, name string, want map[string]string) float64 {

@@ -86,15 +86,7 @@ func (a *aggregator) relay(ctx context.Context, key cpKey, signedNote []byte) bo
 			continue
 		}
 		a.s.metrics.relays.WithLabelValues("relayed").Inc()
-		fallback := func() {
-			if !a.s.val.isKnown(signedNote) {
-				a.s.metrics.relays.WithLabelValues("fallback").Inc()
-				a.publish(ctx, signedNote, vpb.Source_SOURCE_GOSSIP)
-			}
-		}
-		if !a.later.at(time.Now().Add(a.fallback), fallback) {
-			fallback()
-		}
+		a.after(a.fallback, a.unlessBack(ctx, signedNote, vpb.Source_SOURCE_GOSSIP, a.s.metrics.relays.WithLabelValues("fallback")))
 		return true
 	}
 	a.s.metrics.relays.WithLabelValues("unrelayed").Inc()
