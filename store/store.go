@@ -121,6 +121,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		WithLogger(badgerLogger{lg})
 	if opts.InMemory {
 		bo.Dir, bo.ValueDir = "", ""
+	} else if err := removeEmptyMemtables(dir, lg); err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", dir, err)
 	}
 	db, err := badger.Open(bo)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -77,4 +79,48 @@ func BenchmarkWitnessUpdate(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+}
+
+// TestOpenAfterKillInMemtableCreation: a process killed while Badger
+// creates a memtable log leaves it empty; the store still opens, with
+// everything it held.
+func TestOpenAfterKillInMemtableCreation(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := store.EvidenceRecord{ID: "e1", Kind: "log_equivocation", Origin: "example.com/log", Data: []byte("{}")}
+	if _, err := db.PutEvidence(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// What SIGKILL right after Badger's create leaves behind.
+	if err := os.WriteFile(filepath.Join(dir, "00009.mem"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err = store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatalf("reopening: %v", err)
+	}
+	defer db.Close()
+	if _, err := db.Evidence(ctx, "e1"); err != nil {
+		t.Errorf("evidence after reopening: %v", err)
+	}
+	// A store that is open is left alone: its newest memtable log may be
+	// empty only because Badger is about to size it.
+	live := filepath.Join(dir, "00010.mem")
+	if err := os.WriteFile(live, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Open(dir, store.Options{}); !errors.Is(err, store.ErrLocked) {
+		t.Errorf("opening a store in use: %v, want ErrLocked", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("an empty memtable log of a store in use: %v", err)
+	}
+	os.Remove(live)
 }
