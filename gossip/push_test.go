@@ -177,3 +177,92 @@ func (n *tnet) publishSplitView(ctx context.Context, nd *tnode) {
 		}
 	}
 }
+
+// TestSelfEvidentEvidenceNotPushed: a node that finds a same-size split view
+// from two checkpoints that both reached it through gossip (so through its
+// mesh, which has them too) pushes the evidence to no one and publishes it
+// on the evidence topic; one that learnt a side otherwise (here a catch-up
+// sync) pushes it.
+func TestSelfEvidentEvidenceNotPushed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		synced bool // view B arrives on a sync stream, not by gossip
+		pushed int
+	}{
+		{"both sides from gossip", false, 0},
+		{"one side from a catch-up sync", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newNet(t, netOptions{nodes: 1, observers: true})
+			nd := n.nodes[0]
+			n.log.AppendN(5, "common")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			x := newHostile(t, "test")
+			var mu sync.Mutex
+			pushed := 0
+			x.host.SetStreamHandler(protocol.ID("/vigil/1/test/sync/1.0.0"), func(st network.Stream) {
+				defer st.Close()
+				for _, f := range readFrames(st) {
+					if _, err := vpb.UnmarshalEvidence(f); err == nil {
+						mu.Lock()
+						pushed++
+						mu.Unlock()
+					}
+				}
+			})
+			evSub, err := x.ev.Subscribe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer evSub.Cancel()
+			x.watch(t, ctx, nd)
+			waitFor(t, 10*time.Second, "the hostile peer in the node's mesh", func() bool {
+				cp, _ := nd.svc.MeshPeers()
+				return len(cp) > 0
+			})
+			fork, err := n.log.Fork(n.log.Size())
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.log.AppendN(1, "view A")
+			fork.AppendN(1, "view B")
+			sighting := func(l interface{ Checkpoint() ([]byte, error) }) []byte {
+				cp, _ := l.Checkpoint()
+				b, err := vpb.MarshalSighting(&vpb.Sighting{Checkpoint: cp, Observer: "x", SeenUnixMs: time.Now().UnixMilli(), Source: vpb.Source_SOURCE_PULL})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			if err := x.cp.Publish(ctx, sighting(n.log)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.synced {
+				st, err := x.host.NewStream(ctx, nd.host.ID(), protocol.ID("/vigil/1/test/sync/1.0.0"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeFrame(t, st, 1, sighting(fork))
+				st.Close()
+			} else if err := x.cp.Publish(ctx, sighting(fork)); err != nil {
+				t.Fatal(err)
+			}
+			// The evidence topic carries it either way.
+			if _, err := evSub.Next(ctx); err != nil {
+				t.Fatalf("no evidence on the evidence topic: %v", err)
+			}
+			if c := evidenceCount(t, nd); c != 1 {
+				t.Fatalf("%d evidence records, want 1", c)
+			}
+			// Pushes start before the evidence is stored and Close waits
+			// for them, so the count is final.
+			nd.svc.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			if pushed != tc.pushed {
+				t.Errorf("evidence pushed %d times, want %d", pushed, tc.pushed)
+			}
+		})
+	}
+}

@@ -201,7 +201,7 @@ func (s *Service) receiveSync(ctx context.Context, st network.Stream) {
 			if ve == nil {
 				continue
 			}
-			if s.storeEvidence(ctx, ve.id, ve.e, ve.finding, b, "sync", from) {
+			if s.storeEvidence(ctx, ve.id, ve.e, ve.finding, b, "sync", from, true) {
 				// New to us: spread it.
 				if err := s.evidenceT.Publish(ctx, b); err != nil {
 					s.log.Debug("publishing synced evidence", "err", err)

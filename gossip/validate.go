@@ -54,6 +54,10 @@ type validator struct {
 	known *lru[cpKey, map[string]bool]
 	// seenEvidence holds IDs of evidence already accepted.
 	seenEvidence *lru[string, bool]
+	// gossiped holds the checkpoints this node accepted from, or
+	// published on, the checkpoints topic: pubsub has passed those to its
+	// mesh peers (see Service.selfEvident).
+	gossiped *lru[cpKey, bool]
 
 	// local hands PublishSighting's checks to the validator (local.go).
 	local *localSightings
@@ -67,6 +71,7 @@ func newValidator(s *Service) *validator {
 		s:            s,
 		known:        newLRU[cpKey, map[string]bool](100_000),
 		seenEvidence: newLRU[string, bool](10_000),
+		gossiped:     newLRU[cpKey, bool](4096),
 		limiter:      map[peer.ID]*rate.Limiter{},
 		local:        newLocalSightings(),
 	}
@@ -119,14 +124,26 @@ func (v *validator) sighting(ctx context.Context, from peer.ID, m *pubsub.Messag
 		// PublishSighting checked it just now (local.go).
 		if s, ok := v.local.take(m.Data); ok {
 			m.ValidatorData = s
+			v.markGossiped(s)
 			return v.result(t, pubsub.ValidationAccept, "ok_local")
 		}
 	}
 	s, res, reason := v.checkSighting(m.Data, m.GetFrom())
 	if res == pubsub.ValidationAccept {
 		m.ValidatorData = s
+		v.markGossiped(s)
 	}
 	return v.result(t, res, reason)
+}
+
+func (v *validator) markGossiped(s *sighting) {
+	v.gossiped.update(cpKey{s.origin, s.cp.Size, s.cp.Root}, func(bool, bool) bool { return true })
+}
+
+// wasGossiped reports whether cp went through the checkpoints topic here.
+func (v *validator) wasGossiped(cp tlog.Checkpoint) bool {
+	_, ok := v.gossiped.get(cpKey{cp.Origin, cp.Size, cp.Root})
+	return ok
 }
 
 // checkSighting decodes and authenticates a Sighting and decides whether
