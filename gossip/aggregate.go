@@ -214,7 +214,8 @@ func (a *aggregator) handOff(ctx context.Context, signedNote []byte) bool {
 		return false
 	}
 	// The node's own view, which its publication used to bring back to
-	// its detector.
+	// its detector. Aggregation announces it to gossip (selfEvident).
+	a.s.val.markGossiped(sg)
 	a.s.det.process(ctx, sg)
 	key := cpKey{sg.origin, sg.cp.Size, sg.cp.Root}
 	_, seen := a.s.val.known.get(key)
@@ -325,6 +326,7 @@ func (a *aggregator) receive(ctx context.Context, st network.Stream) {
 			st.Write([]byte{answer})
 			return
 		}
+		a.s.val.markGossiped(sg) // collected, so announced (selfEvident)
 		a.s.det.process(ctx, sg)
 		a.collect(ctx, sg)
 	}

@@ -55,10 +55,11 @@ func (s *Service) receiveEvidence(ctx context.Context, ve *verifiedEvidence) {
 // gossip neighbours find by themselves, so that pushing it to them
 // (pushEvidence) would only send them what they have: it needs nothing but
 // the two checkpoints (same-size log equivocation: no consistency proof,
-// which a peer might be unable to fetch), and both went through the
-// checkpoints topic here, so pubsub has passed each to this node's mesh,
-// which is not empty. A node that learnt either side otherwise (a
-// hand-off, a catch-up sync) pushes as before. When both sides of a split
+// which a peer might be unable to fetch), both are in gossip (they went
+// through the checkpoints topic here, or through aggregation, which
+// announces them), and this node's mesh is not empty. A node that learnt
+// either side otherwise (a catch-up sync, a pull its follower has not
+// published yet) pushes as before. When both sides of a split
 // view are announced to the whole network at once, nearly every node
 // finds the evidence itself, and their pushes, some 400 streams per split
 // view at 50 nodes, arrived where it was already known; the evidence topic

@@ -54,9 +54,11 @@ type validator struct {
 	known *lru[cpKey, map[string]bool]
 	// seenEvidence holds IDs of evidence already accepted.
 	seenEvidence *lru[string, bool]
-	// gossiped holds the checkpoints this node accepted from, or
-	// published on, the checkpoints topic: pubsub has passed those to its
-	// mesh peers (see Service.selfEvident).
+	// gossiped holds the checkpoints this node knows to be in gossip: it
+	// accepted them from, or published them on, the checkpoints topic, or
+	// took them into aggregation, which announces every checkpoint new to
+	// it (aggregate.go; a withholding collector is covered by the
+	// fallback). See Service.selfEvident.
 	gossiped *lru[cpKey, bool]
 
 	// local hands PublishSighting's checks to the validator (local.go).
@@ -140,7 +142,7 @@ func (v *validator) markGossiped(s *sighting) {
 	v.gossiped.update(cpKey{s.origin, s.cp.Size, s.cp.Root}, func(bool, bool) bool { return true })
 }
 
-// wasGossiped reports whether cp went through the checkpoints topic here.
+// wasGossiped reports whether this node knows cp to be in gossip.
 func (v *validator) wasGossiped(cp tlog.Checkpoint) bool {
 	_, ok := v.gossiped.get(cpKey{cp.Origin, cp.Size, cp.Root})
 	return ok
