@@ -150,6 +150,7 @@ func (s *Service) pushEvidence(data []byte, from peer.ID) {
 		rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 		peers = peers[:evidencePushFanout]
 	}
+	s.metrics.pushes.Add(float64(len(peers)))
 	for _, p := range peers {
 		s.wg.Add(1)
 		go func() {

@@ -7,6 +7,7 @@ type Metrics struct {
 	validated     *prometheus.CounterVec
 	sightings     *prometheus.CounterVec
 	evidenceFirst prometheus.Counter
+	pushes        prometheus.Counter
 	evidence      *prometheus.CounterVec
 	suspicions    prometheus.Counter
 	detectLatency prometheus.Histogram
@@ -27,6 +28,10 @@ func newMetrics(peers func() float64) *Metrics {
 			Name: "vigil_gossip_sightings_published_total",
 			Help: "Sightings this node published, by source.",
 		}, []string{"source"}),
+		pushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_gossip_evidence_pushes_total",
+			Help: "Evidence sent straight to a peer on the sync protocol (a push), besides the evidence topic.",
+		}),
 		evidenceFirst: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_gossip_evidence_first_waits_total",
 			Help: "Times routine gossip work (sighting validation, detection) waited for evidence in flight at this node.",
@@ -68,5 +73,5 @@ func newMetrics(peers func() float64) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh}
+	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh}
 }
