@@ -58,12 +58,11 @@ func (s *Service) receiveEvidence(ctx context.Context, ve *verifiedEvidence) {
 // which a peer might be unable to fetch), both are in gossip (they went
 // through the checkpoints topic here, or through aggregation, which
 // announces them), and this node's mesh is not empty. A node that learnt
-// either side otherwise (a catch-up sync, a pull its follower has not
-// published yet) pushes as before. When both sides of a split
-// view are announced to the whole network at once, nearly every node
-// finds the evidence itself, and their pushes, some 400 streams per split
-// view at 50 nodes, arrived where it was already known; the evidence topic
-// still carries it to everyone.
+// either side otherwise (a catch-up sync) pushes as before. When both
+// sides of a split view are announced to the whole network at once,
+// nearly every node finds the evidence itself, and their pushes, some 400
+// streams per split view at 50 nodes, arrived where it was already known;
+// the evidence topic still carries it to everyone.
 func (s *Service) selfEvident(e *vpb.Evidence, f *evidence.Finding) bool {
 	if e.Kind != vpb.Kind_KIND_LOG_EQUIVOCATION_SAME_SIZE || !s.val.wasGossiped(f.A) || !s.val.wasGossiped(f.B) {
 		return false
@@ -128,9 +127,10 @@ func (s *Service) firstSeen(id string) bool {
 // found the evidence used to send it to every peer, on the reasoning that
 // few nodes find it themselves; but when a split view's two checkpoints
 // reach the whole network at once (aggregate.go announces each side as one
-// message), a third of the nodes find it, and their pushes to every peer,
-// nearly all to nodes that had it, were a fifth of what a split view cost
-// 50 nodes on one machine (docs/BENCHMARKS.md).
+// message), nearly every node finds it, and their pushes to every peer,
+// nearly all to nodes that had it, were about a fifth of what a split view
+// cost 50 nodes on one machine (docs/BENCHMARKS.md). Most nodes that find
+// it now push it to no one (selfEvident).
 const evidencePushFanout = 8
 
 // pushEvidence sends evidence this node is storing, on the catch-up sync
