@@ -180,20 +180,27 @@ func (a *aggregator) ranking(key cpKey) []rankedWitness {
 	return out
 }
 
-// nextHop returns the connected witness ranked best for key, if it ranks
-// above this node: where this node hands key's cosignatures. Empty means
-// this node collects and publishes them itself.
-func (a *aggregator) nextHop(key cpKey) peer.ID {
+// route returns, for key, this node's next hop, the connected witness
+// ranked best if it ranks above this node (where this node hands key's
+// cosignatures; empty: it collects them itself), and the first-ranked
+// witness of all (empty if no roster witness has a known peer ID), where a
+// last stop has its collection relayed (relay.go). Both come from one
+// ranking.
+func (a *aggregator) route(key cpKey) (hop, first peer.ID) {
+	ranked := a.ranking(key)
+	if len(ranked) > 0 {
+		first = ranked[0].id
+	}
 	net := a.s.cfg.Host.Network()
-	for _, w := range a.ranking(key) {
+	for _, w := range ranked {
 		if w.id == a.s.self {
-			return ""
+			return "", first
 		}
 		if net.Connectedness(w.id) == network.Connected {
-			return w.id
+			return w.id, first
 		}
 	}
-	return ""
+	return "", first
 }
 
 // handOff takes this node's own cosigned note (SOURCE_COSIGN) in place of
@@ -219,7 +226,7 @@ func (a *aggregator) handOff(ctx context.Context, signedNote []byte) bool {
 	a.s.det.process(ctx, sg)
 	key := cpKey{sg.origin, sg.cp.Size, sg.cp.Root}
 	_, seen := a.s.val.known.get(key)
-	hop := a.nextHop(key)
+	hop, _ := a.route(key)
 	if hop == "" {
 		a.s.metrics.handOffs.WithLabelValues("collected").Inc()
 		a.collect(ctx, sg)
@@ -354,7 +361,7 @@ func (a *aggregator) collect(ctx context.Context, sg *sighting) {
 	if scheduled {
 		return
 	}
-	hop := a.nextHop(key)
+	hop, first := a.route(key)
 	if _, seen := a.s.val.known.get(key); !seen {
 		// It may be one side of a split view, which must not wait: the
 		// last stop announces it at once, and a node on the way hands it
@@ -366,7 +373,7 @@ func (a *aggregator) collect(ctx context.Context, sg *sighting) {
 	}
 	wait := a.window
 	switch {
-	case hop == "" && a.first(key) == a.s.self:
+	case hop == "" && first == a.s.self:
 		wait *= 3 // the first-ranked witness: let relayed collections arrive too (relay.go)
 	case hop == "":
 		wait *= 2 // a last stop: let the others' collections arrive
@@ -420,10 +427,11 @@ func (a *aggregator) flush(ctx context.Context, key cpKey) {
 	if a.s.val.isKnown(n) {
 		return
 	}
-	if hop := a.nextHop(key); hop != "" && a.forward(ctx, hop, n) {
+	hop, first := a.route(key)
+	if hop != "" && a.forward(ctx, hop, n) {
 		return
 	}
-	if a.relay(ctx, key, n) {
+	if a.relay(ctx, first, n) {
 		return
 	}
 	a.publish(ctx, n, vpb.Source_SOURCE_GOSSIP)
@@ -432,8 +440,15 @@ func (a *aggregator) flush(ctx context.Context, key cpKey) {
 // forward hands a signed note this node collected to its next hop; it
 // reports whether the hop took it.
 func (a *aggregator) forward(ctx context.Context, hop peer.ID, signedNote []byte) bool {
-	b, err := vpb.MarshalSighting(&vpb.Sighting{Checkpoint: signedNote, Observer: a.s.cfg.Name, SeenUnixMs: time.Now().UnixMilli(), Source: vpb.Source_SOURCE_GOSSIP})
+	b, err := a.collectedSighting(signedNote)
 	return err == nil && a.send(ctx, hop, b)
+}
+
+// collectedSighting is the Sighting in which this node hands on (or has
+// relayed) a signed note it collected: SOURCE_GOSSIP, so that the receiver
+// verifies it rather than trusts it.
+func (a *aggregator) collectedSighting(signedNote []byte) ([]byte, error) {
+	return vpb.MarshalSighting(&vpb.Sighting{Checkpoint: signedNote, Observer: a.s.cfg.Name, SeenUnixMs: time.Now().UnixMilli(), Source: vpb.Source_SOURCE_GOSSIP})
 }
 
 func (a *aggregator) publish(ctx context.Context, signedNote []byte, source vpb.Source) {

@@ -13,7 +13,8 @@ func NextHop(s *Service, signedNote []byte) peer.ID {
 	if s.agg == nil || err != nil {
 		return ""
 	}
-	return s.agg.nextHop(cpKey{cp.Origin, cp.Size, cp.Root})
+	hop, _ := s.agg.route(cpKey{cp.Origin, cp.Size, cp.Root})
+	return hop
 }
 
 // Ranking returns the witnesses s ranks for aggregating signedNote's

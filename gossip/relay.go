@@ -53,24 +53,15 @@ const (
 	relayTimeout = time.Second
 )
 
-// first returns the first-ranked witness for key, or "" if no roster
-// witness has a known peer ID.
-func (a *aggregator) first(key cpKey) peer.ID {
-	if r := a.ranking(key); len(r) > 0 {
-		return r[0].id
-	}
-	return ""
-}
-
-// relay asks this node's peers to pass signedNote, what it collected for
-// key, to key's first-ranked witness; it reports whether one did, and then
-// schedules the fallback. A node that ranks first itself relays nothing.
-func (a *aggregator) relay(ctx context.Context, key cpKey, signedNote []byte) bool {
-	first := a.first(key)
+// relay asks this node's peers to pass signedNote, what it collected for a
+// checkpoint, to the checkpoint's first-ranked witness first (route); it
+// reports whether one did, and then schedules the fallback. A node that
+// ranks first itself relays nothing.
+func (a *aggregator) relay(ctx context.Context, first peer.ID, signedNote []byte) bool {
 	if first == "" || first == a.s.self {
 		return false
 	}
-	b, err := vpb.MarshalSighting(&vpb.Sighting{Checkpoint: signedNote, Observer: a.s.cfg.Name, SeenUnixMs: time.Now().UnixMilli(), Source: vpb.Source_SOURCE_GOSSIP})
+	b, err := a.collectedSighting(signedNote)
 	if err != nil {
 		return false
 	}
@@ -122,7 +113,7 @@ func (a *aggregator) askRelay(ctx context.Context, p peer.ID, sighting []byte) b
 // collects it, if it is that witness), and reports whether it did.
 func (a *aggregator) pass(ctx context.Context, sg *sighting, data []byte) bool {
 	key := cpKey{sg.origin, sg.cp.Size, sg.cp.Root}
-	switch first := a.first(key); {
+	switch _, first := a.route(key); {
 	case first == a.s.self:
 		a.s.det.process(ctx, sg)
 		a.collect(ctx, sg)
