@@ -72,7 +72,7 @@ func (x *hostile) watch(t testing.TB, ctx context.Context, nd *tnode) *pubsub.Su
 }
 
 // counter returns the sum of a gossip counter's (or gauge's) series whose
-// labels include all of want.
+// labels include all of want; of a histogram, the number of observations.
 func counter(t testing.TB, s *gossip.Service, name string, want map[string]string) float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -97,7 +97,7 @@ func counter(t testing.TB, s *gossip.Service, name string, want map[string]strin
 					continue metric
 				}
 			}
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
 		}
 	}
 	return sum

@@ -11,11 +11,14 @@ type Metrics struct {
 	evidence      *prometheus.CounterVec
 	suspicions    prometheus.Counter
 	detectLatency prometheus.Histogram
-	proofFetch    *prometheus.CounterVec
-	handOffs      *prometheus.CounterVec
-	relays        *prometheus.CounterVec
-	peers         prometheus.GaugeFunc
-	mesh          *prometheus.GaugeVec
+	// validationWait and deliveryWait: waits.go.
+	validationWait prometheus.Histogram
+	deliveryWait   prometheus.Histogram
+	proofFetch     *prometheus.CounterVec
+	handOffs       *prometheus.CounterVec
+	relays         *prometheus.CounterVec
+	peers          prometheus.GaugeFunc
+	mesh           *prometheus.GaugeVec
 }
 
 func newMetrics(peers func() float64) *Metrics {
@@ -49,6 +52,16 @@ func newMetrics(peers func() float64) *Metrics {
 			Help:    "Time the detector spends on one accepted sighting, including proof fetches and store writes.",
 			Buckets: prometheus.ExponentialBuckets(100e-6, 2, 16),
 		}),
+		validationWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_gossip_validation_wait_seconds",
+			Help:    "Time a gossip message received from a peer waited between pubsub's event loop taking it in and this node's validator starting on it (queueing and pubsub's signature check; long on a node short of CPU).",
+			Buckets: prometheus.ExponentialBuckets(100e-6, 2, 16),
+		}),
+		deliveryWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_gossip_delivery_wait_seconds",
+			Help:    "Time an accepted sighting waited between its validation and the detector taking it (long on a node short of CPU).",
+			Buckets: prometheus.ExponentialBuckets(100e-6, 2, 16),
+		}),
 		proofFetch: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_detector_proof_fetches_total",
 			Help: "Consistency proofs the detector obtained, by source (tiles, peer, cache: one checked before) and result.",
@@ -73,5 +86,5 @@ func newMetrics(peers func() float64) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh}
+	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh}
 }

@@ -140,8 +140,10 @@ type Service struct {
 	// spread holds the IDs of evidence pushed to peers (evidence.go).
 	spread *lru[string, bool]
 	// mesh follows pubsub's mesh of each topic (mesh.go).
-	mesh    *meshTracker
-	notifee *network.NotifyBundle
+	mesh *meshTracker
+	// arrivals times the messages pubsub takes in (waits.go).
+	arrivals *arrivals
+	notifee  *network.NotifyBundle
 
 	// ctx ends at Close; cancel ends it.
 	ctx    context.Context
@@ -200,6 +202,7 @@ func New(cfg Config) (*Service, error) {
 		CheckpointsTopic(cfg.Network): "checkpoints",
 		EvidenceTopic(cfg.Network):    "evidence",
 	}, s.metrics.mesh)
+	s.arrivals = newArrivals()
 
 	trusted := map[peer.ID]bool{}
 	for _, p := range cfg.Trusted {
@@ -231,6 +234,7 @@ func New(cfg Config) (*Service, error) {
 		pubsub.WithValidateQueueSize(validateQueueSize),
 		pubsub.WithLogger(lg.With("component", "pubsub")),
 		pubsub.WithRawTracer(s.mesh),
+		pubsub.WithRawTracer(s.arrivals),
 	}
 	if cfg.ScoreInspect != nil {
 		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(cfg.ScoreInspect), cfg.ScoreInspectPeriod))
@@ -309,7 +313,11 @@ func (s *Service) join(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.consume(ctx, cpSub, func(m *pubsub.Message) { s.det.process(ctx, m.ValidatorData.(*sighting)) })
+			s.consume(ctx, cpSub, func(m *pubsub.Message) {
+				sg := m.ValidatorData.(*sighting)
+				s.metrics.deliveryWait.Observe(time.Since(sg.accepted).Seconds())
+				s.det.process(ctx, sg)
+			})
 		}()
 	}
 	s.wg.Add(1)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"sync"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -29,6 +30,8 @@ type sighting struct {
 	sigs []note.Signature
 	// cosigners are the roster names of the witnesses among sigs.
 	cosigners map[string]bool
+	// accepted is when the checkpoints topic's validator accepted it.
+	accepted time.Time
 }
 
 type verifiedEvidence struct {
@@ -112,6 +115,7 @@ func (v *validator) result(topic string, r pubsub.ValidationResult, reason strin
 // rate-limited and duplicate messages.
 func (v *validator) sighting(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	const t = "checkpoints"
+	v.s.arrivals.observe(m, v.s.metrics.validationWait)
 	if len(m.Data) > vpb.MaxSightingSize {
 		return v.result(t, pubsub.ValidationReject, "oversized")
 	}
@@ -125,6 +129,7 @@ func (v *validator) sighting(ctx context.Context, from peer.ID, m *pubsub.Messag
 	if from == v.s.self {
 		// PublishSighting checked it just now (local.go).
 		if s, ok := v.local.take(m.Data); ok {
+			s.accepted = time.Now()
 			m.ValidatorData = s
 			v.markGossiped(s)
 			return v.result(t, pubsub.ValidationAccept, "ok_local")
@@ -132,6 +137,7 @@ func (v *validator) sighting(ctx context.Context, from peer.ID, m *pubsub.Messag
 	}
 	s, res, reason := v.checkSighting(m.Data, m.GetFrom())
 	if res == pubsub.ValidationAccept {
+		s.accepted = time.Now()
 		m.ValidatorData = s
 		v.markGossiped(s)
 	}
@@ -283,6 +289,7 @@ func (v *validator) isKnown(signedNote []byte) bool {
 // completely against the roster, or it is rejected.
 func (v *validator) evidence(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	const t = "evidence"
+	v.s.arrivals.observe(m, v.s.metrics.validationWait)
 	if len(m.Data) > vpb.MaxEvidenceSize {
 		return v.result(t, pubsub.ValidationReject, "oversized")
 	}
