@@ -25,18 +25,36 @@ import (
 type benchDetection struct {
 	// Mode is "process" (a `vigil node` process per member) or
 	// "in-process" (every member in the test process).
-	Mode        string    `json:"mode"`
-	Nodes       int       `json:"nodes"`
-	FloodPeers  int       `json:"flood_peers"`
-	Run         int       `json:"run"`
-	P50ms       float64   `json:"p50_ms"`
-	P99ms       float64   `json:"p99_ms"`
-	ObservedP99 float64   `json:"observed_p99_ms"`
-	PushedP50   float64   `json:"pushed_p50_ms"`
-	FirstP50    float64   `json:"first_evidence_p50_ms"`
-	FloodSent   int64     `json:"flood_sent,omitempty"`
-	CPUms       float64   `json:"cpu_ms_per_equivocation,omitempty"`
-	Latencies   []float64 `json:"latencies_ms"`
+	Mode        string  `json:"mode"`
+	Nodes       int     `json:"nodes"`
+	FloodPeers  int     `json:"flood_peers"`
+	Run         int     `json:"run"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	ObservedP99 float64 `json:"observed_p99_ms"`
+	PushedP50   float64 `json:"pushed_p50_ms"`
+	FirstP50    float64 `json:"first_evidence_p50_ms"`
+	FloodSent   int64   `json:"flood_sent,omitempty"`
+	CPUms       float64 `json:"cpu_ms_per_equivocation,omitempty"`
+	// Waits of gossip messages at the members (testnet.Waits).
+	ValidationWaits *benchWaits `json:"validation_waits,omitempty"`
+	DeliveryWaits   *benchWaits `json:"delivery_waits,omitempty"`
+	Latencies       []float64   `json:"latencies_ms"`
+}
+
+type benchWaits struct {
+	Count     int64   `json:"count"`
+	MeanMs    float64 `json:"mean_ms"`
+	Over100ms int64   `json:"over_100ms"`
+}
+
+func newBenchWaits(w testnet.Waits) *benchWaits {
+	return &benchWaits{Count: w.Count, MeanMs: ms(w.Mean), Over100ms: w.Over100ms}
+}
+
+// String reads "mean M ms, O of C over 100 ms".
+func (w *benchWaits) String() string {
+	return fmt.Sprintf("mean %.1f ms, %d of %d over 100 ms", w.MeanMs, w.Over100ms, w.Count)
 }
 
 type benchThroughput struct {
@@ -141,13 +159,14 @@ func benchDetect(t *testing.T, res *benchNet, mode, bin string, n, flood, run, r
 	}
 	d := benchDetection{Mode: mode, Nodes: n, FloodPeers: flood, Run: run, P50ms: ms(r.Latencies.Percentile(0.5)),
 		P99ms: ms(r.Latencies.Percentile(0.99)), ObservedP99: ms(r.Observed.Percentile(0.99)), FloodSent: r.FloodSent,
-		PushedP50: ms(r.Pushed.Percentile(0.5)), FirstP50: ms(r.First.Percentile(0.5)), CPUms: ms(r.CPU)}
+		PushedP50: ms(r.Pushed.Percentile(0.5)), FirstP50: ms(r.First.Percentile(0.5)), CPUms: ms(r.CPU),
+		ValidationWaits: newBenchWaits(r.Validation), DeliveryWaits: newBenchWaits(r.Delivery)}
 	for _, l := range r.Latencies {
 		d.Latencies = append(d.Latencies, ms(l))
 	}
 	res.Detection = append(res.Detection, d)
-	t.Logf("detection run %d, %s: %d nodes, %d flood peers: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %.0f ms CPU per equivocation, %s",
-		run, mode, n, flood, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, d.CPUms, time.Since(start).Round(time.Second))
+	t.Logf("detection run %d, %s: %d nodes, %d flood peers: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %.0f ms CPU per equivocation; waits before validation: %s; before detection: %s; %s",
+		run, mode, n, flood, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, d.CPUms, d.ValidationWaits, d.DeliveryWaits, time.Since(start).Round(time.Second))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

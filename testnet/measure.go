@@ -91,6 +91,62 @@ type DetectionResult struct {
 	// timed repetitions, divided by their number: what one equivocation
 	// costs the whole network.
 	CPU time.Duration
+	// Validation and Delivery are what gossip messages waited at the
+	// members over the timed repetitions, before their validator
+	// (vigil_gossip_validation_wait_seconds) and before their detector
+	// (vigil_gossip_delivery_wait_seconds): where the time goes on a
+	// machine short of CPU.
+	Validation, Delivery Waits
+}
+
+// Waits summarises one wait histogram summed over the members.
+type Waits struct {
+	// Count is the number of waits; Mean their mean.
+	Count int64
+	Mean  time.Duration
+	// Over100ms is how many waited longer than 102.4 ms (a bucket bound).
+	Over100ms int64
+}
+
+// waitMetrics are the series waitTotals reads: per histogram, the count,
+// the sum and the count up to 102.4 ms.
+var waitMetrics = func() []string {
+	var out []string
+	for _, h := range []string{"vigil_gossip_validation_wait_seconds", "vigil_gossip_delivery_wait_seconds"} {
+		out = append(out, h+"_count", h+"_sum", h+`_bucket{le="0.1024"}`)
+	}
+	return out
+}()
+
+// waitTotals sums waitMetrics over the running members.
+func (nw *Network) waitTotals(ctx context.Context) ([]float64, error) {
+	sums := make([]float64, len(waitMetrics))
+	for _, m := range nw.Members {
+		if !m.Running() {
+			continue
+		}
+		v, err := scrapeMetrics(ctx, m.URL, waitMetrics...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		for i := range sums {
+			sums[i] += v[i]
+		}
+	}
+	return sums, nil
+}
+
+// waits turns two waitTotals readings into the Waits of each histogram.
+func waits(before, after []float64) (validation, delivery Waits) {
+	one := func(i int) Waits {
+		n, sum, under := after[i]-before[i], after[i+1]-before[i+1], after[i+2]-before[i+2]
+		w := Waits{Count: int64(n), Over100ms: int64(n - under)}
+		if n > 0 {
+			w.Mean = time.Duration(sum / n * float64(time.Second))
+		}
+		return w
+	}
+	return one(0), one(3)
 }
 
 const detectPoll = 20 * time.Millisecond
@@ -172,8 +228,12 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	half := cfg.Witnesses / 2
 	a, b := Range(0, half), Range(half, cfg.Witnesses)
 	var cpuStart time.Duration
+	var waitStart []float64
 	for r, lg := range logs {
 		if r == 1 {
+			if waitStart, err = nw.waitTotals(ctx); err != nil {
+				return nil, err
+			}
 			cpuStart = nw.cpu()
 			if cfg.CPUProfile != nil {
 				if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
@@ -195,6 +255,11 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	}
 	if n := len(res.Latencies); n > 0 {
 		res.CPU = (nw.cpu() - cpuStart) / time.Duration(n)
+		end, err := nw.waitTotals(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Validation, res.Delivery = waits(waitStart, end)
 	}
 	return res, nil
 }

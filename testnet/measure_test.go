@@ -44,8 +44,15 @@ func TestMeasureDetection(t *testing.T) {
 		if tc.flood > 0 && res.FloodSent == 0 {
 			t.Error("the flood peers sent nothing")
 		}
-		t.Logf("processes %v, flood peers %d: p50 %s p99 %s (observed p99 %s), %d forged sightings sent",
-			tc.binary != "", tc.flood, res.Latencies.Percentile(0.5), res.Latencies.Percentile(0.99), res.Observed.Percentile(0.99), res.FloodSent)
+		// Every split view reaches the members through gossip, so waits
+		// before validation and before detection were measured.
+		for name, w := range map[string]testnet.Waits{"validation": res.Validation, "delivery": res.Delivery} {
+			if w.Count <= 0 || w.Mean <= 0 || w.Over100ms < 0 || w.Over100ms > w.Count {
+				t.Errorf("%s waits: %+v", name, w)
+			}
+		}
+		t.Logf("processes %v, flood peers %d: p50 %s p99 %s (observed p99 %s), %d forged sightings sent, waits %+v %+v",
+			tc.binary != "", tc.flood, res.Latencies.Percentile(0.5), res.Latencies.Percentile(0.99), res.Observed.Percentile(0.99), res.FloodSent, res.Validation, res.Delivery)
 	}
 }
 
