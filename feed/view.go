@@ -410,7 +410,7 @@ func (c *viewCache) merge(idx *rosterIndex, l *roster.Log, notes [][]byte, memo,
 			e.cosignedAt = time.Unix(int64(g.own.ts), 0).UTC()
 		}
 		e.quorum = idx.r.QuorumMet(set)
-		msg, err := note.Sign(&note.Note{Text: string(g.cp.Marshal()), Sigs: sigs})
+		msg, err := tlog.FormatNote(g.cp.Marshal(), sigs)
 		if err != nil {
 			c.f.log.Error("feed: re-encoding a verified note", "origin", l.Origin, "err", err)
 			continue

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	vpb "github.com/vigilnet/vigil/proto"
+	"github.com/vigilnet/vigil/tlog"
 )
 
 // Cosignature aggregation.
@@ -492,18 +493,9 @@ func (c *collected) add(sigs []note.Signature) {
 // they arrived (the log's first, as in the first note collected).
 func (c *collected) note() []byte { return signedNote(c.body, c.sigs) }
 
-// signedNote formats a signed note: the text, a blank line, a line per
-// signature.
+// signedNote formats a signed note from a note's text (noteText: it ends
+// in a newline, as FormatNote requires) and verified signatures.
 func signedNote(text []byte, sigs []note.Signature) []byte {
-	var b bytes.Buffer
-	b.Write(text)
-	b.WriteByte('\n')
-	for _, sig := range sigs {
-		b.WriteString("— ")
-		b.WriteString(sig.Name)
-		b.WriteByte(' ')
-		b.WriteString(sig.Base64)
-		b.WriteByte('\n')
-	}
-	return b.Bytes()
+	b, _ := tlog.FormatNote(text, sigs)
+	return b
 }

@@ -199,7 +199,7 @@ func (d *detector) processOne(ctx context.Context, v *logView, key cpKey, s *sig
 	// it cannot help. The check runs before the (durable, so slow) write:
 	// evidence then carries the sighting's own verified note for this side.
 	if _, known := d.stored.get(key); !known || len(v.conflicts) >= maxConflictsPerLog {
-		if n, err := note.Sign(&note.Note{Text: string(s.cp.Marshal()), Sigs: s.sigs}); err == nil {
+		if n, err := tlog.FormatNote(s.cp.Marshal(), s.sigs); err == nil {
 			v.unstored = &unstoredNote{key: key, note: n}
 			d.sameSize(ctx, v, key)
 			v.unstored = nil
@@ -231,7 +231,7 @@ func (d *detector) merge(ctx context.Context, key cpKey, s *sighting) (added boo
 		// Nothing to add: the record is as it would be after the merge.
 		return false, nil
 	}
-	body := string(s.cp.Marshal())
+	body := s.cp.Marshal()
 	var next *cpState
 	err = d.s.cfg.Store.MergeCheckpoint(ctx, key.origin, key.size, key.root, func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error) {
 		added = false
@@ -250,7 +250,7 @@ func (d *detector) merge(ctx context.Context, key cpKey, s *sighting) (added boo
 				return old, false, nil
 			}
 		}
-		n, err := note.Sign(&note.Note{Text: body, Sigs: sigs})
+		n, err := tlog.FormatNote(body, sigs)
 		if err != nil {
 			return old, false, fmt.Errorf("encoding merged note: %w", err)
 		}
