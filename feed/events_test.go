@@ -1,6 +1,7 @@
 package feed_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -177,4 +178,21 @@ func describe(t *testing.T, ev sse) string {
 		return fmt.Sprintf("peers %d", len(c.Peers))
 	}
 	return ev.typ
+}
+
+// TestEventsBeforeRun: a change reported between New and Run (a node
+// starts Run in a goroutine of its own, and its hooks may fire first) is
+// announced once Run starts, not taken in as the starting state.
+func TestEventsBeforeRun(t *testing.T) {
+	e := newEnv(t, envOptions{logs: 1, witnesses: 1, noRun: true})
+	s := e.subscribe("")
+	e.src.setPeers([]feed.Peer{{ID: "12D3KooWpeer1", Role: "witness", Name: "w0", Connected: true}})
+	e.feed.PeersUpdated()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.feed.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if ev := s.next(t); ev.typ != feed.EventPeers {
+		t.Errorf("first event %s, want the peers reported before Run", describe(t, ev))
+	}
 }

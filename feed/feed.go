@@ -212,6 +212,12 @@ func New(cfg Config) (*Feed, error) {
 		urgent:  make(chan struct{}, 1),
 	}
 	f.views = newViewCache(f)
+	// Prime the evidence and peer lists so only later changes become
+	// events. Here, not in Run: what the caller's hooks report between New
+	// and Run (a node starts Run in its own goroutine) is a later change,
+	// and a prime in Run would take it in unannounced.
+	f.refreshEvidence(context.Background(), false)
+	f.refreshPeers(context.Background(), false)
 	return f, nil
 }
 
@@ -266,9 +272,6 @@ func (f *Feed) poke() {
 // it returns, every open event stream is closed.
 func (f *Feed) Run(ctx context.Context) error {
 	defer f.hub.close()
-	// Prime the evidence and peer lists so only later changes become events.
-	f.refreshEvidence(ctx, false)
-	f.refreshPeers(ctx, false)
 	t := time.NewTicker(f.cfg.RefreshInterval)
 	defer t.Stop()
 	for {
