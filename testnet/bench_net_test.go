@@ -25,9 +25,12 @@ import (
 type benchDetection struct {
 	// Mode is "process" (a `vigil node` process per member) or
 	// "in-process" (every member in the test process).
-	Mode        string  `json:"mode"`
-	Nodes       int     `json:"nodes"`
-	FloodPeers  int     `json:"flood_peers"`
+	Mode       string `json:"mode"`
+	Nodes      int    `json:"nodes"`
+	FloodPeers int    `json:"flood_peers"`
+	// QuietMs is the pause before each equivocation (DetectionConfig.Quiet);
+	// 0: back to back.
+	QuietMs     float64 `json:"quiet_ms"`
 	Run         int     `json:"run"`
 	P50ms       float64 `json:"p50_ms"`
 	P99ms       float64 `json:"p99_ms"`
@@ -133,12 +136,12 @@ func envInts(t *testing.T, name string, def []int) []int {
 }
 
 // benchDetect measures detection on one network and appends the result.
-func benchDetect(t *testing.T, res *benchNet, mode, bin string, n, flood, run, repeats int) {
+func benchDetect(t *testing.T, res *benchNet, mode, bin string, n, flood, run, repeats int, quiet time.Duration) {
 	t.Helper()
 	start := time.Now()
 	dc := testnet.DetectionConfig{
 		Dir: t.TempDir(), Witnesses: n - 2, Observers: 2, Repeats: repeats, FloodPeers: flood, Timeout: time.Minute,
-		DisableAggregation: aggregationOff(t),
+		DisableAggregation: aggregationOff(t), Quiet: quiet,
 	}
 	if mode == "process" {
 		dc.Binary = bin
@@ -157,7 +160,7 @@ func benchDetect(t *testing.T, res *benchNet, mode, bin string, n, flood, run, r
 	if err != nil {
 		t.Fatalf("detection, %s, %d nodes, flood %d, run %d: %v", mode, n, flood, run, err)
 	}
-	d := benchDetection{Mode: mode, Nodes: n, FloodPeers: flood, Run: run, P50ms: ms(r.Latencies.Percentile(0.5)),
+	d := benchDetection{Mode: mode, Nodes: n, FloodPeers: flood, QuietMs: ms(quiet), Run: run, P50ms: ms(r.Latencies.Percentile(0.5)),
 		P99ms: ms(r.Latencies.Percentile(0.99)), ObservedP99: ms(r.Observed.Percentile(0.99)), FloodSent: r.FloodSent,
 		PushedP50: ms(r.Pushed.Percentile(0.5)), FirstP50: ms(r.First.Percentile(0.5)), CPUms: ms(r.CPU),
 		ValidationWaits: newBenchWaits(r.Validation), DeliveryWaits: newBenchWaits(r.Delivery)}
@@ -165,8 +168,8 @@ func benchDetect(t *testing.T, res *benchNet, mode, bin string, n, flood, run, r
 		d.Latencies = append(d.Latencies, ms(l))
 	}
 	res.Detection = append(res.Detection, d)
-	t.Logf("detection run %d, %s: %d nodes, %d flood peers: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %.0f ms CPU per equivocation; waits before validation: %s; before detection: %s; %s",
-		run, mode, n, flood, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, d.CPUms, d.ValidationWaits, d.DeliveryWaits, time.Since(start).Round(time.Second))
+	t.Logf("detection run %d, %s: %d nodes, %d flood peers, %s quiet: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %.0f ms CPU per equivocation; waits before validation: %s; before detection: %s; %s",
+		run, mode, n, flood, quiet, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, d.CPUms, d.ValidationWaits, d.DeliveryWaits, time.Since(start).Round(time.Second))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -179,7 +182,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // process per member, and with every member in this process),
 // VIGIL_BENCH_RUN_FROM (1), VIGIL_BENCH_OUT (../docs), VIGIL_BENCH_CPUPROFILE (none),
 // VIGIL_BENCH_AGGREGATION (on; off makes every witness gossip its own
-// cosignatures, for comparison).
+// cosignatures, for comparison), VIGIL_BENCH_QUIET (1s: the pause before
+// each equivocation), VIGIL_BENCH_BACK_TO_BACK (50: sizes also measured
+// with no pause, without the flood; 0 for none).
 func TestBenchNet(t *testing.T) {
 	if os.Getenv("VIGIL_BENCH_NET") != "1" {
 		t.Skip("set VIGIL_BENCH_NET=1 (make bench-net)")
@@ -190,6 +195,17 @@ func TestBenchNet(t *testing.T) {
 	repeats := envInt(t, "VIGIL_BENCH_REPEATS", 30)
 	sizes := envInts(t, "VIGIL_BENCH_NODES", []int{10, 25, 50})
 	floodSizes := envInts(t, "VIGIL_BENCH_FLOOD_NODES", []int{10, 50})
+	// A split view every second or so is a quiet network's detection
+	// latency, the one the flood is compared with; back to back (the
+	// previous split view's aggregation still going on) is a stress figure.
+	quiet := time.Second
+	if v := os.Getenv("VIGIL_BENCH_QUIET"); v != "" {
+		var err error
+		if quiet, err = time.ParseDuration(v); err != nil || quiet < 0 {
+			t.Fatalf("VIGIL_BENCH_QUIET=%q: want a duration", v)
+		}
+	}
+	backToBack := envInts(t, "VIGIL_BENCH_BACK_TO_BACK", []int{50})
 	modes := strings.Split(os.Getenv("VIGIL_BENCH_MODES"), ",")
 	if modes[0] == "" {
 		modes = []string{"process", "in-process"}
@@ -247,8 +263,12 @@ func TestBenchNet(t *testing.T) {
 						if flood > 0 && !slices.Contains(floodSizes, n) {
 							continue
 						}
-						benchDetect(t, &res, mode, bin, n, flood, run, repeats)
+						benchDetect(t, &res, mode, bin, n, flood, run, repeats, quiet)
 						save()
+						if flood == 0 && slices.Contains(backToBack, n) && quiet > 0 {
+							benchDetect(t, &res, mode, bin, n, flood, run, repeats, 0)
+							save()
+						}
 					}
 				}
 			}
@@ -311,11 +331,12 @@ func detectionPlot(ds []benchDetection) testnet.Plot {
 	type key struct {
 		mode         string
 		nodes, flood int
+		backToBack   bool
 	}
 	p50, p99 := map[key][]float64{}, map[key][]float64{}
 	var keys []key
 	for _, d := range ds {
-		k := key{d.Mode, d.Nodes, d.FloodPeers}
+		k := key{d.Mode, d.Nodes, d.FloodPeers, d.QuietMs == 0}
 		if k.mode == "" {
 			k.mode = "in-process"
 		}
@@ -331,10 +352,10 @@ func detectionPlot(ds []benchDetection) testnet.Plot {
 		slices.Sort(s)
 		return s[len(s)/2]
 	}
-	series := func(name, mode string, flood int, m map[key][]float64, c color.RGBA) testnet.Series {
+	series := func(name, mode string, flood int, backToBack bool, m map[key][]float64, c color.RGBA) testnet.Series {
 		s := testnet.Series{Name: name, Colour: c}
 		for _, k := range keys {
-			if k.mode == mode && k.flood == flood {
+			if k.mode == mode && k.flood == flood && k.backToBack == backToBack {
 				s.X = append(s.X, float64(k.nodes))
 				s.Y = append(s.Y, median(m[k]))
 			}
@@ -343,12 +364,14 @@ func detectionPlot(ds []benchDetection) testnet.Plot {
 	}
 	var out []testnet.Series
 	for _, s := range []testnet.Series{
-		series("p50 in-process", "in-process", 0, p50, color.RGBA{40, 100, 200, 255}),
-		series("p99 in-process", "in-process", 0, p99, color.RGBA{0, 40, 120, 255}),
-		series("p99 in-process, 10-peer flood", "in-process", 10, p99, color.RGBA{180, 80, 0, 255}),
-		series("p50 processes", "process", 0, p50, color.RGBA{60, 170, 90, 255}),
-		series("p99 processes", "process", 0, p99, color.RGBA{0, 100, 40, 255}),
-		series("p99 processes, 10-peer flood", "process", 10, p99, color.RGBA{200, 40, 120, 255}),
+		series("p50 in-process", "in-process", 0, false, p50, color.RGBA{40, 100, 200, 255}),
+		series("p99 in-process", "in-process", 0, false, p99, color.RGBA{0, 40, 120, 255}),
+		series("p99 in-process, 10-peer flood", "in-process", 10, false, p99, color.RGBA{180, 80, 0, 255}),
+		series("p99 in-process, back to back", "in-process", 0, true, p99, color.RGBA{120, 120, 120, 255}),
+		series("p50 processes", "process", 0, false, p50, color.RGBA{60, 170, 90, 255}),
+		series("p99 processes", "process", 0, false, p99, color.RGBA{0, 100, 40, 255}),
+		series("p99 processes, 10-peer flood", "process", 10, false, p99, color.RGBA{200, 40, 120, 255}),
+		series("p99 processes, back to back", "process", 0, true, p99, color.RGBA{60, 60, 60, 255}),
 	} {
 		if len(s.X) > 0 {
 			out = append(out, s)
@@ -356,7 +379,7 @@ func detectionPlot(ds []benchDetection) testnet.Plot {
 	}
 	return testnet.Plot{
 		Title:      "Detection latency: push of a split view -> evidence at every node (median of runs)",
-		XLabel:     "nodes on 2 cores (one process, or a vigil node process each), loopback",
+		XLabel:     "nodes on 2 cores, loopback; split views 1 s apart unless back to back",
 		YLabel:     "ms",
 		Series:     out,
 		HLine:      500,

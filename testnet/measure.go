@@ -64,6 +64,13 @@ type DetectionConfig struct {
 	Binary string
 	// DisableAggregation: every witness gossips its own cosignatures.
 	DisableAggregation bool
+	// Quiet is how long the network is left to itself before each
+	// equivocation, from when every member held the evidence of the one
+	// before; 0 runs them back to back. A split view's gossip goes on after
+	// its detection (aggregated cosignatures are published up to 600 ms
+	// after a checkpoint, feeds rebuild within a second): back to back,
+	// each split view is detected on top of the previous one's.
+	Quiet time.Duration
 	// CPUProfile, if set, receives a CPU profile of the timed repetitions
 	// only (not the start-up or the warm-up); in process mode it covers
 	// the harness alone.
@@ -89,7 +96,9 @@ type DetectionResult struct {
 	// CPU is the CPU time of this process (the harness, the hostile peers
 	// and, in process, every node) and of the member processes over the
 	// timed repetitions, divided by their number: what one equivocation
-	// costs the whole network.
+	// costs the whole network. With Quiet, what the idle network uses over
+	// the quiet periods (measured over one before the warm-up) is taken
+	// out.
 	CPU time.Duration
 	// Validation and Delivery are what gossip messages waited at the
 	// members over the timed repetitions, before their validator
@@ -117,6 +126,19 @@ var waitMetrics = func() []string {
 	}
 	return out
 }()
+
+// quietFor leaves the network to itself for d (a workload's pause, not a
+// wait for anything), or until ctx ends.
+func quietFor(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // waitTotals sums waitMetrics over the running members.
 func (nw *Network) waitTotals(ctx context.Context) ([]float64, error) {
@@ -227,9 +249,22 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	p := NewPusher(nw)
 	half := cfg.Witnesses / 2
 	a, b := Range(0, half), Range(half, cfg.Witnesses)
+	var idlePerQuiet time.Duration
+	if cfg.Quiet > 0 {
+		start := nw.cpu()
+		if err := quietFor(ctx, cfg.Quiet); err != nil {
+			return nil, err
+		}
+		idlePerQuiet = nw.cpu() - start
+	}
 	var cpuStart time.Duration
 	var waitStart []float64
 	for r, lg := range logs {
+		if r > 0 && cfg.Quiet > 0 {
+			if err := quietFor(ctx, cfg.Quiet); err != nil {
+				return nil, err
+			}
+		}
 		if r == 1 {
 			if waitStart, err = nw.waitTotals(ctx); err != nil {
 				return nil, err
@@ -254,7 +289,7 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 		}
 	}
 	if n := len(res.Latencies); n > 0 {
-		res.CPU = (nw.cpu() - cpuStart) / time.Duration(n)
+		res.CPU = (nw.cpu() - cpuStart - time.Duration(n-1)*idlePerQuiet) / time.Duration(n)
 		end, err := nw.waitTotals(ctx)
 		if err != nil {
 			return nil, err
