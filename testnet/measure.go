@@ -127,19 +127,6 @@ var waitMetrics = func() []string {
 	return out
 }()
 
-// quietFor leaves the network to itself for d (a workload's pause, not a
-// wait for anything), or until ctx ends.
-func quietFor(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // waitTotals sums waitMetrics over the running members.
 func (nw *Network) waitTotals(ctx context.Context) ([]float64, error) {
 	sums := make([]float64, len(waitMetrics))
@@ -252,7 +239,8 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	var idlePerQuiet time.Duration
 	if cfg.Quiet > 0 {
 		start := nw.cpu()
-		if err := quietFor(ctx, cfg.Quiet); err != nil {
+		// A workload's pause, not a wait for anything.
+		if err := sleepCtx(ctx, cfg.Quiet); err != nil {
 			return nil, err
 		}
 		idlePerQuiet = nw.cpu() - start
@@ -261,7 +249,7 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	var waitStart []float64
 	for r, lg := range logs {
 		if r > 0 && cfg.Quiet > 0 {
-			if err := quietFor(ctx, cfg.Quiet); err != nil {
+			if err := sleepCtx(ctx, cfg.Quiet); err != nil {
 				return nil, err
 			}
 		}
