@@ -54,6 +54,20 @@ func (c *lru[K, V]) update(k K, fn func(old V, exists bool) V) V {
 	return v
 }
 
+// take removes k and returns what it held.
+func (c *lru[K, V]) take(k K) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.items[k]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	c.ll.Remove(e)
+	delete(c.items, k)
+	return e.Value.(*lruEntry[K, V]).v, true
+}
+
 func (c *lru[K, V]) remove(k K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -2,11 +2,9 @@ package gossip
 
 import (
 	"sync"
-	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -23,6 +21,7 @@ import (
 //
 // pubsub calls it from its event loop, so it only updates a map and a gauge.
 type meshTracker struct {
+	noTrace
 	mu    sync.Mutex
 	mesh  map[string]map[peer.ID]struct{}
 	kinds map[string]string // topic → the gauge's topic label
@@ -83,21 +82,5 @@ func (m *meshTracker) set(topic string) {
 		m.gauge.WithLabelValues(k).Set(float64(len(m.mesh[topic])))
 	}
 }
-
-// The rest of pubsub.RawTracer: not needed here.
-
-func (*meshTracker) OnNewOutboundStream(peer.ID, protocol.ID)             {}
-func (*meshTracker) Join(string)                                          {}
-func (*meshTracker) Leave(string)                                         {}
-func (*meshTracker) ValidateMessage(*pubsub.Message)                      {}
-func (*meshTracker) DeliverMessage(*pubsub.Message)                       {}
-func (*meshTracker) RejectMessage(*pubsub.Message, string)                {}
-func (*meshTracker) DuplicateMessage(*pubsub.Message)                     {}
-func (*meshTracker) ThrottlePeer(peer.ID)                                 {}
-func (*meshTracker) RecvRPC(*pubsub.RPC)                                  {}
-func (*meshTracker) SendRPC(*pubsub.RPC, peer.ID)                         {}
-func (*meshTracker) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
-func (*meshTracker) DropRPC(*pubsub.RPC, peer.ID)                         {}
-func (*meshTracker) UndeliverableMessage(*pubsub.Message)                 {}
 
 var _ pubsub.RawTracer = (*meshTracker)(nil)

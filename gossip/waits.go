@@ -4,8 +4,6 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -32,6 +30,7 @@ type waitKey struct{ from, seqno string }
 // raw trace events (RecvRPC), for the validator to measure its wait. pubsub
 // calls it from its event loop, so it only updates a bounded map.
 type arrivals struct {
+	noTrace
 	at *lru[waitKey, time.Time]
 }
 
@@ -54,30 +53,9 @@ func (a *arrivals) RecvRPC(rpc *pubsub.RPC) {
 // arrive from a peer (a node's own publications do not).
 func (a *arrivals) observe(m *pubsub.Message, h prometheus.Observer) {
 	k := waitKey{string(m.GetFrom()), string(m.GetSeqno())}
-	if t, ok := a.at.get(k); ok {
-		a.at.remove(k)
+	if t, ok := a.at.take(k); ok {
 		h.Observe(time.Since(t).Seconds())
 	}
 }
-
-// The rest of pubsub.RawTracer: not needed here.
-
-func (*arrivals) AddPeer(peer.ID, protocol.ID)                         {}
-func (*arrivals) RemovePeer(peer.ID)                                   {}
-func (*arrivals) Join(string)                                          {}
-func (*arrivals) Leave(string)                                         {}
-func (*arrivals) Graft(peer.ID, string)                                {}
-func (*arrivals) Prune(peer.ID, string)                                {}
-func (*arrivals) ValidateMessage(*pubsub.Message)                      {}
-func (*arrivals) DeliverMessage(*pubsub.Message)                       {}
-func (*arrivals) RejectMessage(*pubsub.Message, string)                {}
-func (*arrivals) DuplicateMessage(*pubsub.Message)                     {}
-func (*arrivals) ThrottlePeer(peer.ID)                                 {}
-func (*arrivals) SendRPC(*pubsub.RPC, peer.ID)                         {}
-func (*arrivals) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
-func (*arrivals) DropRPC(*pubsub.RPC, peer.ID)                         {}
-func (*arrivals) UndeliverableMessage(*pubsub.Message)                 {}
-func (*arrivals) OnNewOutboundStream(peer.ID, protocol.ID)             {}
-func (*arrivals) OnClosedOutboundStream(peer.ID)                       {}
 
 var _ pubsub.RawTracer = (*arrivals)(nil)
