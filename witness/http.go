@@ -94,7 +94,7 @@ func statusOf(err error) int {
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, ErrRateLimited):
 		return http.StatusTooManyRequests
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
@@ -104,6 +104,7 @@ func statusOf(err error) int {
 func (w *Witness) fail(rw http.ResponseWriter, r *http.Request, code int, err error) int {
 	var conflict *ConflictError
 	var limited *RateLimitError
+	var unavailable *UnavailableError
 	switch {
 	case errors.As(err, &conflict):
 		// SPEC: 409 carries the latest cosigned size as text/x.tlog.size.
@@ -114,6 +115,8 @@ func (w *Witness) fail(rw http.ResponseWriter, r *http.Request, code int, err er
 		return code
 	case errors.As(err, &limited):
 		rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
+	case errors.As(err, &unavailable) && unavailable.RetryAfter > 0:
+		rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(unavailable.RetryAfter.Seconds()))))
 	case code == http.StatusServiceUnavailable:
 		rw.Header().Set("Retry-After", "1")
 	}

@@ -43,6 +43,11 @@ var (
 	// ErrRateLimited: the log exceeded its request budget (429); the error is
 	// a *RateLimitError carrying when to retry.
 	ErrRateLimited = errors.New("rate limit exceeded")
+	// ErrUnavailable: the witness cannot cosign for this log right now
+	// (503 with Retry-After): its disk is full or failing, or its state for
+	// the log is not reconciled with what it cosigned before. The error is
+	// an *UnavailableError carrying the reason and when to retry.
+	ErrUnavailable = errors.New("witness unavailable")
 )
 
 // ConflictError reports the size of the latest checkpoint cosigned for a log.
@@ -64,6 +69,20 @@ func (e *RateLimitError) Error() string {
 
 // Is makes errors.Is(err, ErrRateLimited) true.
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// UnavailableError says why the witness cannot cosign now and when a client
+// may retry.
+type UnavailableError struct {
+	Reason     string
+	RetryAfter time.Duration
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("%v: %s", ErrUnavailable, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 
 // StateStore is the durable per-log state the witness needs. UpdateWitnessState
 // must be an atomic compare-and-swap that is durable before it returns.
