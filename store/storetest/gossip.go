@@ -24,6 +24,8 @@ type GossipStore interface {
 	Evidence(ctx context.Context, id string) (store.EvidenceRecord, error)
 	ListEvidence(ctx context.Context, after string, limit int) ([]store.EvidenceRecord, error)
 	RecordSuspicion(ctx context.Context, origin string, size uint64, root [32]byte, reason string, at time.Time) error
+	RecordDivergence(ctx context.Context, origin string, small, large store.SuspicionSide, reason string, at time.Time) error
+	ResolveSuspicion(ctx context.Context, origin string, size uint64, root [32]byte, resolution string, at time.Time) error
 	Suspicions(ctx context.Context, fn func(store.Suspicion) error) error
 	Close() error
 }
@@ -232,6 +234,51 @@ func RunGossipStoreTests(t *testing.T, open GossipOpener) {
 		}
 		if len(got) != 1 || got[0].Count != 3 || got[0].Reason != "reason 2" || !got[0].First.Equal(at) || got[0].Size != 9 {
 			t.Fatalf("got %+v", got)
+		}
+	})
+
+	t.Run("divergences open, resolve and persist", func(t *testing.T) {
+		dir := t.TempDir()
+		s := open(t, dir)
+		at := time.Unix(1700000000, 0)
+		small := store.SuspicionSide{Size: 8, Root: root(8), Cosigners: []string{"w1"}}
+		large := store.SuspicionSide{Size: 15, Root: root(15), Cosigners: []string{"w2", "w3"}}
+		if err := s.RecordDivergence(ctx, "log", small, large, "push-only log", at); err != nil {
+			t.Fatal(err)
+		}
+		// Resolving another checkpoint changes nothing.
+		if err := s.ResolveSuspicion(ctx, "log", 15, root(99), store.ResolvedConsistent, at); err != nil {
+			t.Fatal(err)
+		}
+		list := func(s GossipStore) []store.Suspicion {
+			t.Helper()
+			var got []store.Suspicion
+			if err := s.Suspicions(ctx, func(su store.Suspicion) error { got = append(got, su); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		got := list(s)
+		if len(got) != 1 || !got[0].Open() || got[0].Other == nil || got[0].Other.Size != 8 || got[0].Other.Root != root(8) ||
+			len(got[0].Other.Cosigners) != 1 || len(got[0].Cosigners) != 2 || got[0].Size != 15 {
+			t.Fatalf("open divergence: %+v", got)
+		}
+		if err := s.ResolveSuspicion(ctx, "log", 15, root(15), store.ResolvedEvidence, at.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s = open(t, dir)
+		defer s.Close()
+		got = list(s)
+		if len(got) != 1 || got[0].Open() || got[0].Resolved != store.ResolvedEvidence || !got[0].ResolvedAt.Equal(at.Add(time.Minute)) {
+			t.Fatalf("resolved divergence after reopen: %+v", got)
+		}
+		// Seen again, it is open again.
+		if err := s.RecordDivergence(ctx, "log", small, large, "again", at.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if got = list(s); !got[0].Open() || got[0].Count != 2 {
+			t.Fatalf("reopened divergence: %+v", got)
 		}
 	})
 }
