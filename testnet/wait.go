@@ -27,6 +27,11 @@ func pollUntil(ctx context.Context, d, every time.Duration, cond func() (bool, e
 	}
 }
 
+// measureWaitEvery is measureWait with a chosen poll interval.
+func measureWaitEvery(ctx context.Context, d, every time.Duration, cond func() bool) error {
+	return pollUntil(ctx, d, every, func() (bool, error) { return cond(), nil })
+}
+
 // WaitEvidence waits until every running member holds evidence.
 func (nw *Network) WaitEvidence(ctx context.Context, d time.Duration) error {
 	missing := ""

@@ -480,11 +480,6 @@ func ProcCPU(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
-// measureWaitEvery is measureWait with a chosen poll interval.
-func measureWaitEvery(ctx context.Context, d, every time.Duration, cond func() bool) error {
-	return pollUntil(ctx, d, every, func() (bool, error) { return cond(), nil })
-}
-
 // ThroughputConfig configures MeasureThroughput.
 type ThroughputConfig struct {
 	// Dir holds the network; required.
