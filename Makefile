@@ -27,11 +27,16 @@ test-short:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m $(PKGS)
 
-# bench-witness runs the witness benchmarks 3 times (noisy on shared cores)
-# and the load generator against a spawned node; docs/BENCHMARKS.md.
+# bench-witness measures witnesses as deployed: `vigil node` and litewitness
+# (built with Go 1.27 from the module proxy) each in its own process with
+# its default configuration, driven by `vigil bench witness --url` from
+# another process, in interleaved rounds (TestBenchDeployed prints one
+# table); then the in-process witness benchmarks, 3 times each.
+# docs/BENCHMARKS.md.
 bench-witness: build
+	@command -v ssh-agent >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null)
+	VIGIL_BENCH_DEPLOYED=1 $(GO) test -count=1 -timeout 60m -run '^TestBenchDeployed$$' -v ./testnet/load/
 	$(GO) test -run '^$$' -bench 'Witness|Ed25519' -benchtime 2s -count 3 -timeout 30m ./testnet/load/
-	./$(BIN)/vigil bench witness --spawn --logs 1000 --concurrency 64 --duration 10s
 
 # bench-net runs the network measurements of issue 7 (detection latency at
 # 10/25/50 nodes, quiet and under a 10-peer flood; cosign throughput with the

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +46,8 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 	rosterOut := fs.String("roster-out", "", "write the roster (C2SP tlog-policy) listing the generated logs to FILE")
 	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the witness to load the roster")
 	logLevel := fs.String("log-level", "warn", "log level of a --spawn node")
+	pidFile := fs.String("pid-file", "", "with --url: a file holding the witness's process ID (read once it knows the logs); its CPU and memory over the timed window are measured from /proc")
+	jsonOut := fs.String("json", "", "also write the result as JSON to FILE")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +61,8 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 		return errors.New("--witness-vkey is required with --url: every cosignature is verified")
 	case !*spawn && *rosterOut == "":
 		return errors.New("--roster-out is required with --url: the witness must be given the generated logs")
+	case *spawn && *pidFile != "":
+		return errors.New("--pid-file goes with --url: a --spawn witness runs in this process")
 	}
 
 	var vkey string
@@ -132,13 +138,24 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 
+	pid := 0
+	if *pidFile != "" {
+		if pid, err = readPIDFile(*pidFile); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(env.stdout, "driving %s/add-checkpoint: %d clients, %s\n", strings.TrimSuffix(target, "/"), min(*concurrency, *logs), limitString(*duration, *requests))
-	res, err := load.Run(ctx, wl, load.Config{URL: target, Concurrency: *concurrency, Duration: *duration, Requests: *requests})
+	res, err := load.Run(ctx, wl, load.Config{URL: target, Concurrency: *concurrency, Duration: *duration, Requests: *requests, TargetPID: pid})
 	if err != nil {
 		return err
 	}
 	verr := res.Verify(ctx, v)
 	res.Report(env.stdout)
+	if *jsonOut != "" {
+		if err := writeBenchJSON(*jsonOut, target, res); err != nil {
+			return err
+		}
+	}
 	switch {
 	case verr != nil:
 		return fmt.Errorf("%d cosignatures failed to verify; first: %w", res.VerifyFailures, verr)
@@ -159,4 +176,65 @@ func limitString(d time.Duration, n int) string {
 	default:
 		return d.String()
 	}
+}
+
+// readPIDFile reads a process ID written by a service manager or a script.
+func readPIDFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("--pid-file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("--pid-file %s: %q is not a process ID", path, strings.TrimSpace(string(b)))
+	}
+	return pid, nil
+}
+
+// benchJSON is `vigil bench witness --json`'s output: one run's figures,
+// for scripts that tabulate several.
+type benchJSON struct {
+	URL           string  `json:"url"`
+	Logs          int     `json:"logs"`
+	Clients       int     `json:"clients"`
+	Requests      int     `json:"requests"`
+	Cosigned      int     `json:"cosigned"`
+	Verified      int     `json:"verified"`
+	ElapsedS      float64 `json:"elapsed_s"`
+	PerSecond     float64 `json:"cosignatures_per_s"`
+	P50ms         float64 `json:"p50_ms"`
+	P99ms         float64 `json:"p99_ms"`
+	ClientCPUus   float64 `json:"client_cpu_us_per_request"`
+	TargetPID     int     `json:"target_pid,omitempty"`
+	TargetCPUus   float64 `json:"target_cpu_us_per_cosignature,omitempty"`
+	TargetRSSMB   float64 `json:"target_rss_mb,omitempty"`
+	TargetPeakMB  float64 `json:"target_peak_rss_mb,omitempty"`
+	TargetCPUBusy float64 `json:"target_cores_busy,omitempty"`
+}
+
+func writeBenchJSON(path, url string, r *load.Result) error {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	out := benchJSON{
+		URL: url, Logs: r.Logs, Clients: r.Clients, Requests: r.Requests, Cosigned: r.Cosigned, Verified: r.Verified,
+		ElapsedS: r.Elapsed.Seconds(), PerSecond: r.Throughput(), P50ms: ms(r.Percentile(50)), P99ms: ms(r.Percentile(99)),
+	}
+	if r.Requests > 0 {
+		out.ClientCPUus = float64(r.CPU.Nanoseconds()) / 1e3 / float64(r.Requests)
+	}
+	if t := r.Target; t != nil {
+		out.TargetPID = t.PID
+		out.TargetCPUus = float64(r.TargetCPUPerCosignature().Nanoseconds()) / 1e3
+		out.TargetRSSMB, out.TargetPeakMB = float64(t.RSS)/1e6, float64(t.PeakRSS)/1e6
+		if r.Elapsed > 0 {
+			out.TargetCPUBusy = t.CPU.Seconds() / r.Elapsed.Seconds()
+		}
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	return nil
 }

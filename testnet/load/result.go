@@ -62,6 +62,9 @@ type Result struct {
 	// Verified and VerifyFailures are filled by Verify.
 	Verified       int
 	VerifyFailures int
+	// Target is what the witness's own process used during the run, when
+	// Config.TargetPID named it.
+	Target *TargetStats
 
 	wl     *Workload
 	cosigs []cosig
@@ -83,6 +86,26 @@ func (r *Result) merge(s *stats) {
 }
 
 func (r *Result) finish() { slices.Sort(r.Latency) }
+
+// TargetStats is what the witness process used over the timed window.
+type TargetStats struct {
+	PID  int
+	Name string
+	// CPU is the process's user and system CPU time over the window.
+	CPU time.Duration
+	// RSS and PeakRSS are its resident memory at the end of the window
+	// and the highest it reached since it started, in bytes.
+	RSS, PeakRSS int64
+}
+
+// TargetCPUPerCosignature is the witness process's CPU time per
+// cosignature over the window, or 0 if it was not measured.
+func (r *Result) TargetCPUPerCosignature() time.Duration {
+	if r.Target == nil || r.Cosigned == 0 {
+		return 0
+	}
+	return r.Target.CPU / time.Duration(r.Cosigned)
+}
 
 // Throughput is cosignatures per second.
 func (r *Result) Throughput() float64 {
@@ -187,6 +210,11 @@ func (r *Result) Report(w io.Writer) {
 	if r.CPU > 0 && r.Requests > 0 {
 		fmt.Fprintf(w, "CPU of this process: %.2f cores busy, %.0fµs per request\n",
 			r.CPU.Seconds()/r.Elapsed.Seconds(), float64(r.CPU.Microseconds())/float64(r.Requests))
+	}
+	if t := r.Target; t != nil && r.Elapsed > 0 {
+		fmt.Fprintf(w, "CPU of the witness process %d (%s): %.2f cores busy, %.0fµs per cosignature; RSS %.1f MB, peak %.1f MB\n",
+			t.PID, t.Name, t.CPU.Seconds()/r.Elapsed.Seconds(), float64(r.TargetCPUPerCosignature().Nanoseconds())/1e3,
+			float64(t.RSS)/1e6, float64(t.PeakRSS)/1e6)
 	}
 	fmt.Fprintf(w, "latency (200s): p50 %s  p90 %s  p99 %s  max %s\n",
 		fmtDur(r.Percentile(50)), fmtDur(r.Percentile(90)), fmtDur(r.Percentile(99)), fmtDur(r.Percentile(100)))

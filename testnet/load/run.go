@@ -44,6 +44,10 @@ type Config struct {
 	// (rawconn.go) for an http:// URL, and NewHTTPClient(Concurrency) for
 	// https://.
 	Client *http.Client
+	// TargetPID, if set, is the witness's process: Run samples its CPU
+	// time and memory from /proc at the start and end of the timed
+	// window (Result.Target).
+	TargetPID int
 }
 
 // NewHTTPClient returns a client tuned for load: keep-alive connections,
@@ -97,6 +101,13 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 		}
 		workers[i] = &worker{r: r, p: p, stats: newStats()}
 	}
+	var target0 ProcSample
+	if cfg.TargetPID != 0 {
+		var err error
+		if target0, err = SampleProc(cfg.TargetPID); err != nil {
+			return nil, err
+		}
+	}
 	cpu0 := ProcessCPU()
 	start := time.Now()
 	if cfg.Duration > 0 {
@@ -114,6 +125,17 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 	}
 	wg.Wait()
 	res := &Result{Elapsed: time.Since(start), CPU: ProcessCPU() - cpu0, Clients: cfg.Concurrency, Logs: len(wl.Chains), wl: wl}
+	if cfg.TargetPID != 0 {
+		end, err := SampleProc(cfg.TargetPID)
+		if err != nil {
+			return nil, err
+		}
+		cpu, err := end.Since(target0)
+		if err != nil {
+			return nil, err
+		}
+		res.Target = &TargetStats{PID: end.PID, Name: end.Name, CPU: cpu, RSS: end.RSS, PeakRSS: end.PeakRSS}
+	}
 	exhausted := true
 	for _, w := range workers {
 		res.merge(w.stats)
