@@ -168,7 +168,9 @@ type Feed struct {
 	stateMu    sync.Mutex
 	evidence   []Evidence // last evidence list seen, newest first
 	peers      []Peer
-	suspicions []Suspicion // last suspicion list seen, in key order
+	suspicions []Suspicion // last suspicion list published, in key order
+	// suspicionsRead is the last suspicion list read, published or not.
+	suspicionsRead []Suspicion
 }
 
 // New returns a Feed. Call Run to follow changes and Handler to serve it.

@@ -182,16 +182,17 @@ func (f *Feed) readSuspicions(ctx context.Context) ([]Suspicion, error) {
 	return list, nil
 }
 
-// suspicionList is readSuspicions falling back to the last list seen if
+// suspicionList is readSuspicions falling back to the last list read if
 // the source fails.
 func (f *Feed) suspicionList(ctx context.Context) []Suspicion {
 	list, err := f.readSuspicions(ctx)
+	f.stateMu.Lock()
+	defer f.stateMu.Unlock()
 	if err != nil {
 		f.log.Warn("feed: listing suspicions", "err", err)
-		f.stateMu.Lock()
-		defer f.stateMu.Unlock()
-		return f.suspicions
+		return f.suspicionsRead
 	}
+	f.suspicionsRead = list
 	return list
 }
 
@@ -209,7 +210,7 @@ func (f *Feed) refreshSuspicions(ctx context.Context, publish bool) {
 	for _, s := range f.suspicions {
 		prev[s.ID] = mustJSON(s)
 	}
-	f.suspicions = list
+	f.suspicions, f.suspicionsRead = list, list
 	f.stateMu.Unlock()
 	if !publish {
 		return
