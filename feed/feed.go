@@ -1,7 +1,8 @@
 // Package feed is Vigil's read side for regulators and customers: a JSON API
 // of the co-signed checkpoints a node holds (k of n roster witnesses), the
-// evidence it keeps and its peers; a server-sent event stream of changes; and
-// a server-rendered HTML dashboard.
+// evidence it keeps, the suspicions it could not settle (unproven
+// divergences among them) and its peers; a server-sent event stream of
+// changes; and a server-rendered HTML dashboard.
 //
 // GET /v1/logs/{logID}/checkpoint is the C2SP tlog-witness monitoring
 // endpoint (c2sp.org/tlog-witness, monitoring prefix /v1/logs), extended with
