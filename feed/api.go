@@ -228,17 +228,6 @@ type LogInfo struct {
 	Error          string      `json:"error,omitempty"`
 }
 
-// Divergences returns the open unproven divergences among l.Suspicions.
-func (l LogInfo) Divergences() []Suspicion {
-	var out []Suspicion
-	for _, s := range l.Suspicions {
-		if s.Other != nil && s.Open {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // WitnessInfo is one roster witness.
 type WitnessInfo struct {
 	Name string `json:"name"`

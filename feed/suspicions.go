@@ -224,6 +224,17 @@ func (f *Feed) refreshSuspicions(ctx context.Context, publish bool) {
 	}
 }
 
+// Divergences returns the open unproven divergences among l.Suspicions.
+func (l LogInfo) Divergences() []Suspicion {
+	var out []Suspicion
+	for _, s := range l.Suspicions {
+		if s.Other != nil && s.Open {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // openByOrigin groups the open suspicions by origin, newest seen first.
 func openByOrigin(list []Suspicion) map[string][]Suspicion {
 	out := map[string][]Suspicion{}
