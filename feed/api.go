@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ func (f *Feed) Handler() http.Handler {
 //	GET /v1/logs/{logID}/checkpoints[?from=SIZE&limit=N]
 //	GET /v1/evidence
 //	GET /v1/evidence/{id}[?format=json|raw]
+//	GET /v1/suspicions[?open=true|false&after=ID&limit=N]
 //	GET /v1/peers
 //	GET /v1/events
 //	GET /  (dashboard), GET /feed/static/..., POST /feed/login
@@ -57,6 +59,7 @@ func (f *Feed) Register(mux *http.ServeMux) {
 	f.route(mux, "GET /v1/logs/{logID}/checkpoints", "checkpoints", f.serveHistory)
 	f.route(mux, "GET /v1/evidence", "evidence_list", f.serveEvidenceList)
 	f.route(mux, "GET /v1/evidence/{id}", "evidence", f.serveEvidence)
+	f.route(mux, "GET /v1/suspicions", "suspicions", f.serveSuspicions)
 	f.route(mux, "GET /v1/peers", "peers", f.servePeers)
 	f.route(mux, "GET /v1/events", "events", f.serveEvents)
 	f.registerDashboard(mux)
@@ -213,8 +216,16 @@ type LogInfo struct {
 	// AgeSeconds is how long ago Latest was last cosigned.
 	AgeSeconds *int64 `json:"age_seconds,omitempty"`
 	// Evidence counts the evidence held against this log.
-	Evidence int    `json:"evidence"`
-	Error    string `json:"error,omitempty"`
+	Evidence int `json:"evidence"`
+	// State is StateEvidence, StateDivergent, StateSuspect or StateOK: the
+	// most serious of evidence held, an open unproven divergence, an open
+	// suspicion, or none.
+	State string `json:"state"`
+	// OpenSuspicions counts the open suspicions of this log, and
+	// Suspicions lists the MaxLogSuspicions newest seen of them.
+	OpenSuspicions int         `json:"open_suspicions"`
+	Suspicions     []Suspicion `json:"suspicions"`
+	Error          string      `json:"error,omitempty"`
 }
 
 // WitnessInfo is one roster witness.
@@ -232,6 +243,11 @@ type LogsResponse struct {
 	Logs      []LogInfo     `json:"logs"`
 	// Evidence counts all evidence the node holds.
 	Evidence int `json:"evidence"`
+	// OpenSuspicions counts the open suspicions of all logs, and
+	// Divergent the logs with an open unproven divergence (whatever their
+	// state: evidence outranks it).
+	OpenSuspicions int `json:"open_suspicions"`
+	Divergent      int `json:"divergent"`
 	// LastEventID lets a client follow /v1/events from this snapshot.
 	LastEventID string    `json:"last_event_id"`
 	Generated   time.Time `json:"generated"`
@@ -251,6 +267,7 @@ func (f *Feed) logsSnapshot(r *http.Request) LogsResponse {
 		byOrigin[e.Origin]++
 	}
 	resp.Evidence = len(evidence)
+	open := openByOrigin(f.suspicionList(r.Context()))
 	resp.Logs = []LogInfo{}
 	for _, v := range f.views.all(r.Context()) {
 		li := LogInfo{Origin: v.log.Origin, LogID: v.logID, Key: v.log.VKey, URL: v.log.URL, Latest: summaryPtr(v.latest()), Quorum: summaryPtr(v.quorumEntry()), Evidence: byOrigin[v.log.Origin]}
@@ -260,6 +277,17 @@ func (f *Feed) logsSnapshot(r *http.Request) LogsResponse {
 		}
 		if v.err != nil {
 			li.Error = v.err.Error()
+		}
+		ss := open[v.log.Origin]
+		li.State = logState(li.Evidence, ss)
+		li.OpenSuspicions = len(ss)
+		li.Suspicions = ss[:min(len(ss), MaxLogSuspicions)]
+		if li.Suspicions == nil {
+			li.Suspicions = []Suspicion{}
+		}
+		resp.OpenSuspicions += len(ss)
+		if slices.ContainsFunc(ss, func(s Suspicion) bool { return s.Other != nil }) {
+			resp.Divergent++
 		}
 		resp.Logs = append(resp.Logs, li)
 	}

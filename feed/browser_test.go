@@ -2,6 +2,7 @@ package feed_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vigilnet/vigil/feed"
+	"github.com/vigilnet/vigil/store"
 	"github.com/vigilnet/vigil/tlog"
 )
 
@@ -243,7 +245,8 @@ func (b *browser) screenshot(path string) {
 }
 
 // TestBrowserDashboard loads the dashboard in headless Chromium and watches
-// a checkpoint and then an evidence banner appear without reloading.
+// a checkpoint, an unproven divergence (and its resolution) and then an
+// evidence banner appear without reloading.
 func TestBrowserDashboard(t *testing.T) {
 	b := startBrowser(t)
 	e := newEnv(t, envOptions{logs: 3, witnesses: 3, quorum: "2"})
@@ -276,6 +279,46 @@ func TestBrowserDashboard(t *testing.T) {
 	got := b.waitJS("log 1's new checkpoint", `(() => { const n = document.querySelector('#log-`+id1+` .size .num'); return n && n.textContent === '7' && document.querySelector('#log-`+id1+` .cosigners').textContent; })()`)
 	if got != "2/3: w0, w2" {
 		t.Errorf("log 1 cosigners on the page: %q", got)
+	}
+
+	// An unproven divergence of log 0 appears live on its row: both sizes
+	// and who cosigned each, in place of the quorum pill; it clears when
+	// the divergence resolves.
+	id0 := tlog.LogID(e.logs[0].Origin())
+	row0 := `document.querySelector('#log-` + id0 + `')`
+	if got := b.waitJS("log 0's quorum pill", row0+`.querySelector('.size .pill').textContent`); got != "quorum" {
+		t.Errorf("log 0's pill before the divergence: %q", got)
+	}
+	size0 := e.logs[0].Size()
+	_, large := e.divergence(0, size0, size0+17, []string{"w0", "w1", "w2"}, []string{"w2"}, time.Now())
+	e.feed.SuspicionUpdated()
+	div := b.waitJS("the divergent row", `(() => { const r = `+row0+`; const d = r && r.classList.contains('divergent') && r.querySelector('.divergence'); return d && d.innerText; })()`)
+	if want := fmt.Sprintf("size %d cosigned by w2 and size %d cosigned by w0, w1, w2", size0+17, size0); !strings.Contains(div, want) || !strings.Contains(div, "nobody has shown them consistent") {
+		t.Errorf("divergence on the row: %q, want %q", div, want)
+	}
+	if got := b.waitJS("the divergent pill", `Array.from(`+row0+`.querySelectorAll('.size .pill')).map(p => p.textContent).join(',')`); got != "divergent" {
+		t.Errorf("log 0's pills during the divergence: %q, want only divergent", got)
+	}
+	if got := b.waitJS("the row's state", row0+`.dataset.state`); got != feed.StateDivergent {
+		t.Errorf("log 0's state: %q", got)
+	}
+	if got := b.waitJS("the divergent card", `document.querySelector('#divergent-card.warn .num').textContent`); got != "1" {
+		t.Errorf("divergent logs on the card: %q", got)
+	}
+	if bg := b.waitJS("the row colour", `getComputedStyle(`+row0+`).backgroundColor`); bg != "rgb(255, 241, 214)" {
+		t.Errorf("divergent row background %s, want amber", bg)
+	}
+	b.screenshot(filepath.Join(t.TempDir(), "dashboard-divergent.png"))
+	if err := e.src.db.ResolveSuspicion(context.Background(), e.logs[0].Origin(), large.Size, large.Root, store.ResolvedConsistent, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.feed.SuspicionUpdated()
+	got = b.waitJS("the row cleared", `(() => { const r = `+row0+`; return r && !r.classList.contains('divergent') && !r.querySelector('.divergence') && r.querySelector('.size .pill').textContent; })()`)
+	if got != "quorum" {
+		t.Errorf("log 0's pill after the resolution: %q", got)
+	}
+	if got := b.waitJS("the card cleared", `document.querySelector('#divergent-card .num').textContent`); got != "0" {
+		t.Errorf("divergent logs on the card after the resolution: %q", got)
 	}
 
 	// Evidence appears live as a red banner with details.

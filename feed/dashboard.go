@@ -27,6 +27,12 @@ var (
 	templates = template.Must(template.New("").Funcs(template.FuncMap{
 		"short": shortID,
 		"join":  func(s []string) string { return strings.Join(s, ", ") },
+		"witnesses": func(s []string) string {
+			if len(s) == 0 {
+				return "no roster witness"
+			}
+			return strings.Join(s, ", ")
+		},
 	}).ParseFS(templateFS, "templates/*.html"))
 	// staticVersion changes whenever an embedded asset does, so asset URLs
 	// can be cached for good.
@@ -72,6 +78,8 @@ type dashboard struct {
 	PeersErr    bool
 	Asset       func(string) string
 	Fresh, Aged int // logs cosigned within the hour, and not
+	// Divergent counts the logs with an open unproven divergence.
+	Divergent int
 }
 
 type dashLog struct {
@@ -137,6 +145,7 @@ func (f *Feed) dashboardData(r *http.Request) dashboard {
 		LastEventID: snap.LastEventID,
 		Quorum:      snap.Quorum,
 		Witnesses:   snap.Witnesses,
+		Divergent:   snap.Divergent,
 		Evidence:    f.evidenceList(r.Context()),
 		Asset:       func(name string) string { return staticPrefix + name + "?v=" + staticVersion },
 	}

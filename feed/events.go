@@ -17,6 +17,7 @@ const (
 	EventCheckpoint = "checkpoint" // a log's newest checkpoint or its cosigners changed
 	EventEvidence   = "evidence"   // new evidence
 	EventPeers      = "peers"      // the peer list changed
+	EventSuspicion  = "suspicion"  // a suspicion opened, changed or resolved
 	// EventReset tells a resuming client that events were lost (it reconnected
 	// too late, or the node restarted): reload the state from the API.
 	EventReset = "reset"
@@ -142,7 +143,8 @@ func (h *hub) close() {
 var errTooManySubscribers = errors.New("too many event subscribers")
 
 // eventTypes parses the types query parameter: a comma-separated subset of
-// checkpoint, evidence and peers (resets are always sent). Empty means all.
+// checkpoint, evidence, peers and suspicion (resets are always sent). Empty
+// means all.
 func eventTypes(q string) (map[string]bool, error) {
 	if q == "" {
 		return nil, nil
@@ -150,10 +152,10 @@ func eventTypes(q string) (map[string]bool, error) {
 	want := map[string]bool{}
 	for _, t := range strings.Split(q, ",") {
 		switch t {
-		case EventCheckpoint, EventEvidence, EventPeers:
+		case EventCheckpoint, EventEvidence, EventPeers, EventSuspicion:
 			want[t] = true
 		default:
-			return nil, fmt.Errorf("bad types: %q is not one of %s, %s, %s", t, EventCheckpoint, EventEvidence, EventPeers)
+			return nil, fmt.Errorf("bad types: %q is not one of %s, %s, %s, %s", t, EventCheckpoint, EventEvidence, EventPeers, EventSuspicion)
 		}
 	}
 	return want, nil

@@ -1,7 +1,8 @@
 // Package feed is Vigil's read side for regulators and customers: a JSON API
 // of the co-signed checkpoints a node holds (k of n roster witnesses), the
-// evidence it keeps and its peers; a server-sent event stream of changes; and
-// a server-rendered HTML dashboard.
+// evidence it keeps, the suspicions it could not settle (unproven
+// divergences among them) and its peers; a server-sent event stream of
+// changes; and a server-rendered HTML dashboard.
 //
 // GET /v1/logs/{logID}/checkpoint is the C2SP tlog-witness monitoring
 // endpoint (c2sp.org/tlog-witness, monitoring prefix /v1/logs), extended with
@@ -49,6 +50,9 @@ type Source interface {
 	EvidenceFile(ctx context.Context, id string) (Evidence, []byte, error)
 	// Peers returns the node's current gossip peers.
 	Peers(ctx context.Context) ([]Peer, error)
+	// Suspicions lists the suspicions the node recorded, open and
+	// resolved, in any order; the feed fills in ID, Kind, LogID and Open.
+	Suspicions(ctx context.Context) ([]Suspicion, error)
 }
 
 // CheckpointQuery selects checkpoints by tree size.
@@ -162,9 +166,12 @@ type Feed struct {
 	// must not wait for the rebuilds' pacing.
 	urgent chan struct{}
 
-	stateMu  sync.Mutex
-	evidence []Evidence // last evidence list seen, newest first
-	peers    []Peer
+	stateMu    sync.Mutex
+	evidence   []Evidence // last evidence list seen, newest first
+	peers      []Peer
+	suspicions []Suspicion // last suspicion list published, in key order
+	// suspicionsRead is the last suspicion list read, published or not.
+	suspicionsRead []Suspicion
 }
 
 // New returns a Feed. Call Run to follow changes and Handler to serve it.
@@ -218,6 +225,7 @@ func New(cfg Config) (*Feed, error) {
 	// and a prime in Run would take it in unannounced.
 	f.refreshEvidence(context.Background(), false)
 	f.refreshPeers(context.Background(), false)
+	f.refreshSuspicions(context.Background(), false)
 	return f, nil
 }
 
@@ -249,8 +257,9 @@ func (f *Feed) PeersUpdated() { f.markDirty(dirtyPeers) }
 
 // Internal dirty keys; origins never contain "\n", so these cannot collide.
 const (
-	dirtyEvidence = "\nevidence"
-	dirtyPeers    = "\npeers"
+	dirtyEvidence   = "\nevidence"
+	dirtyPeers      = "\npeers"
+	dirtySuspicions = "\nsuspicions"
 )
 
 func (f *Feed) markDirty(key string) {
@@ -285,6 +294,7 @@ func (f *Feed) Run(ctx context.Context) error {
 		case <-t.C:
 			f.refreshEvidence(ctx, true)
 			f.refreshPeers(ctx, true)
+			f.refreshSuspicions(ctx, true)
 			f.views.refreshStale(ctx)
 		}
 	}
@@ -331,6 +341,8 @@ func (f *Feed) processDirty(ctx context.Context) {
 			f.refreshEvidence(ctx, true)
 		case dirtyPeers:
 			f.refreshPeers(ctx, true)
+		case dirtySuspicions:
+			f.refreshSuspicions(ctx, true)
 		default:
 			f.views.rebuild(ctx, key)
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,6 +42,10 @@ type testSource struct {
 	peers    []feed.Peer
 	onChange func(origin string)
 	calls    int
+	// db holds the suspicions, written by tests with the store's API.
+	db *store.DB
+	// suspicionErr, if set, fails Suspicions.
+	suspicionErr error
 }
 
 func newTestSource(r *roster.Roster) *testSource {
@@ -140,6 +145,37 @@ func (s *testSource) setPeers(p []feed.Peer) {
 	s.mu.Unlock()
 }
 
+// Suspicions reads the suspicions from the real store the tests write them
+// to, converted as the node's feed source converts them.
+func (s *testSource) Suspicions(ctx context.Context) ([]feed.Suspicion, error) {
+	s.mu.Lock()
+	db, fail := s.db, s.suspicionErr
+	s.mu.Unlock()
+	if fail != nil {
+		return nil, fail
+	}
+	if db == nil {
+		return nil, nil
+	}
+	var out []feed.Suspicion
+	err := db.Suspicions(ctx, func(su store.Suspicion) error {
+		fs := feed.Suspicion{
+			Origin: su.Origin, Size: su.Size, Root: base64.StdEncoding.EncodeToString(su.Root[:]),
+			Cosigners: su.Cosigners, Reason: su.Reason, FirstSeen: su.First, LastSeen: su.Last, Count: su.Count, Resolved: su.Resolved,
+		}
+		if o := su.Other; o != nil {
+			fs.Other = &feed.SuspicionSide{Size: o.Size, Root: base64.StdEncoding.EncodeToString(o.Root[:]), Cosigners: o.Cosigners}
+		}
+		if !su.Open() {
+			t := su.ResolvedAt
+			fs.ResolvedAt = &t
+		}
+		out = append(out, fs)
+		return nil
+	})
+	return out, err
+}
+
 func (s *testSource) Peers(ctx context.Context) ([]feed.Peer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,6 +252,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e.r = r
 	e.src = newTestSource(r)
+	sdb, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sdb.Close() })
+	e.src.db = sdb
 	for i, tw := range e.wits {
 		signer, err := tlog.NewCosignatureSigner(skeys[i], nil)
 		if err != nil {

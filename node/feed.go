@@ -320,7 +320,8 @@ type FeedHooks struct {
 	// ScoreInspect is gossip.Config.ScoreInspect: the peer list and scores.
 	ScoreInspect func(map[peer.ID]float64)
 	// Store wraps the gossip service's store so that each merged
-	// checkpoint record updates the feed.
+	// checkpoint record, and each suspicion or divergence recorded or
+	// resolved, updates the feed.
 	Store func(gossip.Store) gossip.Store
 	// Peers names peers (from the peers file) and, with Host, reports
 	// their connection state.

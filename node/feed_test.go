@@ -430,3 +430,76 @@ func TestNodeFeedGossipHooks(t *testing.T) {
 		t.Fatalf("got %s, want a checkpoint event", ev)
 	}
 }
+
+// TestNodeFeedDivergence: a divergence recorded and resolved through the
+// store that gossip writes to (FeedHooks.Store) reaches the event stream at
+// once and shows on /v1/logs, /v1/suspicions and the dashboard.
+func TestNodeFeedDivergence(t *testing.T) {
+	fn := startFeedNode(t)
+	events := fn.subscribe()
+	gs := fn.n.FeedHooks().Store(fn.db)
+	ds, ok := gs.(interface {
+		RecordDivergence(ctx context.Context, origin string, small, large store.SuspicionSide, reason string, at time.Time) error
+		ResolveSuspicion(ctx context.Context, origin string, size uint64, root [32]byte, resolution string, at time.Time) error
+	})
+	if !ok {
+		t.Fatalf("%T cannot record divergences", gs)
+	}
+	ctx := context.Background()
+	fn.log.AppendN(4, "a")
+	fork, _ := fn.log.Fork(4)
+	fork.AppendN(3, "fork")
+	sr, _ := fn.log.Root(4)
+	lr, _ := fork.Root(7)
+	small := store.SuspicionSide{Size: 4, Root: sr, Cosigners: []string{"self"}}
+	large := store.SuspicionSide{Size: 7, Root: lr, Cosigners: []string{"w1", "w2"}}
+	if err := ds.RecordDivergence(ctx, fn.log.Origin(), small, large, "log serves no tiles", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ev := events.next(t); ev != "event: suspicion" {
+		t.Fatalf("got %s, want a suspicion event", ev)
+	}
+	code, body := fn.get("/v1/logs")
+	var logs feed.LogsResponse
+	if err := json.Unmarshal([]byte(body), &logs); code != 200 || err != nil || len(logs.Logs) != 1 {
+		t.Fatalf("/v1/logs: %d %v %s", code, err, body)
+	}
+	row := logs.Logs[0]
+	if row.State != feed.StateDivergent || logs.Divergent != 1 || len(row.Suspicions) != 1 {
+		t.Fatalf("row: %+v", row)
+	}
+	s := row.Suspicions[0]
+	if s.Size != 7 || s.Root != base64.StdEncoding.EncodeToString(lr[:]) || fmt.Sprint(s.Cosigners) != "[w1 w2]" ||
+		s.Other == nil || s.Other.Size != 4 || s.Other.Root != base64.StdEncoding.EncodeToString(sr[:]) || fmt.Sprint(s.Other.Cosigners) != "[self]" || s.Reason != "log serves no tiles" {
+		t.Errorf("divergence: %+v %+v", s, s.Other)
+	}
+	if code, body := fn.get("/"); code != 200 || !strings.Contains(body, "Unproven divergence") {
+		t.Errorf("dashboard: %d", code)
+	}
+
+	// An unverifiable checkpoint through the same wrapper is an event too.
+	fn.log.AppendN(1, "a")
+	r5, _ := fn.log.Root(5)
+	if err := gs.RecordSuspicion(ctx, fn.log.Origin(), 5, r5, "no consistency proof", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ev := events.next(t); ev != "event: suspicion" {
+		t.Fatalf("got %s, want a suspicion event", ev)
+	}
+
+	if err := ds.ResolveSuspicion(ctx, fn.log.Origin(), 7, lr, store.ResolvedConsistent, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ev := events.next(t); ev != "event: suspicion" {
+		t.Fatalf("got %s, want a suspicion event", ev)
+	}
+	code, body = fn.get("/v1/suspicions?open=false")
+	var sl feed.SuspicionList
+	if err := json.Unmarshal([]byte(body), &sl); code != 200 || err != nil || len(sl.Suspicions) != 1 || sl.Suspicions[0].Resolved != "consistent" {
+		t.Fatalf("resolved list: %d %v %s", code, err, body)
+	}
+	code, body = fn.get("/v1/logs")
+	if err := json.Unmarshal([]byte(body), &logs); code != 200 || err != nil || logs.Logs[0].State != feed.StateSuspect || logs.Divergent != 0 {
+		t.Errorf("after the resolution: %d %v %s", code, err, body)
+	}
+}

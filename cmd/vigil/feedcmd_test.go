@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/vigilnet/vigil/node"
+	"github.com/vigilnet/vigil/store"
 	"github.com/vigilnet/vigil/testnet/scriptlog"
 	"github.com/vigilnet/vigil/tlog"
 	"github.com/vigilnet/vigil/witness"
@@ -21,8 +22,8 @@ import (
 
 // startFeedCmdNode runs an in-process witness node on 127.0.0.1 whose
 // roster lists one log, the node's own key and one other witness; the node
-// has cosigned the log at size 9.
-func startFeedCmdNode(t *testing.T) (url, rosterPath string, l *scriptlog.Log) {
+// has cosigned the log at size 9. db is the node's store.
+func startFeedCmdNode(t *testing.T) (url, rosterPath string, l *scriptlog.Log, db *store.DB) {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := scriptlog.New("example.com/cmdlog")
@@ -47,24 +48,28 @@ func startFeedCmdNode(t *testing.T) (url, rosterPath string, l *scriptlog.Log) {
 	}
 	cfg := node.DefaultConfig()
 	cfg.Listen, cfg.DataDir, cfg.Roster = ln.Addr().String(), filepath.Join(dir, "data"), rosterPath
-	n, err := node.New(cfg, node.Deps{Listener: ln, Keys: &node.Keys{Cosigner: signer, P2P: p2p}})
+	db, err = store.Open(cfg.DataDir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(cfg, node.Deps{Listener: ln, Store: db, Keys: &node.Keys{Cosigner: signer, P2P: p2p}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() { cancel(); <-done; db.Close() })
 	l.AppendN(9, "a")
 	cp, _ := l.Checkpoint()
 	if _, err := n.Witness().AddCheckpoint(ctx, &witness.AddCheckpointRequest{OldSize: 0, Checkpoint: cp}); err != nil {
 		t.Fatal(err)
 	}
-	return n.URL(), rosterPath, l
+	return n.URL(), rosterPath, l, db
 }
 
 func TestStatusAndCheckpointCommands(t *testing.T) {
-	url, rosterPath, l := startFeedCmdNode(t)
+	url, rosterPath, l, _ := startFeedCmdNode(t)
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		code := vigilMain(args, &out, &errb)
@@ -79,7 +84,7 @@ func TestStatusAndCheckpointCommands(t *testing.T) {
 		t.Fatalf("status output:\n%s", out)
 	}
 	f := strings.Fields(lines[1])
-	if f[0] != l.Origin() || f[1] != "9" || f[2] != "1/2" || f[3] != "self" || f[len(f)-1] != "0" {
+	if f[0] != l.Origin() || f[1] != "9" || f[2] != "1/2" || f[3] != "self" || f[len(f)-2] != "0" || f[len(f)-1] != "ok" {
 		t.Errorf("status row: %q", lines[1])
 	}
 	cp, _ := l.Checkpoint()

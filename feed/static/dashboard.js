@@ -52,7 +52,7 @@
   var es = new EventSource('/v1/events' + (last ? '?last_event_id=' + encodeURIComponent(last) : ''));
   es.onopen = function () { setStatus('Live', true); };
   es.onerror = function () { setStatus('Reconnecting…', false); };
-  ['checkpoint', 'evidence', 'peers', 'reset'].forEach(function (t) {
+  ['checkpoint', 'evidence', 'peers', 'suspicion', 'reset'].forEach(function (t) {
     es.addEventListener(t, refresh);
   });
   tick();
