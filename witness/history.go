@@ -21,7 +21,9 @@ type OwnHistory interface {
 	// false if none is known. An error refuses the log: an
 	// *UnavailableError when the node holds two own-cosigned checkpoints
 	// of the log that are not consistent with each other, or has not yet
-	// heard from enough peers to know what it cosigned.
+	// heard from enough peers to know what it cosigned. The witness calls
+	// it first outside its state update, where it may wait briefly, and
+	// then inside it, where it must answer at once.
 	Floor(ctx context.Context, origin string) (floor store.WitnessState, ok bool, err error)
 }
 
