@@ -26,10 +26,12 @@ import (
 // its peers' answers, ownquery.go) and keeps, per log, the newest one: the
 // floor the witness adopts and judges requests against (witness.OwnHistory).
 
-// OwnStore is where OwnHistory keeps its floors; *store.DB is one.
+// OwnStore is where OwnHistory keeps its floors, beside the witness's
+// state; *store.DB is one.
 type OwnStore interface {
 	OwnFloor(ctx context.Context, origin string) (store.OwnFloor, error)
 	RaiseOwnFloor(ctx context.Context, origin string, size uint64, root [32]byte, note []byte) (store.OwnFloor, error)
+	WitnessState(ctx context.Context, origin string) (store.WitnessState, error)
 }
 
 // OwnHistoryConfig configures an OwnHistory. Key and Store are required.
@@ -179,6 +181,12 @@ func (h *OwnHistory) learn(ctx context.Context, cp tlog.Checkpoint, msg []byte, 
 		return
 	}
 	if cur != nil && (cp.Size < cur.Size || (cp.Size == cur.Size && (cp.Root == cur.Root || cur.Conflict))) {
+		return
+	}
+	// Each checkpoint the witness cosigns comes back to it in gossip: the
+	// witness state has it already, and the floor is kept in the same
+	// store, so it would add nothing.
+	if st, err := h.store.WitnessState(ctx, cp.Origin); err == nil && (st.Size > cp.Size || (st.Size == cp.Size && st.Root == cp.Root)) {
 		return
 	}
 	next, err := h.store.RaiseOwnFloor(ctx, cp.Origin, cp.Size, cp.Root, msg)
