@@ -40,6 +40,8 @@ const (
 	ownScanPerLog = 64
 	ownScanTotal  = 8192
 	ownTimeout    = 10 * time.Second
+	// ownAnswering bounds the queries answered at once; more are reset.
+	ownAnswering = 4
 	// ownRetry is how often the recovery asks peers that have not answered.
 	ownRetry = 500 * time.Millisecond
 )
@@ -62,14 +64,22 @@ func (s *Service) serveOwnQueries(ctx context.Context) {
 			return
 		}
 	}
+	sem := make(chan struct{}, ownAnswering)
 	s.cfg.Host.SetStreamHandler(s.ownProtocol(), func(st network.Stream) {
 		if ctx.Err() != nil {
 			st.Reset()
 			return
 		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			st.Reset() // the querier asks again
+			return
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() { <-sem }()
 			if err := s.answerOwn(ctx, qs, st); err != nil {
 				s.log.Debug("own-history query", "peer", st.Conn().RemotePeer(), "err", err)
 				st.Reset()
