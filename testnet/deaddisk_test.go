@@ -125,8 +125,9 @@ func TestDeadDiskWitnessDoesNotEquivocate(t *testing.T) {
 	}
 	body := (&witness.AddCheckpointRequest{OldSize: 0, Checkpoint: viewA}).Marshal()
 	c := newClient()
-	var code int
+	var code, unavailable int
 	var resp []byte
+	restarted := time.Now()
 	waitFor(t, ctx, 30*time.Second, "w2 to answer view A with 409", func() (bool, error) {
 		var err error
 		code, _, resp, err = post(ctx, c, w2.URL, body)
@@ -134,12 +135,14 @@ func TestDeadDiskWitnessDoesNotEquivocate(t *testing.T) {
 		case err != nil:
 			return false, fmt.Errorf("posting view A to the restarted w2: %w", err)
 		case code == http.StatusServiceUnavailable:
+			unavailable++
 			return false, nil // recovering from its peers
 		case code != http.StatusConflict:
 			return false, fmt.Errorf("restarted w2 answered view A with old 0: %d %q, want 409 (or 503 while recovering)", code, resp)
 		}
 		return true, nil
 	})
+	t.Logf("restarted w2 answered 409 %s after it was started, after %d answers 503", time.Since(restarted).Round(time.Millisecond), unavailable)
 	if got := strings.TrimSpace(string(resp)); got != fmt.Sprint(size) {
 		t.Fatalf("409 body %q, want view B's size %d", got, size)
 	}
