@@ -101,6 +101,7 @@ func (s *Service) storeEvidence(ctx context.Context, id string, e *vpb.Evidence,
 	if !added {
 		return false
 	}
+	s.sawOwnEvidence(ctx, e)
 	s.metrics.evidence.WithLabelValues(rec.Kind, via).Inc()
 	// Logged once per node: PutEvidence adds each ID once.
 	s.log.Warn("split view evidence", "id", id, "kind", rec.Kind, "origin", rec.Origin, "via", via, "statement", rec.Statement)

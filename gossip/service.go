@@ -97,6 +97,11 @@ type Config struct {
 	ProofTimeout time.Duration
 	// HeartbeatInterval overrides gossipsub's 1s heartbeat (tests).
 	HeartbeatInterval time.Duration
+	// Own, if set, learns the checkpoints that carry this node's own
+	// witness cosignature (own.go). OwnQueries answers peers' queries for
+	// theirs (ownquery.go); nil means Store, if it can.
+	Own        *OwnHistory
+	OwnQueries OwnQueryStore
 	// OnEvidence, if set, is called once for each evidence newly stored.
 	// It must not block.
 	OnEvidence func(store.EvidenceRecord)
@@ -261,6 +266,7 @@ func New(cfg Config) (*Service, error) {
 	}()
 	s.startSync(ctx)
 	s.serveProofs(ctx)
+	s.serveOwnQueries(ctx)
 	if s.agg != nil {
 		s.agg.start(ctx)
 	}
@@ -316,6 +322,7 @@ func (s *Service) join(ctx context.Context) error {
 			s.consume(ctx, cpSub, func(m *pubsub.Message) {
 				sg := m.ValidatorData.(*sighting)
 				s.metrics.deliveryWait.Observe(time.Since(sg.accepted).Seconds())
+				s.sawOwn(ctx, sg)
 				s.det.process(ctx, sg)
 			})
 		}()

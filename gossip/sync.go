@@ -194,6 +194,7 @@ func (s *Service) receiveSync(ctx context.Context, st network.Stream) {
 			if sg == nil {
 				continue
 			}
+			s.sawOwn(ctx, sg)
 			s.det.process(ctx, sg)
 		case frameEvidence:
 			ve, res, reason := s.val.checkEvidence(b, from, false)

@@ -12,6 +12,7 @@ import (
 	"github.com/vigilnet/vigil/gossip"
 	vpb "github.com/vigilnet/vigil/proto"
 	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/tlog"
 	"github.com/vigilnet/vigil/witness"
 )
 
@@ -47,6 +48,12 @@ type GossipConfig struct {
 	// (store.DefaultGossipSyncDelay, 1s), negative means sync each write.
 	// Witness state and evidence are always synced before they are used.
 	SyncDelay time.Duration `yaml:"sync_delay"`
+	// RecoveryPeers is how many distinct peers (of the bootstrap list and
+	// peers file, if there are any) must answer a witness's query for what
+	// it cosigned before it cosigns anything after a start (gossip/own.go).
+	// 0 means 1 when the node has any peers configured or mDNS on, and none
+	// for a standalone node; negative turns the recovery off.
+	RecoveryPeers int `yaml:"recovery_peers"`
 }
 
 // defaultGossipListen is used when gossip.listen is empty: TCP only, as
@@ -59,6 +66,10 @@ type nodeGossip struct {
 	gater    *gossip.Gater
 	gossip   *gossip.Service
 	follower *witness.Follower
+	// own is the witness's own-cosigned history (nil for an observer);
+	// ownPeers are the peers whose answers count for its recovery.
+	own      *gossip.OwnHistory
+	ownPeers []peer.ID
 }
 
 // startGossip starts the libp2p host and the gossip service and builds the
@@ -123,6 +134,8 @@ func (n *Node) startGossip() error {
 		Bootstrap:          bootstrap,
 		Trusted:            trusted,
 		Peers:              named,
+		Own:                n.own,
+		OwnQueries:         n.store,
 		DisableAggregation: gc.DisableAggregation,
 		MDNS:               gc.MDNS,
 		OnEvidence:         hooks.OnEvidence,
@@ -164,8 +177,77 @@ func (n *Node) runGossip(ctx context.Context) error {
 	if n.follower == nil {
 		return nil
 	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if n.own != nil {
+			n.gossip.RecoverOwn(ctx, n.own, n.keys.Cosigner.VerifierKey(), n.ownPeers)
+		}
+	}()
 	n.follower.Run(ctx)
+	<-done
 	return nil
+}
+
+// newOwnHistory builds the witness's own-cosigned history over the store,
+// with the recovery the gossip config asks for.
+func (n *Node) newOwnHistory() (*gossip.OwnHistory, error) {
+	key, err := tlog.NewCosignatureVerifier(n.keys.Cosigner.VerifierKey())
+	if err != nil {
+		return nil, fmt.Errorf("own witness key: %w", err)
+	}
+	need, peers, err := n.recoveryPeers()
+	if err != nil {
+		return nil, err
+	}
+	n.ownPeers = peers
+	n.own, err = gossip.NewOwnHistory(gossip.OwnHistoryConfig{Key: key, Store: n.store, RecoveryPeers: need, Logger: n.log.With("component", "own")})
+	return n.own, err
+}
+
+// recoveryPeers returns how many peers must answer the witness's recovery
+// query, and which peers count (none listed: any).
+func (n *Node) recoveryPeers() (int, []peer.ID, error) {
+	gc := n.cfg.Gossip
+	if gc.Disabled || gc.RecoveryPeers < 0 {
+		return 0, nil, nil
+	}
+	var self peer.ID
+	if n.keys.P2P != nil {
+		self, _ = peer.IDFromPrivateKey(n.keys.P2P)
+	}
+	boot, err := gossip.ParseAddrInfos(gc.Bootstrap)
+	if err != nil {
+		return 0, nil, err
+	}
+	seen := map[peer.ID]bool{self: true}
+	var ids []peer.ID
+	add := func(id peer.ID) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	for _, p := range boot {
+		add(p.ID)
+	}
+	if gc.Peers != "" {
+		named, err := gossip.LoadPeers(gc.Peers)
+		if err != nil {
+			return 0, nil, err
+		}
+		for _, p := range named {
+			add(p.Info.ID)
+		}
+	}
+	need := gc.RecoveryPeers
+	if need == 0 && (len(ids) > 0 || gc.MDNS) {
+		need = 1
+	}
+	if len(ids) > 0 && !gc.MDNS {
+		need = min(need, len(ids))
+	}
+	return need, ids, nil
 }
 
 // Gater returns the libp2p connection gater (the testnet partitions

@@ -103,10 +103,15 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 	n.reg.MustRegister(n.logsG)
 
 	if !cfg.Observer && n.keys.Cosigner != nil {
+		own, err := n.newOwnHistory()
+		if err != nil {
+			return nil, err
+		}
 		n.witness, err = witness.New(witness.Config{
 			Signer:      n.keys.Cosigner,
 			Logs:        rosterView{&n.roster},
 			Store:       n.store,
+			History:     own,
 			Limits:      witness.RateLimits{PerLog: cfg.Witness.RatePerLog, Burst: cfg.Witness.Burst},
 			Logger:      n.log.With("component", "witness"),
 			AfterCosign: n.afterCosignGossip,

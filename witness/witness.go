@@ -113,6 +113,9 @@ type Config struct {
 	Signer note.Signer
 	Logs   LogDirectory
 	Store  StateStore
+	// History, if set, is what the node knows this witness's key cosigned
+	// from any source (history.go); nil means the witness's own state only.
+	History OwnHistory
 	// Limits bounds add-checkpoint requests per log; the zero value means
 	// no limit.
 	Limits RateLimits
@@ -202,6 +205,9 @@ func (w *Witness) add(ctx context.Context, req *AddCheckpointRequest) ([]byte, e
 	if err := w.limits.allow(lg); err != nil {
 		return nil, err
 	}
+	if err := w.adoptFloor(ctx, origin); err != nil {
+		return nil, err
+	}
 
 	// Cosign before the state update so signing runs in parallel across
 	// requests; the signature is released only if the update commits.
@@ -211,6 +217,15 @@ func (w *Witness) add(ctx context.Context, req *AddCheckpointRequest) ([]byte, e
 		return nil, fmt.Errorf("cosigning: %w", err)
 	}
 	err = w.cfg.Store.UpdateWitnessState(ctx, origin, func(old store.WitnessState, _ bool) (store.WitnessState, error) {
+		if w.cfg.History != nil {
+			f, ok, err := w.cfg.History.Floor(ctx, origin)
+			if err != nil {
+				return old, err
+			}
+			if old, _, err = judgeAgainst(old, f, ok); err != nil {
+				return old, err
+			}
+		}
 		if old.Size != req.OldSize {
 			return old, &ConflictError{Size: old.Size}
 		}
