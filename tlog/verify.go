@@ -44,7 +44,8 @@ func VerifyCheckpointWith(msg []byte, origin string, logKeys []note.Verifier, kn
 		var unv *note.UnverifiedNoteError
 		switch {
 		case errors.As(err, &inv):
-			return Checkpoint{}, nil, fmt.Errorf("%w: %s", ErrBadSignature, inv.Name)
+			// note.Open verifies the first line of each key.
+			return Checkpoint{}, nil, badLine(msg, inv.Name, inv.Hash, 1)
 		case errors.As(err, &unv):
 			return Checkpoint{}, nil, ErrUnsigned
 		default:
@@ -93,6 +94,7 @@ func verifyRepeated(msg []byte, n *note.Note, known note.Verifiers) error {
 	for _, s := range n.Sigs {
 		first[key{s.Name, s.Hash}] = s.Base64
 	}
+	seen := map[key]int{}
 	for line := range bytes.Lines(block) {
 		name, b64, ok := strings.Cut(strings.TrimPrefix(strings.TrimSuffix(string(line), "\n"), "— "), " ")
 		if !ok {
@@ -103,6 +105,7 @@ func verifyRepeated(msg []byte, n *note.Note, known note.Verifiers) error {
 			return ErrMalformedNote
 		}
 		k := key{name, binary.BigEndian.Uint32(sig)}
+		seen[k]++
 		verified, isKnown := first[k]
 		if !isKnown || b64 == verified {
 			continue
@@ -112,10 +115,30 @@ func verifyRepeated(msg []byte, n *note.Note, known note.Verifiers) error {
 			return fmt.Errorf("%w: %v", ErrMalformedNote, err)
 		}
 		if !v.Verify(text, sig[4:]) {
-			return fmt.Errorf("%w: %s (a further signature line of that key)", ErrBadSignature, k.name)
+			return badLine(msg, k.name, k.hash, seen[k])
 		}
 	}
 	return nil
+}
+
+// badLine is ErrBadSignature naming the failing line: the nth line of the
+// key (name, hash), by its position in the signature block.
+func badLine(msg []byte, name string, hash uint32, nth int) error {
+	pos := 0
+	if i := bytes.LastIndex(msg, []byte("\n\n")); i >= 0 {
+		for line := range bytes.Lines(msg[i+2:]) {
+			pos++
+			n, b64, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(string(line), "— "), "\n"), " ")
+			sig, err := base64.StdEncoding.DecodeString(b64)
+			if n != name || err != nil || len(sig) < 4 || binary.BigEndian.Uint32(sig) != hash {
+				continue
+			}
+			if nth--; nth == 0 {
+				break
+			}
+		}
+	}
+	return fmt.Errorf("%w: signature line %d (%s, key ID %08x)", ErrBadSignature, pos, name, hash)
 }
 
 func signedByAny(n *note.Note, keys []note.Verifier) bool {

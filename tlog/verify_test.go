@@ -77,6 +77,15 @@ func TestVerifyCheckpointEveryKnownLine(t *testing.T) {
 			}
 		})
 	}
+	// The error names the failing line by its position and its key.
+	_, _, err = tlog.VerifyCheckpoint(signed(specLogLine, specWitnessLine, corrupt(t, specWitnessLine)), "example.com/log", []note.Verifier{logV}, witV)
+	if want := "signature line 3 (witness.example/w1, key ID 20324abe)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want it to name %s", err, want)
+	}
+	_, _, err = tlog.VerifyCheckpoint(signed(specWitnessLine, corrupt(t, specLogLine)), "example.com/log", []note.Verifier{logV}, witV)
+	if want := "signature line 2 (example.com/log, key ID d455c521)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want it to name %s", err, want)
+	}
 	// Trusted keys' lines stay unchecked, repeated or not.
 	msg := signed(specLogLine, corrupt(t, specLogLine))
 	if _, _, err := tlog.VerifyCheckpoint(msg, "example.com/log", tlog.Trusted(logV)); err != nil {
