@@ -74,9 +74,14 @@ func TestVerifyEveryRosterSignature(t *testing.T) {
 	if err := os.WriteFile(rosterPath, []byte(policy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logLine := a[bytes.Index(a, []byte("\n\n"))+2:]
-	corruptLog := bytes.Clone(logLine)
-	corruptLog[len(corruptLog)-10] ^= 1 // a base64 character of the signature, not of the key ID
+	// The log's line, its signature bytes changed and its key ID kept.
+	logName, logB64, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(string(a[bytes.Index(a, []byte("\n\n"))+2:]), "— "), "\n"), " ")
+	raw, err := base64.StdEncoding.DecodeString(logB64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-1] ^= 1
+	corruptLog := fmt.Appendf(nil, "— %s %s\n", logName, base64.StdEncoding.EncodeToString(raw))
 	diff := func(a, b []byte) *vpb.Evidence {
 		return &vpb.Evidence{Kind: vpb.Kind_KIND_LOG_EQUIVOCATION_DIFFERENT_SIZES, CheckpointA: a, CheckpointB: b, ConsistencyProof: proof}
 	}
