@@ -21,7 +21,9 @@ type ProofSource interface {
 	// ConsistencyProof returns the RFC 6962 proof from size m to size n
 	// (1 <= m < n) of the log's tree at size n.
 	ConsistencyProof(ctx context.Context, origin string, m, n uint64) ([][]byte, error)
-	// SubtreeRoot returns the root of the first m entries, m a power of two.
+	// SubtreeRoot returns the root of the first m entries, m a power of
+	// two, from the log's tree as served now (its partial tiles exist
+	// only for sizes it published, so never as of size m).
 	SubtreeRoot(ctx context.Context, origin string, m uint64) ([]byte, error)
 }
 
