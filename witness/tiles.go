@@ -1,6 +1,7 @@
 package witness
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -17,6 +17,8 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
+
+	"github.com/vigilnet/vigil/tlog"
 )
 
 // Bounds on what a TileClient reads from a log.
@@ -133,15 +135,15 @@ func (c *TileClient) Size(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	lines := strings.SplitN(string(b), "\n", 3)
-	if len(lines) < 3 {
-		return 0, fmt.Errorf("checkpoint from %s: too few lines", c.base)
+	text, _, ok := bytes.Cut(b, []byte("\n\n"))
+	if !ok {
+		return 0, fmt.Errorf("checkpoint from %s: %w", c.base, tlog.ErrMalformedNote)
 	}
-	n, err := strconv.ParseUint(lines[1], 10, 64)
+	cp, err := tlog.ParseCheckpoint(append(text, '\n'))
 	if err != nil {
-		return 0, fmt.Errorf("checkpoint from %s: size line: %w", c.base, err)
+		return 0, fmt.Errorf("checkpoint from %s: %w", c.base, err)
 	}
-	return n, nil
+	return cp.Size, nil
 }
 
 func (c *TileClient) get(ctx context.Context, path string, limit int64) ([]byte, error) {
