@@ -373,6 +373,12 @@ func (d *detector) check(ctx context.Context, v *logView, key cpKey, from peer.I
 	if key.size == head.size || key.size == 0 {
 		return false // same size: sameSize compares roots
 	}
+	if head.size == 0 {
+		// The empty tree is a prefix of every tree: any larger
+		// checkpoint replaces it, with no proof to check.
+		v.head = tlog.Checkpoint{Origin: key.origin, Size: key.size, Root: key.root}
+		return true
+	}
 	small, large := key, head
 	if key.size > head.size {
 		small, large = head, key

@@ -21,7 +21,9 @@ type ProofSource interface {
 	// ConsistencyProof returns the RFC 6962 proof from size m to size n
 	// (1 <= m < n) of the log's tree at size n.
 	ConsistencyProof(ctx context.Context, origin string, m, n uint64) ([][]byte, error)
-	// SubtreeRoot returns the root of the first m entries, m a power of two.
+	// SubtreeRoot returns the root of the first m entries, m a power of
+	// two, from the log's tree as served now (its partial tiles exist
+	// only for sizes it published, so never as of size m).
 	SubtreeRoot(ctx context.Context, origin string, m uint64) ([]byte, error)
 }
 
@@ -87,11 +89,31 @@ func (t *TileProofs) ConsistencyProof(ctx context.Context, origin string, m, n u
 	return c.ConsistencyProof(ctx, m, n)
 }
 
-// SubtreeRoot implements ProofSource.
+// SubtreeRoot implements ProofSource: it reads the node from the tiles as
+// they are at the size of the checkpoint the log serves now, the only size
+// whose partial tiles a tlog-tiles client can count on (a log writes none
+// for a size it did not publish). The caller binds the node to a signed root
+// by the consistency proof it completes, so a log that serves another view
+// gets no evidence out of this, only a mismatch.
 func (t *TileProofs) SubtreeRoot(ctx context.Context, origin string, m uint64) ([]byte, error) {
 	c, err := t.client(origin)
 	if err != nil {
 		return nil, err
 	}
-	return c.SubtreeRoot(ctx, m)
+	n, err := c.Size(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.SubtreeRoot(ctx, m, n)
+}
+
+// SubtreeRootAt returns the root of the first m entries (m a power of two)
+// from the log's tiles at tree size n >= m: what SubtreeRoot reads when the
+// caller knows the size whose proof it completes.
+func (t *TileProofs) SubtreeRootAt(ctx context.Context, origin string, m, n uint64) ([]byte, error) {
+	c, err := t.client(origin)
+	if err != nil {
+		return nil, err
+	}
+	return c.SubtreeRoot(ctx, m, n)
 }

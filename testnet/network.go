@@ -55,6 +55,11 @@ type Options struct {
 	Witnesses, Observers int
 	// Logs are listed in the roster.
 	Logs []LogEntry
+	// MemberLogs, if set, gives member i a roster of its own that lists
+	// MemberLogs(i) instead of Logs (the same witnesses and quorum): the
+	// same log keys with other URLs, as a log that serves different
+	// members different views. RosterPath still lists Logs.
+	MemberLogs func(i int) []LogEntry
 	// Quorum is the k of the roster's witness quorum (default: a majority).
 	Quorum int
 	// Binary, if set, runs every member as a separate `vigil node` process;
@@ -134,10 +139,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	nw := &Network{opts: opts, RosterPath: filepath.Join(opts.Dir, "roster")}
-	var policy strings.Builder
-	for _, l := range opts.Logs {
-		fmt.Fprintf(&policy, "log %s %s\n", l.VKey, l.URL)
-	}
+	var policy strings.Builder // the witnesses and the quorum; logs apart
 	var names []string
 	for i := 0; i < opts.Witnesses+opts.Observers; i++ {
 		m := &Member{Index: i, Role: Witness}
@@ -172,7 +174,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		nw.quorum = k
 		fmt.Fprintf(&policy, "group witnesses %d %s\nquorum witnesses\n", k, strings.Join(names, " "))
 	}
-	if err := os.WriteFile(nw.RosterPath, []byte(policy.String()), 0o644); err != nil {
+	if err := writeRoster(nw.RosterPath, opts.Logs, policy.String()); err != nil {
 		return nil, err
 	}
 	// The peers file names every member's libp2p identity, so feeds show
@@ -191,6 +193,12 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		m.cfg.DataDir = filepath.Join(m.Dir, "data")
 		m.cfg.KeysDir = filepath.Join(m.Dir, "keys")
 		m.cfg.Roster = nw.RosterPath
+		if opts.MemberLogs != nil {
+			m.cfg.Roster = filepath.Join(m.Dir, "roster")
+			if err := writeRoster(m.cfg.Roster, opts.MemberLogs(m.Index), policy.String()); err != nil {
+				return nil, err
+			}
+		}
 		m.cfg.Observer = m.Role == Observer
 		m.cfg.LogLevel = "warn"
 		m.cfg.Witness.RatePerLog = 0 // the testnet drives logs hard on purpose
@@ -204,6 +212,16 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		}
 	}
 	return nw, nil
+}
+
+// writeRoster writes a tlog-policy roster listing logs, then the rest.
+func writeRoster(path string, logs []LogEntry, rest string) error {
+	var b strings.Builder
+	for _, l := range logs {
+		fmt.Fprintf(&b, "log %s %s\n", l.VKey, l.URL)
+	}
+	b.WriteString(rest)
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // bootstrapFor lists up to opts.Bootstrap running members for m to dial:

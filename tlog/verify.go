@@ -1,8 +1,12 @@
 package tlog
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -40,12 +44,16 @@ func VerifyCheckpointWith(msg []byte, origin string, logKeys []note.Verifier, kn
 		var unv *note.UnverifiedNoteError
 		switch {
 		case errors.As(err, &inv):
-			return Checkpoint{}, nil, fmt.Errorf("%w: %s", ErrBadSignature, inv.Name)
+			// note.Open verifies the first line of each key.
+			return Checkpoint{}, nil, badLine(msg, inv.Name, inv.Hash, 1)
 		case errors.As(err, &unv):
 			return Checkpoint{}, nil, ErrUnsigned
 		default:
 			return Checkpoint{}, nil, fmt.Errorf("%w: %v", ErrMalformedNote, err)
 		}
+	}
+	if err := verifyRepeated(msg, n, known); err != nil {
+		return Checkpoint{}, nil, err
 	}
 	if !signedByAny(n, logKeys) {
 		return Checkpoint{}, nil, ErrUnsigned
@@ -58,6 +66,79 @@ func VerifyCheckpointWith(msg []byte, origin string, logKeys []note.Verifier, kn
 		return Checkpoint{}, nil, fmt.Errorf("%w: got %q, want %q", ErrWrongOrigin, c.Origin, origin)
 	}
 	return c, n, nil
+}
+
+// verifyRepeated verifies the signature lines note.Open passed over: it
+// verifies only the first line of each known key and drops the others
+// unread, so a valid log signature followed by a corrupted one under the
+// same name and key ID opened as validly signed.
+//
+// SPEC: c2sp.org/signed-note: a signature whose (name, key ID) matches a
+// known key MUST be verified, every such line, and c2sp.org/tlog-witness
+// (main) answers 403 when one fails. A line identical to the one verified
+// is the same signature and passes.
+func verifyRepeated(msg []byte, n *note.Note, known note.Verifiers) error {
+	i := bytes.LastIndex(msg, []byte("\n\n"))
+	if i < 0 {
+		return ErrMalformedNote
+	}
+	text, block := msg[:i+1], msg[i+2:]
+	if bytes.Count(block, []byte("\n")) == len(n.Sigs)+len(n.UnverifiedSigs) {
+		return nil // note.Open kept every line: each known one was verified
+	}
+	type key struct {
+		name string
+		hash uint32
+	}
+	first := make(map[key]string, len(n.Sigs))
+	for _, s := range n.Sigs {
+		first[key{s.Name, s.Hash}] = s.Base64
+	}
+	seen := map[key]int{}
+	for line := range bytes.Lines(block) {
+		name, b64, ok := strings.Cut(strings.TrimPrefix(strings.TrimSuffix(string(line), "\n"), "— "), " ")
+		if !ok {
+			return ErrMalformedNote
+		}
+		sig, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(sig) < 5 {
+			return ErrMalformedNote
+		}
+		k := key{name, binary.BigEndian.Uint32(sig)}
+		seen[k]++
+		verified, isKnown := first[k]
+		if !isKnown || b64 == verified {
+			continue
+		}
+		v, err := known.Verifier(k.name, k.hash)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformedNote, err)
+		}
+		if !v.Verify(text, sig[4:]) {
+			return badLine(msg, k.name, k.hash, seen[k])
+		}
+	}
+	return nil
+}
+
+// badLine is ErrBadSignature naming the failing line: the nth line of the
+// key (name, hash), by its position in the signature block.
+func badLine(msg []byte, name string, hash uint32, nth int) error {
+	pos := 0
+	if i := bytes.LastIndex(msg, []byte("\n\n")); i >= 0 {
+		for line := range bytes.Lines(msg[i+2:]) {
+			pos++
+			n, b64, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(string(line), "— "), "\n"), " ")
+			sig, err := base64.StdEncoding.DecodeString(b64)
+			if n != name || err != nil || len(sig) < 4 || binary.BigEndian.Uint32(sig) != hash {
+				continue
+			}
+			if nth--; nth == 0 {
+				break
+			}
+		}
+	}
+	return fmt.Errorf("%w: signature line %d (%s, key ID %08x)", ErrBadSignature, pos, name, hash)
 }
 
 func signedByAny(n *note.Note, keys []note.Verifier) bool {

@@ -248,7 +248,7 @@ func TestTileClientProofs(t *testing.T) {
 		}
 	}
 	for _, m := range []uint64{1, 2, 256, 512} {
-		got, err := c.SubtreeRoot(ctx, m)
+		got, err := c.SubtreeRoot(ctx, m, 600)
 		want, _ := l.Root(m)
 		if err != nil || !bytes.Equal(got, want[:]) {
 			t.Fatalf("subtree root %d: %v", m, err)

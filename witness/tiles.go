@@ -1,17 +1,24 @@
 package witness
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
+
+	"github.com/vigilnet/vigil/tlog"
 )
 
 // Bounds on what a TileClient reads from a log.
@@ -67,7 +74,8 @@ func (c *TileClient) ReadTile(ctx context.Context, level, index uint64, p uint8)
 var _ client.TileFetcherFunc = (*TileClient)(nil).ReadTile
 
 // ConsistencyProof builds the RFC 6962 consistency proof from size m to
-// size n from the log's tiles at tree size n.
+// size n from the log's tiles at tree size n: client.ProofBuilder reads
+// every tile with the partial width it has at size n (or the full tile).
 func (c *TileClient) ConsistencyProof(ctx context.Context, m, n uint64) ([][]byte, error) {
 	if m == 0 || m == n {
 		return nil, nil
@@ -83,20 +91,59 @@ func (c *TileClient) ConsistencyProof(ctx context.Context, m, n uint64) ([][]byt
 	return p, nil
 }
 
-// SubtreeRoot returns the root of the log's first m entries where m is a
-// power of two: a single node of the tree, read from the tiles.
-func (c *TileClient) SubtreeRoot(ctx context.Context, m uint64) ([]byte, error) {
+// SubtreeRoot returns the root of the log's first m entries, m a power of
+// two: the single tree node (level log2(m), index 0), read from the tiles as
+// they are at tree size n >= m. A tlog-tiles log serves partial tiles only
+// for the sizes it published, so the node is read from the tile of the width
+// it has at size n (or the full tile), never from a tile of size m, which
+// may not exist (Tessera writes none for a size inside a batch).
+func (c *TileClient) SubtreeRoot(ctx context.Context, m, n uint64) ([]byte, error) {
 	if m == 0 || m&(m-1) != 0 {
 		return nil, fmt.Errorf("subtree root of %d: not a power of two", m)
 	}
-	nodes, err := client.FetchRangeNodes(ctx, m, c.ReadTile)
+	if n < m {
+		return nil, fmt.Errorf("subtree root of %d: tree size %d is smaller", m, n)
+	}
+	level := uint64(bits.TrailingZeros64(m))
+	tl, ti, nl, ni := layout.NodeCoordsToTileAddress(level, 0)
+	raw, err := c.ReadTile(ctx, tl, ti, layout.PartialTileSize(tl, ti, n))
 	if err != nil {
-		return nil, fmt.Errorf("subtree root of %d: %w", m, err)
+		return nil, fmt.Errorf("subtree root of %d at size %d: %w", m, n, err)
 	}
-	if len(nodes) != 1 {
-		return nil, fmt.Errorf("subtree root of %d: %d range nodes", m, len(nodes))
+	var tile api.HashTile
+	if err := tile.UnmarshalText(raw); err != nil {
+		return nil, fmt.Errorf("subtree root of %d at size %d: tile %d/%d: %w", m, n, tl, ti, err)
 	}
-	return nodes[0], nil
+	first, last := ni<<nl, (ni+1)<<nl
+	if last > uint64(len(tile.Nodes)) {
+		return nil, fmt.Errorf("subtree root of %d at size %d: tile %d/%d has %d hashes, want %d", m, n, tl, ti, len(tile.Nodes), last)
+	}
+	r := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
+	for _, h := range tile.Nodes[first:last] {
+		if err := r.Append(h, nil); err != nil {
+			return nil, fmt.Errorf("subtree root of %d: %w", m, err)
+		}
+	}
+	return r.GetRootHash(nil)
+}
+
+// Size returns the tree size of the checkpoint the log serves now, read
+// without verifying its signature: a hint for which tiles exist, never a
+// claim about the log.
+func (c *TileClient) Size(ctx context.Context) (uint64, error) {
+	b, err := c.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	text, _, ok := bytes.Cut(b, []byte("\n\n"))
+	if !ok {
+		return 0, fmt.Errorf("checkpoint from %s: %w", c.base, tlog.ErrMalformedNote)
+	}
+	cp, err := tlog.ParseCheckpoint(append(text, '\n'))
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint from %s: %w", c.base, err)
+	}
+	return cp.Size, nil
 }
 
 func (c *TileClient) get(ctx context.Context, path string, limit int64) ([]byte, error) {

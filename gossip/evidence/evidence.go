@@ -62,8 +62,9 @@ func (f *Finding) Statement() string {
 // Errors wrap ErrInvalid, except for malformed messages (proto.ErrMalformed).
 //
 // Checks: both notes are of one origin listed in r and carry a valid
-// signature by that log's key (a failing signature from a known key
-// invalidates the note); then
+// signature by that log's key, and every signature line whose name and key
+// ID are the log's or a roster witness's verifies (a failing one
+// invalidates the note, and the error names the line); then
 //   - same size: the roots differ;
 //   - different sizes m < n: the proof is a consistency proof from m to n
 //     whose recomputed size-n root is B's root and whose recomputed size-m
@@ -94,10 +95,11 @@ func Verify(e *vpb.Evidence, r *roster.Roster) (*Finding, error) {
 		}
 		wv, f.Witness, f.WitnessKey = w.Verifier, w.Name, w.VKey
 	}
-	var others []note.Verifier
-	if wv != nil {
-		others = append(others, wv)
-	}
+	// SPEC: c2sp.org/signed-note: every line whose (name, key ID) is a
+	// known key must verify. Every roster witness key is known here, not
+	// only the accused one: a failing cosignature by any of them
+	// invalidates the note, as it would at a node.
+	others := r.WitnessVerifiers()
 	var na, nb *note.Note
 	var err error
 	if f.A, na, err = tlog.VerifyCheckpoint(e.CheckpointA, origin, []note.Verifier{lg.Verifier}, others...); err != nil {
