@@ -72,9 +72,7 @@ func (d *Detector) setHead(ls *logState, k Key) {
 }
 
 // check compares k with the head and reports whether the head moved to k.
-// ask says whether other nodes may be asked for a proof and whether a
-// witness's attestation may settle a pair whose log has a tree source
-// (which is then given its chance first).
+// ask says whether other nodes may be asked for a proof.
 func (d *Detector) check(ctx context.Context, ls *logState, k Key, from string, ask bool) bool {
 	head := ls.head
 	if k == head {
@@ -95,8 +93,8 @@ func (d *Detector) check(ctx context.Context, ls *logState, k Key, from string, 
 	if large == k {
 		pub = from
 	}
-	res, proof, noSource, reason := d.settle(ctx, small, large, pub, ask)
-	switch res {
+	v := d.settle(ctx, small, large, pub, ask)
+	switch v.res {
 	case consistent:
 		d.settled(ctx, ls, k, ResolvedConsistent)
 		if k.Size > head.Size {
@@ -105,43 +103,79 @@ func (d *Detector) check(ctx context.Context, ls *logState, k Key, from string, 
 		}
 	case split:
 		d.settled(ctx, ls, k, ResolvedEvidence)
-		d.found(ctx, ls, &conflict{a: small, b: large, proof: proof})
+		d.found(ctx, ls, &conflict{a: small, b: large, proof: v.proof})
 	default:
-		d.keep(ctx, ls, k, from, noSource, reason)
+		if v.tilesServed && d.againstPending(ctx, ls, k) {
+			return false
+		}
+		d.keep(ctx, ls, k, from, v.noSource, v.reason)
+	}
+	return false
+}
+
+// againstPending compares k, unproven against the head, with the other
+// pending checkpoints through the log's tiles, and reports whether that
+// proved k part of a split view. The head may itself be a checkpoint the
+// tiles cannot reach (a fork the log shows others, larger than anything
+// this node is shown of its own view); the split is then between two
+// checkpoints that are both pending.
+func (d *Detector) againstPending(ctx context.Context, ls *logState, k Key) bool {
+	for _, p := range slices.Clone(ls.pending) {
+		if p.key.Size == k.Size || p.key.Size == 0 {
+			continue
+		}
+		small, large := p.key, k
+		if small.Size > large.Size {
+			small, large = large, small
+		}
+		proof, _, _, err := d.cfg.Proofs.Consistency(ctx, k.Origin, small.Size, large.Size, large.Root)
+		if err != nil {
+			continue
+		}
+		if res, ok := decide(small, large, proof); ok && res == split {
+			d.settled(ctx, ls, k, ResolvedEvidence)
+			d.found(ctx, ls, &conflict{a: small, b: large, proof: proof})
+			return true
+		}
 	}
 	return false
 }
 
 // settle tries to show small and large (small.Size < large.Size, both
 // validly signed by the log) consistent or not: with a proof from the
-// log's tiles, then (ask) from the peer that published large and the
-// witnesses that cosigned it, then by a roster witness's cosignature on
-// both (see attested).
-func (d *Detector) settle(ctx context.Context, small, large Key, pub string, ask bool) (res outcome, proof [][]byte, noSource bool, reason string) {
+// log's tiles; for a log without tiles (push-only), by a roster witness's
+// cosignature on both (see attested); then (ask) with a proof from the
+// peer that published large or the witnesses that cosigned it.
+//
+// Attestation settles only pairs no proof can be read for: where the
+// log's tree can be read, a proof is waited for, since an equivocating
+// witness's attestation could otherwise move the head onto a fork and
+// hide a split view that the tiles would prove.
+func (d *Detector) settle(ctx context.Context, small, large Key, pub string, ask bool) (v verdict) {
 	origin := small.Origin
-	noSource = d.cfg.Proofs == nil
-	if !noSource {
+	v.noSource = d.cfg.Proofs == nil
+	if !v.noSource {
 		p, _, _, err := d.cfg.Proofs.Consistency(ctx, origin, small.Size, large.Size, large.Root)
 		switch {
 		case errors.Is(err, ErrNoSource):
-			noSource = true
+			v.noSource = true
 		case err != nil:
-			reason = fmt.Sprintf("no consistency proof %d→%d from the log's tiles: %v", small.Size, large.Size, err)
+			v.reason = fmt.Sprintf("no consistency proof %d→%d from the log's tiles: %v", small.Size, large.Size, err)
 		default:
 			if res, ok := decide(small, large, p); ok {
-				return res, p, false, ""
+				return verdict{res: res, proof: p}
 			}
 			// The tiles served to this node are not the tree the log
 			// signed at that size: it shows this node another view.
-			reason = fmt.Sprintf("the log's tiles at size %d do not reproduce the checkpoint it signed", large.Size)
+			v.tilesServed = true
+			v.reason = fmt.Sprintf("the log's tiles at size %d do not reproduce the checkpoint it signed", large.Size)
 		}
 	}
-	if noSource {
-		reason = fmt.Sprintf("the log serves no tiles to prove %d→%d", small.Size, large.Size)
-	}
-	w := d.attested(ctx, small, large)
-	if noSource && w != "" {
-		return consistent, nil, true, ""
+	if v.noSource {
+		v.reason = fmt.Sprintf("the log serves no tiles to prove %d→%d", small.Size, large.Size)
+		if d.attested(ctx, small, large) != "" {
+			return verdict{res: consistent, noSource: true}
+		}
 	}
 	if ask && d.cfg.Peers != nil {
 		asked := 0
@@ -152,17 +186,26 @@ func (d *Detector) settle(ctx context.Context, small, large Key, pub string, ask
 				continue
 			}
 			if res, ok := decide(small, large, p); ok {
-				return res, p, noSource, ""
+				return verdict{res: res, proof: p, noSource: v.noSource}
 			}
 		}
 		if asked > 0 {
-			reason += fmt.Sprintf("; none of %d peers asked served a proof", asked)
+			v.reason += fmt.Sprintf("; none of %d peers asked served a proof", asked)
 		}
 	}
-	if w != "" && ask {
-		return consistent, nil, noSource, ""
-	}
-	return unproven, nil, noSource, reason
+	return v
+}
+
+// verdict is what settle found out about a pair.
+type verdict struct {
+	res   outcome
+	proof [][]byte // for consistent or split, when proven
+	// noSource: the log's tree cannot be read (push-only log).
+	noSource bool
+	// tilesServed: the tiles answered, but not for the larger checkpoint's
+	// signed tree.
+	tilesServed bool
+	reason      string
 }
 
 // decide checks proof (evidence form, m = small.Size, n = large.Size): it

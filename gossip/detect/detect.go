@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
 	vpb "github.com/vigilnet/vigil/proto"
@@ -196,9 +195,6 @@ const (
 	// re-checks; beyond it a divergence is recorded at once.
 	maxPendingPerLog = 32
 )
-
-// emptyRoot is the RFC 6962 root of the empty tree.
-var emptyRoot = [32]byte(rfc6962.DefaultHasher.EmptyRoot())
 
 // logState is the detector's per-log state; mu serialises work on the log.
 type logState struct {
