@@ -3,6 +3,7 @@ package gossip_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -54,6 +55,57 @@ func TestEmptyFirstCheckpoint(t *testing.T) {
 		if c := counter(t, nd.svc, "vigil_suspicions_total", nil); c != 0 {
 			t.Errorf("%s: vigil_suspicions_total = %v, want 0", nd.name, c)
 		}
+		if c := evidenceCount(t, nd); c != 0 {
+			t.Errorf("%s holds %d evidence records", nd.name, c)
+		}
+	}
+}
+
+// TestPushOnlyDivergence: two witnesses of a push-only log (no tiles)
+// cosign checkpoints of different sizes that nobody can prove consistent;
+// once the grace period is over, both nodes hold an open suspicion naming
+// both checkpoints and their cosigners. When one witness cosigns both, it
+// has checked their consistency, and the suspicion is resolved as
+// consistent at both nodes. Nothing is ever evidence.
+func TestPushOnlyDivergence(t *testing.T) {
+	n := newNet(t, netOptions{nodes: 2, pushOnly: true, grace: 100 * time.Millisecond})
+	n.connectRing()
+	ctx := context.Background()
+	origin := n.log.Origin()
+	n.log.AppendN(5, "entry")
+	n.push(n.nodes[0], n.log) // w0 cosigns size 5
+	n.log.AppendN(4, "entry")
+	n.push(n.nodes[1], n.log) // w1 cosigns size 9
+	root9, _ := n.log.Root(9)
+	divergence := func(nd *tnode) (store.Suspicion, bool) {
+		var found store.Suspicion
+		ok := false
+		if err := nd.db.Suspicions(ctx, func(s store.Suspicion) error {
+			if s.Origin == origin && s.Other != nil {
+				found, ok = s, true
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return found, ok
+	}
+	for _, nd := range n.nodes {
+		waitFor(t, 20*time.Second, nd.name+" to record the divergence", func() bool {
+			s, ok := divergence(nd)
+			return ok && s.Open()
+		})
+		s, _ := divergence(nd)
+		if s.Size != 9 || s.Root != root9 || s.Other.Size != 5 || !slices.Equal(s.Cosigners, []string{"w1"}) || !slices.Equal(s.Other.Cosigners, []string{"w0"}) {
+			t.Errorf("%s: divergence %+v (other %+v), want size 9 cosigned by w1 against size 5 cosigned by w0", nd.name, s, *s.Other)
+		}
+	}
+	n.push(n.nodes[0], n.log) // w0 cosigns size 9 too: it checked 5→9
+	for _, nd := range n.nodes {
+		waitFor(t, 20*time.Second, nd.name+" to resolve the divergence", func() bool {
+			s, ok := divergence(nd)
+			return ok && s.Resolved == store.ResolvedConsistent
+		})
 		if c := evidenceCount(t, nd); c != 0 {
 			t.Errorf("%s holds %d evidence records", nd.name, c)
 		}

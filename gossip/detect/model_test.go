@@ -257,7 +257,7 @@ func checkHistories(t *testing.T, n int) {
 // checkpoint as the head.
 func TestDetectorModel(t *testing.T) {
 	n := 10_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 1_000
 	}
 	checkHistories(t, n)
