@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"sync"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -256,5 +257,62 @@ func TestStoreFailure(t *testing.T) {
 	}
 	if len(r.out.evidence) != 0 || r.out.divergences != 0 {
 		t.Fatal("a failing store produced output")
+	}
+}
+
+// TestConcurrent: sightings of several logs, and of one log from several
+// goroutines, with retries running at the same time (run with -race); the
+// outcome is that of the same sightings delivered one by one.
+func TestConcurrent(t *testing.T) {
+	r := newRig(t)
+	for i := range numLogs {
+		r.pr.tiled[i], r.pr.tilesUp[i] = i%2 == 0, i%2 == 0
+		r.pr.forks[i] = []int{fork5}
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := g % numLogs
+			for size := uint64(1); size <= 24; size++ {
+				if err := r.det.Process(ctx, r.w.sighting(treeID{l, 0}, size, 1<<(g%numWitnesses)|w0, "pub")); err != nil {
+					t.Error(err)
+				}
+				if l == 1 && size == 12 {
+					// Log 1 also shows a fork of the same size.
+					if err := r.det.Process(ctx, r.w.sighting(treeID{l, fork5}, size, w1, "pub")); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 50 {
+			r.clk.advance(testRetryMax)
+			r.det.Tick(ctx)
+		}
+	}()
+	wg.Wait()
+	<-done
+	r.settle(ctx)
+	if err := r.out.verifyAll(r.w.roster); err != nil {
+		t.Fatal(err)
+	}
+	k := r.out.kinds()
+	if k[vpb.Kind_KIND_LOG_EQUIVOCATION_SAME_SIZE] != 1 || k[vpb.Kind_KIND_WITNESS_EQUIVOCATION] != 1 || len(r.out.evidence) != 2 {
+		t.Errorf("evidence %v, want one same-size split view of log 1, and w1's witness equivocation", k)
+	}
+	for i := range numLogs {
+		if h, _ := r.det.Head(r.w.logs[i].origin); h.Size != 24 || r.det.Pending(r.w.logs[i].origin) != 0 {
+			t.Errorf("log %d: head %d, %d pending; want 24, none", i, h.Size, r.det.Pending(r.w.logs[i].origin))
+		}
+	}
+	if len(r.out.open) != 0 {
+		t.Errorf("open divergences: %v", r.out.open)
 	}
 }

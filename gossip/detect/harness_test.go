@@ -209,6 +209,7 @@ func (w *world) proof(id treeID, m, n uint64) [][]byte {
 // memStore is an in-memory detect.Store: the signatures of each
 // checkpoint merged, as the node's store keeps them.
 type memStore struct {
+	mu   sync.Mutex
 	w    *world
 	recs map[detect.Key]*memRecord
 	// fail makes every call fail (a broken disk).
@@ -224,9 +225,16 @@ var errDisk = errors.New("disk failed")
 
 func newMemStore(w *world) *memStore { return &memStore{w: w, recs: map[detect.Key]*memRecord{}} }
 
-func (m *memStore) Known(k detect.Key) bool { _, ok := m.recs[k]; return ok }
+func (m *memStore) Known(k detect.Key) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.recs[k]
+	return ok
+}
 
 func (m *memStore) AtSize(_ context.Context, origin string, size uint64) ([]detect.Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.fail {
 		return nil, errDisk
 	}
@@ -240,6 +248,8 @@ func (m *memStore) AtSize(_ context.Context, origin string, size uint64) ([]dete
 }
 
 func (m *memStore) Merge(_ context.Context, s detect.Sighting) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.fail {
 		return false, errDisk
 	}
@@ -259,6 +269,8 @@ func (m *memStore) Merge(_ context.Context, s detect.Sighting) (bool, error) {
 }
 
 func (m *memStore) Note(_ context.Context, k detect.Key) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	r, ok := m.recs[k]
 	if !ok || m.fail {
 		return nil, errors.New("not found")
@@ -267,6 +279,8 @@ func (m *memStore) Note(_ context.Context, k detect.Key) ([]byte, error) {
 }
 
 func (m *memStore) Cosigners(_ context.Context, k detect.Key) (map[string]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	r, ok := m.recs[k]
 	if !ok || m.fail {
 		return nil, errors.New("not found")
@@ -281,6 +295,8 @@ func (m *memStore) Cosigners(_ context.Context, k detect.Key) (map[string]bool, 
 }
 
 func (m *memStore) Newest(_ context.Context, origin string) (detect.Key, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var best detect.Key
 	found := false
 	for k := range m.recs {
@@ -294,6 +310,7 @@ func (m *memStore) Newest(_ context.Context, origin string) (detect.Key, bool, e
 // logProofs says how each log's tree can be read: by tiles (serving the
 // honest tree, if tilesUp) and by peers (serving any tree, if peersUp).
 type logProofs struct {
+	mu      sync.Mutex
 	w       *world
 	tiled   map[int]bool
 	tilesUp map[int]bool
@@ -314,6 +331,8 @@ func (lp *logProofs) logIndex(origin string) int {
 }
 
 func (lp *logProofs) Consistency(_ context.Context, origin string, m, n uint64, _ [32]byte) ([][]byte, [32]byte, [32]byte, error) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
 	lp.tileCalls++
 	var rm, rn [32]byte
 	i := lp.logIndex(origin)
@@ -332,6 +351,8 @@ func (lp *logProofs) Consistency(_ context.Context, origin string, m, n uint64, 
 }
 
 func (lp *logProofs) PeerProof(_ context.Context, peer, origin string, m, n uint64, rootN [32]byte) ([][]byte, [32]byte, error) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
 	lp.peerCalls++
 	i := lp.logIndex(origin)
 	if !lp.tiled[i] || !lp.peersUp[i] || peer == "" || m == 0 || m >= n || n > maxTreeSize {
@@ -354,6 +375,7 @@ func (lp *logProofs) WitnessPeer(name string) (string, bool) { return "peer-" + 
 // a divergence recorded opens the record of its larger side, resolving
 // closes it.
 type recorder struct {
+	mu          sync.Mutex
 	evidence    []*vpb.Evidence
 	open        map[detect.Key]string
 	resolved    map[detect.Key]string
@@ -365,9 +387,15 @@ func newRecorder() *recorder {
 	return &recorder{open: map[detect.Key]string{}, resolved: map[detect.Key]string{}}
 }
 
-func (r *recorder) Evidence(_ context.Context, e *vpb.Evidence) { r.evidence = append(r.evidence, e) }
+func (r *recorder) Evidence(_ context.Context, e *vpb.Evidence) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evidence = append(r.evidence, e)
+}
 
 func (r *recorder) Divergence(_ context.Context, origin string, small, large detect.Side, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	k := detect.Key{Origin: origin, Size: large.Size, Root: large.Root}
 	r.open[k] = reason
 	delete(r.resolved, k)
@@ -375,13 +403,19 @@ func (r *recorder) Divergence(_ context.Context, origin string, small, large det
 }
 
 func (r *recorder) Resolved(_ context.Context, large detect.Key, how string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if _, ok := r.open[large]; ok {
 		delete(r.open, large)
 		r.resolved[large] = how
 	}
 }
 
-func (r *recorder) Head(k detect.Key) { r.heads = append(r.heads, k) }
+func (r *recorder) Head(k detect.Key) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.heads = append(r.heads, k)
+}
 
 // kinds counts the evidence by kind.
 func (r *recorder) kinds() map[vpb.Kind]int {
@@ -413,10 +447,22 @@ func (r *recorder) verifyAll(ro *roster.Roster) error {
 }
 
 // clock is a test clock.
-type clock struct{ t time.Time }
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
 
 // Test timing of the detector.
 const (
