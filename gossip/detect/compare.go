@@ -300,7 +300,8 @@ func (d *Detector) keep(ctx context.Context, ls *logState, k Key, from string, n
 	}
 }
 
-// record records p's divergence with the head it was compared with.
+// record records p's divergence with the head it was compared with, once
+// per pair.
 func (d *Detector) record(ctx context.Context, p *pending) {
 	small, large := p.key, p.other
 	if small.Size > large.Size {
@@ -316,10 +317,11 @@ func (d *Detector) record(ctx context.Context, p *pending) {
 		}
 		return s
 	}
-	d.cfg.Out.Divergence(ctx, small.Origin, side(small), side(large), p.reason)
-	if !slices.Contains(p.recorded, large) {
-		p.recorded = append(p.recorded, large)
+	if slices.Contains(p.recorded, large) {
+		return // recorded once; it stays open until key is settled
 	}
+	d.cfg.Out.Divergence(ctx, small.Origin, side(small), side(large), p.reason)
+	p.recorded = append(p.recorded, large)
 }
 
 // settled ends the pending check of k, if any, resolving the divergences
@@ -402,7 +404,7 @@ func (d *Detector) tick(ctx context.Context, ls *logState) {
 		}
 		now := d.cfg.Now()
 		if now.Before(p.next) {
-			if now.Sub(p.since) >= d.cfg.Grace && len(p.recorded) == 0 {
+			if now.Sub(p.since) >= d.cfg.Grace {
 				d.record(ctx, p)
 			}
 			continue

@@ -188,6 +188,10 @@ func TestDetector(t *testing.T) {
 					t.Errorf("%d divergences resolved %q, want %d", gotRes[how], how, tc.resolved[how])
 				}
 			}
+			// Each unproven pair is recorded once, however often retried.
+			if n := len(r.out.open) + len(r.out.resolved); r.out.divergences != n {
+				t.Errorf("%d divergences recorded, want %d (one per pair)", r.out.divergences, n)
+			}
 			head, ok := r.det.Head(r.w.logs[0].origin)
 			if tc.head != 0 && (!ok || head.Size != tc.head) {
 				t.Errorf("head %d (%v), want %d", head.Size, ok, tc.head)
