@@ -114,6 +114,7 @@ func (o detectorOutput) Resolved(ctx context.Context, large detect.Key, how stri
 	if how == detect.ResolvedEvidence {
 		res = store.ResolvedEvidence
 	}
+	s.metrics.resolutions.WithLabelValues(res).Inc()
 	s.log.Info("divergence resolved", "origin", large.Origin, "size", large.Size, "resolution", res)
 	if err := s.cfg.Store.ResolveSuspicion(ctx, large.Origin, large.Size, large.Root, res, time.Now()); err != nil && ctx.Err() == nil {
 		s.log.Error("resolving divergence", "origin", large.Origin, "err", err)

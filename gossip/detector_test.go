@@ -109,5 +109,11 @@ func TestPushOnlyDivergence(t *testing.T) {
 		if c := evidenceCount(t, nd); c != 0 {
 			t.Errorf("%s holds %d evidence records", nd.name, c)
 		}
+		if c := counter(t, nd.svc, "vigil_suspicions_total", nil); c != 1 {
+			t.Errorf("%s: vigil_suspicions_total = %v, want 1", nd.name, c)
+		}
+		if c := counter(t, nd.svc, "vigil_suspicions_resolved_total", map[string]string{"resolution": "consistent"}); c != 1 {
+			t.Errorf("%s: vigil_suspicions_resolved_total{resolution=consistent} = %v, want 1", nd.name, c)
+		}
 	}
 }
