@@ -128,11 +128,11 @@ func (d *Detector) againstPending(ctx context.Context, ls *logState, k Key) bool
 		if small.Size > large.Size {
 			small, large = large, small
 		}
-		proof, _, _, err := d.cfg.Proofs.Consistency(ctx, k.Origin, small.Size, large.Size, large.Root)
+		proof, rm, rn, err := d.cfg.Proofs.Consistency(ctx, k.Origin, small.Size, large.Size, large.Root)
 		if err != nil {
 			continue
 		}
-		if res, ok := decide(small, large, proof); ok && res == split {
+		if res, ok := decideRoots(small, large, rm, rn); ok && res == split {
 			d.settled(ctx, ls, k, ResolvedEvidence)
 			d.found(ctx, ls, &conflict{a: small, b: large, proof: proof})
 			return true
@@ -155,14 +155,14 @@ func (d *Detector) settle(ctx context.Context, small, large Key, pub string, ask
 	origin := small.Origin
 	v.noSource = d.cfg.Proofs == nil
 	if !v.noSource {
-		p, _, _, err := d.cfg.Proofs.Consistency(ctx, origin, small.Size, large.Size, large.Root)
+		p, rm, rn, err := d.cfg.Proofs.Consistency(ctx, origin, small.Size, large.Size, large.Root)
 		switch {
 		case errors.Is(err, ErrNoSource):
 			v.noSource = true
 		case err != nil:
 			v.reason = fmt.Sprintf("no consistency proof %d→%d from the log's tiles: %v", small.Size, large.Size, err)
 		default:
-			if res, ok := decide(small, large, p); ok {
+			if res, ok := decideRoots(small, large, rm, rn); ok {
 				return verdict{res: res, proof: p}
 			}
 			// The tiles served to this node are not the tree the log
@@ -213,7 +213,16 @@ type verdict struct {
 // if and only if the proof yields small's root.
 func decide(small, large Key, proof [][]byte) (outcome, bool) {
 	rm, rn, err := evidence.RootsFromConsistency(small.Size, large.Size, proof)
-	if err != nil || rn != large.Root {
+	if err != nil {
+		return unproven, false
+	}
+	return decideRoots(small, large, rm, rn)
+}
+
+// decideRoots is decide given the roots a proof implies (as the proof
+// source computed them: the proofs it caches are those it checked).
+func decideRoots(small, large Key, rm, rn [32]byte) (outcome, bool) {
+	if rn != large.Root {
 		return unproven, false
 	}
 	if rm != small.Root {
@@ -393,8 +402,13 @@ func (d *Detector) Tick(ctx context.Context) {
 	}
 }
 
+// maxRetriesPerTick bounds the retries of one log per Tick, which hold the
+// log (each may wait for tiles and peers).
+const maxRetriesPerTick = 4
+
 func (d *Detector) tick(ctx context.Context, ls *logState) {
 	moved := false
+	retries := 0
 	for _, p := range slices.Clone(ls.pending) {
 		if ctx.Err() != nil {
 			return
@@ -403,12 +417,13 @@ func (d *Detector) tick(ctx context.Context, ls *logState) {
 			continue
 		}
 		now := d.cfg.Now()
-		if now.Before(p.next) {
+		if now.Before(p.next) || retries >= maxRetriesPerTick {
 			if now.Sub(p.since) >= d.cfg.Grace {
 				d.record(ctx, p)
 			}
 			continue
 		}
+		retries++
 		if d.check(ctx, ls, p.key, p.from, true) {
 			moved = true
 		}

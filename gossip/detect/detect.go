@@ -82,8 +82,9 @@ type Proofs interface {
 	// Consistency returns an evidence-form consistency proof from m to n
 	// (1 <= m < n; see evidence.EvidenceProof) of the log's tree at size
 	// n, whose signed root the caller expects to be rootN, and the size-m
-	// and size-n roots the proof implies. Errors wrap ErrNoSource when the
-	// log has no source.
+	// and size-n roots the proof implies (evidence.RootsFromConsistency;
+	// the detector relies on them, and the evidence it raises is verified
+	// again). Errors wrap ErrNoSource when the log has no source.
 	Consistency(ctx context.Context, origin string, m, n uint64, rootN [32]byte) (proof [][]byte, rootM, gotN [32]byte, err error)
 }
 
