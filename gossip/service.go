@@ -49,8 +49,9 @@ type Config struct {
 	// Roster returns the current roster; all nodes of a network share it.
 	Roster func() *roster.Roster
 	Store  Store
-	// Proofs builds consistency proofs; nil means sizes are compared
-	// without proofs (only same-size equivocation is then detectable).
+	// Proofs builds consistency proofs; nil means no log's tree can be
+	// read, and every log is checked across sizes as a push-only one is
+	// (docs/gossip.md, Detector).
 	Proofs ProofSource
 	// Name is this node's name in the sightings and evidence it publishes.
 	Name string
