@@ -107,26 +107,6 @@ type aggregator struct {
 	collecting map[cpKey]*collected
 }
 
-// sightingChecks is what the aggregator needs of the sighting validator.
-type sightingChecks interface {
-	isKnown(signedNote []byte) bool
-	checkLocalWith(data []byte, msg *vpb.Sighting, remember bool) (*sighting, pubsub.ValidationResult, string)
-	peekSighting(data []byte, from peer.ID) (*sighting, pubsub.ValidationResult, string)
-	markGossiped(s *sighting)
-	allow(p peer.ID) bool
-	result(topic string, r pubsub.ValidationResult, reason string) pubsub.ValidationResult
-}
-
-// sightingSink takes checked sightings: the detector.
-type sightingSink interface {
-	process(ctx context.Context, s *sighting)
-}
-
-var (
-	_ sightingChecks = (*validator)(nil)
-	_ sightingSink   = (*detector)(nil)
-)
-
 // collected are the signatures an aggregator holds for one checkpoint.
 type collected struct {
 	body []byte // the checkpoint text, up to and including its last newline
