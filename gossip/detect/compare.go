@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -105,7 +106,7 @@ func (d *Detector) check(ctx context.Context, ls *logState, k Key, from string, 
 		d.settled(ctx, ls, k, ResolvedEvidence)
 		d.found(ctx, ls, &conflict{a: small, b: large, proof: v.proof})
 	default:
-		if v.tilesServed && d.againstPending(ctx, ls, k) {
+		if !v.noSource && (ask || v.tilesServed) && d.againstPending(ctx, ls, k, v.tilesServed && large == k) {
 			return false
 		}
 		d.keep(ctx, ls, k, from, v.noSource, v.reason)
@@ -113,28 +114,50 @@ func (d *Detector) check(ctx context.Context, ls *logState, k Key, from string, 
 	return false
 }
 
+// maxPairChecks bounds the pending checkpoints one unproven checkpoint is
+// compared with through the tiles.
+const maxPairChecks = 6
+
 // againstPending compares k, unproven against the head, with the other
 // pending checkpoints through the log's tiles, and reports whether that
 // proved k part of a split view. The head may itself be a checkpoint the
-// tiles cannot reach (a fork the log shows others, larger than anything
-// this node is shown of its own view); the split is then between two
+// tiles cannot reach (a fork the log shows others, larger than the log's
+// tree as this node is served it); the split is then between two
 // checkpoints that are both pending.
-func (d *Detector) againstPending(ctx context.Context, ls *logState, k Key) bool {
-	for _, p := range slices.Clone(ls.pending) {
-		if p.key.Size == k.Size || p.key.Size == 0 {
-			continue
+//
+// Pairs where k is the smaller side go first (the tiles prove the larger
+// one's root, and k's against it), then those where k is the larger, which
+// are skipped when the tiles already showed they do not hold k's root
+// (notInTiles); the first group smallest first (the likeliest within the
+// tiles' reach), the second nearest first. At most maxPairChecks are tried, and the first fetch that fails
+// ends the attempt: tiles that cannot answer one pair are down or do not
+// reach that far.
+func (d *Detector) againstPending(ctx context.Context, ls *logState, k Key, notInTiles bool) bool {
+	type pair struct{ small, large Key }
+	var above, below []pair
+	for _, p := range ls.pending {
+		switch {
+		case p.key.Size == k.Size || p.key.Size == 0:
+		case p.key.Size > k.Size:
+			above = append(above, pair{k, p.key})
+		case !notInTiles:
+			below = append(below, pair{p.key, k})
 		}
-		small, large := p.key, k
-		if small.Size > large.Size {
-			small, large = large, small
+	}
+	bySize := func(a, b pair) int { return cmp.Compare(a.large.Size, b.large.Size) }
+	slices.SortFunc(above, bySize)
+	slices.SortFunc(below, func(a, b pair) int { return -cmp.Compare(a.small.Size, b.small.Size) })
+	for i, pr := range append(above, below...) {
+		if i == maxPairChecks {
+			break
 		}
-		proof, rm, rn, err := d.cfg.Proofs.Consistency(ctx, k.Origin, small.Size, large.Size, large.Root)
+		proof, rm, rn, err := d.cfg.Proofs.Consistency(ctx, k.Origin, pr.small.Size, pr.large.Size, pr.large.Root)
 		if err != nil {
-			continue
+			return false
 		}
-		if res, ok := decideRoots(small, large, rm, rn); ok && res == split {
+		if res, ok := decideRoots(pr.small, pr.large, rm, rn); ok && res == split {
 			d.settled(ctx, ls, k, ResolvedEvidence)
-			d.found(ctx, ls, &conflict{a: small, b: large, proof: proof})
+			d.found(ctx, ls, &conflict{a: pr.small, b: pr.large, proof: proof})
 			return true
 		}
 	}

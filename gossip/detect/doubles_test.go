@@ -127,8 +127,18 @@ type logProofs struct {
 	peersUp map[int]bool
 	// forks are the fork branches of each log peers know of.
 	forks map[int][]int
+	// logSize is the size of each log's honest tree as its tiles serve it
+	// (0: maxTreeSize).
+	logSize map[int]uint64
 	// tileCalls and peerCalls count the requests.
 	tileCalls, peerCalls int
+}
+
+func (lp *logProofs) size(i int) uint64 {
+	if s := lp.logSize[i]; s != 0 {
+		return s
+	}
+	return maxTreeSize
 }
 
 func (lp *logProofs) logIndex(origin string) int {
@@ -152,7 +162,7 @@ func (lp *logProofs) Consistency(_ context.Context, origin string, m, n uint64, 
 	if !lp.tilesUp[i] {
 		return nil, rm, rn, errors.New("tiles: connection refused")
 	}
-	if n > maxTreeSize || m == 0 || m >= n {
+	if n > lp.size(i) || m == 0 || m >= n {
 		return nil, rm, rn, errors.New("tiles: no such size")
 	}
 	p := lp.w.proof(treeID{i, 0}, m, n)

@@ -242,7 +242,7 @@ func newRig(t testing.TB) *rig {
 	r := &rig{
 		w:   w,
 		st:  newMemStore(w),
-		pr:  &logProofs{w: w, tiled: map[int]bool{}, tilesUp: map[int]bool{}, peersUp: map[int]bool{}, forks: map[int][]int{}},
+		pr:  &logProofs{w: w, tiled: map[int]bool{}, tilesUp: map[int]bool{}, peersUp: map[int]bool{}, forks: map[int][]int{}, logSize: map[int]uint64{}},
 		out: newRecorder(),
 		clk: &clock{t: time.Unix(1_900_000_000, 0)},
 	}

@@ -159,6 +159,8 @@ func (h *history) run(t testing.TB) error {
 	r := newRig(t)
 	for _, l := range h.logs {
 		r.pr.tiled[l.idx], r.pr.tilesUp[l.idx], r.pr.peersUp[l.idx] = l.tiled, l.tilesUp, l.peersUp
+		// The tiles serve the log's tree as it is: up to its latest size.
+		r.pr.logSize[l.idx] = max(1, l.honest[len(l.honest)-1])
 		if l.forked {
 			r.pr.forks[l.idx] = []int{l.branch()}
 		}
