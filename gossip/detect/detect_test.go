@@ -57,6 +57,9 @@ func wait(d int) step {
 // settle runs retries until the grace period is over.
 var settle step = func(t *testing.T, r *rig) { r.settle(context.Background()) }
 
+// tilesReach makes the log's tiles serve its tree up to size.
+func tilesReach(size uint64) step { return func(t *testing.T, r *rig) { r.pr.logSize[0] = size } }
+
 func tilesUp(up bool) step  { return func(t *testing.T, r *rig) { r.pr.tilesUp[0] = up } }
 func peersUp(up bool) step  { return func(t *testing.T, r *rig) { r.pr.peersUp[0] = up } }
 func expectOpen(n int) step { return func(t *testing.T, r *rig) { checkOpen(t, r, n) } }
@@ -131,6 +134,9 @@ func TestDetector(t *testing.T) {
 		{name: "larger side forked, only its peers can prove it", mode: tiled,
 			steps: []step{peersUp(true), see(honest, 12, w0), see(fork5, 20, w1), settle},
 			want:  map[vpb.Kind]int{vpb.Kind_KIND_LOG_EQUIVOCATION_DIFFERENT_SIZES: 1}, head: 12},
+		{name: "a fork head beyond the tiles' reach does not hide a split below it", mode: tiled,
+			steps: []step{tilesReach(12), see(fork5, 17, w1), see(honest, 7, w0), see(fork5, 10, w1), see(honest, 11, w0)},
+			want:  map[vpb.Kind]int{vpb.Kind_KIND_LOG_EQUIVOCATION_DIFFERENT_SIZES: 1}, head: 17},
 		{name: "larger side forked, nobody can prove it: divergence", mode: tiled,
 			steps: []step{see(honest, 12, w0), see(fork5, 20, w1), expectOpen(0), settle},
 			open:  1, head: 12},
