@@ -117,3 +117,31 @@ func TestPushOnlyDivergence(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitViewAfterEmptyStart: a log that published the empty tree first
+// shows two groups of nodes histories of different sizes; every node
+// proves the split view.
+func TestSplitViewAfterEmptyStart(t *testing.T) {
+	n := newNet(t, netOptions{nodes: 4})
+	n.connectRing()
+	ctx := context.Background()
+	for _, nd := range n.nodes {
+		n.push(nd, n.log)
+	}
+	root0, _ := n.log.Root(0)
+	for _, nd := range n.nodes {
+		waitFor(t, 20*time.Second, nd.name+" to hold the empty checkpoint", func() bool {
+			_, err := nd.db.Checkpoint(ctx, n.log.Origin(), 0, root0)
+			return err == nil
+		})
+	}
+	n.log.AppendN(5, "common")
+	for _, nd := range n.nodes {
+		n.push(nd, n.log)
+	}
+	fork, _ := n.log.Fork(5)
+	n.log.AppendN(3, "view-a") // A: 8, a power of two
+	fork.AppendN(7, "view-b")  // B: 12
+	n.equivocate(n.log, fork)
+	n.waitEvidence(n.nodes, "log-equivocation-different-sizes", detectDeadline)
+}
