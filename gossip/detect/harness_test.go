@@ -68,7 +68,9 @@ var (
 )
 
 func getWorld(t testing.TB) *world {
-	t.Helper()
+	if t != nil {
+		t.Helper()
+	}
 	worldOnce.Do(func() {
 		w := &world{trees: map[treeID]*testonly.Tree{}, sigs: map[sigKey]note.Signature{}, keys: map[sigKey]detect.Key{}}
 		var policy strings.Builder
