@@ -87,7 +87,13 @@ const (
 
 // aggregator is both sides of aggregation at one node.
 type aggregator struct {
-	s        *Service
+	s *Service
+	// val checks the sightings the aggregator collects and relays, det
+	// takes the checked ones, and seen says whether the validator has
+	// taken a checkpoint in (from gossip or this node).
+	val      sightingChecks
+	det      sightingSink
+	seen     func(cpKey) bool
 	window   time.Duration
 	fallback time.Duration
 	// announce is how soon a witness checks that a checkpoint new to it
@@ -114,7 +120,13 @@ func newAggregator(s *Service) *aggregator {
 		return nil
 	}
 	a := &aggregator{
-		s:          s,
+		s:   s,
+		val: s.val,
+		det: s.det,
+		seen: func(k cpKey) bool {
+			_, ok := s.val.known.get(k)
+			return ok
+		},
 		window:     cmp.Or(s.cfg.AggregateWindow, defaultAggregateWindow),
 		fallback:   cmp.Or(s.cfg.AggregateFallback, defaultAggregateFallback),
 		ids:        map[string]peer.ID{},
@@ -214,19 +226,19 @@ func (a *aggregator) handOff(ctx context.Context, signedNote []byte) bool {
 	if err != nil {
 		return false
 	}
-	if a.s.val.isKnown(signedNote) {
+	if a.val.isKnown(signedNote) {
 		return true // gossip already carries it
 	}
-	sg, _, _ := a.s.val.checkLocalWith(b, msg, false)
+	sg, _, _ := a.val.checkLocalWith(b, msg, false)
 	if sg == nil {
 		return false
 	}
 	// The node's own view, which its publication used to bring back to
 	// its detector. Aggregation announces it to gossip (selfEvident).
-	a.s.val.markGossiped(sg)
-	a.s.det.process(ctx, sg)
+	a.val.markGossiped(sg)
+	a.det.process(ctx, sg)
 	key := cpKey{sg.origin, sg.cp.Size, sg.cp.Root}
-	_, seen := a.s.val.known.get(key)
+	seen := a.seen(key)
 	hop, _ := a.route(key)
 	if hop == "" {
 		a.s.metrics.handOffs.WithLabelValues("collected").Inc()
@@ -251,7 +263,7 @@ func (a *aggregator) handOff(ctx context.Context, signedNote []byte) bool {
 		// a split view: if gossip still has not shown it shortly, the
 		// next hop did not announce it, and this node does.
 		a.after(a.announce, func() {
-			if _, seen := a.s.val.known.get(key); !seen {
+			if !a.seen(key) {
 				fallback()
 				return
 			}
@@ -266,7 +278,7 @@ func (a *aggregator) handOff(ctx context.Context, signedNote []byte) bool {
 // cosignature in it; published counts the times it does.
 func (a *aggregator) unlessBack(ctx context.Context, signedNote []byte, source vpb.Source, published prometheus.Counter) func() {
 	return func() {
-		if !a.s.val.isKnown(signedNote) {
+		if !a.val.isKnown(signedNote) {
 			published.Inc()
 			a.publish(ctx, signedNote, source)
 		}
@@ -308,16 +320,16 @@ func (a *aggregator) receive(ctx context.Context, st network.Stream) {
 			return
 		}
 		if (typ != frameSighting && typ != frameRelay) || len(b) > vpb.MaxSightingSize {
-			a.s.val.result("cosign", pubsub.ValidationReject, "malformed")
+			a.val.result("cosign", pubsub.ValidationReject, "malformed")
 			st.Reset()
 			return
 		}
-		if !a.s.val.allow(from) {
-			a.s.val.result("cosign", pubsub.ValidationIgnore, "rate_limited")
+		if !a.val.allow(from) {
+			a.val.result("cosign", pubsub.ValidationIgnore, "rate_limited")
 			continue
 		}
-		sg, res, reason := a.s.val.peekSighting(b, from)
-		a.s.val.result("cosign", res, reason)
+		sg, res, reason := a.val.peekSighting(b, from)
+		a.val.result("cosign", res, reason)
 		if sg == nil {
 			if res == pubsub.ValidationReject {
 				st.Reset()
@@ -334,8 +346,8 @@ func (a *aggregator) receive(ctx context.Context, st network.Stream) {
 			st.Write([]byte{answer})
 			return
 		}
-		a.s.val.markGossiped(sg) // collected, so announced (selfEvident)
-		a.s.det.process(ctx, sg)
+		a.val.markGossiped(sg) // collected, so announced (selfEvident)
+		a.det.process(ctx, sg)
 		a.collect(ctx, sg)
 	}
 }
@@ -363,7 +375,7 @@ func (a *aggregator) collect(ctx context.Context, sg *sighting) {
 		return
 	}
 	hop, first := a.route(key)
-	if _, seen := a.s.val.known.get(key); !seen {
+	if !a.seen(key) {
 		// It may be one side of a split view, which must not wait: the
 		// last stop announces it at once, and a node on the way hands it
 		// on at once (only the last stops then announce it, not every
@@ -425,7 +437,7 @@ func (a *aggregator) flush(ctx context.Context, key cpKey) {
 		return
 	}
 	n := c.note()
-	if a.s.val.isKnown(n) {
+	if a.val.isKnown(n) {
 		return
 	}
 	hop, first := a.route(key)

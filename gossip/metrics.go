@@ -10,6 +10,7 @@ type Metrics struct {
 	pushes        prometheus.Counter
 	evidence      *prometheus.CounterVec
 	suspicions    prometheus.Counter
+	resolutions   *prometheus.CounterVec
 	detectLatency prometheus.Histogram
 	// validationWait and deliveryWait: waits.go.
 	validationWait prometheus.Histogram
@@ -45,8 +46,12 @@ func newMetrics(peers func() float64) *Metrics {
 		}, []string{"kind", "via"}),
 		suspicions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_suspicions_total",
-			Help: "Checkpoints a log would not let this node check (no proof served).",
+			Help: "Unproven divergences recorded: two checkpoints of a log, of different sizes, that no proof (or, for a log without tiles, no witness cosigning both) showed consistent within the grace period.",
 		}),
+		resolutions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_suspicions_resolved_total",
+			Help: "Unproven divergences settled, by resolution (consistent, evidence).",
+		}, []string{"resolution"}),
 		detectLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "vigil_detector_seconds",
 			Help:    "Time the detector spends on one accepted sighting, including proof fetches and store writes.",
@@ -86,5 +91,5 @@ func newMetrics(peers func() float64) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh}
+	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.resolutions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh}
 }

@@ -98,6 +98,10 @@ type netOptions struct {
 	window, fallback time.Duration
 	// peers are further peers-file entries (with aggregate).
 	peers []gossip.Peer
+	// pushOnly: the log serves no tiles to the nodes; grace is their
+	// DivergenceGrace.
+	pushOnly bool
+	grace    time.Duration
 }
 
 func newNet(t testing.TB, o netOptions) *tnet {
@@ -162,6 +166,9 @@ func (n *tnet) startNode(name string, signer *tlog.CosignatureSigner, o netOptio
 	t.Cleanup(func() { nd.db.Close() })
 	rosterFn := func() *roster.Roster { return n.roster }
 	urlFor := func(*roster.Log) string { return nd.view.Load().srv.URL }
+	if o.pushOnly {
+		urlFor = func(*roster.Log) string { return "" }
+	}
 	nd.svc, err = gossip.New(gossip.Config{
 		Network:           "test",
 		Host:              nd.host,
@@ -175,6 +182,7 @@ func (n *tnet) startNode(name string, signer *tlog.CosignatureSigner, o netOptio
 		Peers:             o.peers,
 		AggregateWindow:   o.window,
 		AggregateFallback: o.fallback,
+		DivergenceGrace:   o.grace,
 		OnEvidence: func(r store.EvidenceRecord) {
 			select {
 			case nd.evidence <- r:

@@ -22,9 +22,9 @@ type ProofSource interface {
 	// (1 <= m < n) of the log's tree at size n.
 	ConsistencyProof(ctx context.Context, origin string, m, n uint64) ([][]byte, error)
 	// SubtreeRoot returns the root of the first m entries, m a power of
-	// two, from the log's tree as served now (its partial tiles exist
-	// only for sizes it published, so never as of size m).
-	SubtreeRoot(ctx context.Context, origin string, m uint64) ([]byte, error)
+	// two, from the log's tiles at tree size n >= m (its partial tiles
+	// exist only for sizes it published, so never as of size m).
+	SubtreeRoot(ctx context.Context, origin string, m, n uint64) ([]byte, error)
 }
 
 // TileProofs is a ProofSource reading each log's tlog-tiles from its roster
@@ -90,27 +90,10 @@ func (t *TileProofs) ConsistencyProof(ctx context.Context, origin string, m, n u
 }
 
 // SubtreeRoot implements ProofSource: it reads the node from the tiles as
-// they are at the size of the checkpoint the log serves now, the only size
-// whose partial tiles a tlog-tiles client can count on (a log writes none
-// for a size it did not publish). The caller binds the node to a signed root
-// by the consistency proof it completes, so a log that serves another view
-// gets no evidence out of this, only a mismatch.
-func (t *TileProofs) SubtreeRoot(ctx context.Context, origin string, m uint64) ([]byte, error) {
-	c, err := t.client(origin)
-	if err != nil {
-		return nil, err
-	}
-	n, err := c.Size(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.SubtreeRoot(ctx, m, n)
-}
-
-// SubtreeRootAt returns the root of the first m entries (m a power of two)
-// from the log's tiles at tree size n >= m: what SubtreeRoot reads when the
-// caller knows the size whose proof it completes.
-func (t *TileProofs) SubtreeRootAt(ctx context.Context, origin string, m, n uint64) ([]byte, error) {
+// they are at tree size n, the size whose consistency proof the node
+// completes, whose partial tiles the log wrote when it published that size
+// (it writes none for a size it did not publish, so never as of size m).
+func (t *TileProofs) SubtreeRoot(ctx context.Context, origin string, m, n uint64) ([]byte, error) {
 	c, err := t.client(origin)
 	if err != nil {
 		return nil, err

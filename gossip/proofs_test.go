@@ -55,8 +55,7 @@ func TestTileProofsTessera(t *testing.T) {
 	tp := &gossip.TileProofs{Roster: func() *roster.Roster { return r }}
 	for _, m := range []uint64{1, 2, 4, 8} {
 		for name, read := range map[string]func() ([]byte, error){
-			"SubtreeRoot":   func() ([]byte, error) { return tp.SubtreeRoot(ctx, origin, m) },
-			"SubtreeRootAt": func() ([]byte, error) { return tp.SubtreeRootAt(ctx, origin, m, 15) },
+			"SubtreeRoot": func() ([]byte, error) { return tp.SubtreeRoot(ctx, origin, m, 15) },
 		} {
 			got, err := read()
 			if err != nil {

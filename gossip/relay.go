@@ -115,7 +115,7 @@ func (a *aggregator) pass(ctx context.Context, sg *sighting, data []byte) bool {
 	key := cpKey{sg.origin, sg.cp.Size, sg.cp.Root}
 	switch _, first := a.route(key); {
 	case first == a.s.self:
-		a.s.det.process(ctx, sg)
+		a.det.process(ctx, sg)
 		a.collect(ctx, sg)
 	case first == "" || a.s.cfg.Host.Network().Connectedness(first) != network.Connected || !a.send(ctx, first, data):
 		a.s.metrics.relays.WithLabelValues("declined").Inc()

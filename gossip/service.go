@@ -30,6 +30,8 @@ type Store interface {
 	NewestCheckpoint(ctx context.Context, origin string, minCosigners int) (store.CheckpointRecord, error)
 	PutEvidence(ctx context.Context, rec store.EvidenceRecord) (bool, error)
 	RecordSuspicion(ctx context.Context, origin string, size uint64, root [32]byte, reason string, at time.Time) error
+	RecordDivergence(ctx context.Context, origin string, small, large store.SuspicionSide, reason string, at time.Time) error
+	ResolveSuspicion(ctx context.Context, origin string, size uint64, root [32]byte, resolution string, at time.Time) error
 }
 
 // Config configures a Service. Network, Host, Roster and Store are required;
@@ -47,8 +49,9 @@ type Config struct {
 	// Roster returns the current roster; all nodes of a network share it.
 	Roster func() *roster.Roster
 	Store  Store
-	// Proofs builds consistency proofs; nil means sizes are compared
-	// without proofs (only same-size equivocation is then detectable).
+	// Proofs builds consistency proofs; nil means no log's tree can be
+	// read, and every log is checked across sizes as a push-only one is
+	// (docs/gossip.md, Detector).
 	Proofs ProofSource
 	// Name is this node's name in the sightings and evidence it publishes.
 	Name string
@@ -95,6 +98,10 @@ type Config struct {
 	ValidatorTimeout time.Duration
 	// ProofTimeout bounds one proof fetch by the detector (default 10s).
 	ProofTimeout time.Duration
+	// DivergenceGrace is how long two checkpoints of one log, of different
+	// sizes, may stay unproven before the divergence is recorded as a
+	// suspicion (default 2m; see docs/gossip.md).
+	DivergenceGrace time.Duration
 	// HeartbeatInterval overrides gossipsub's 1s heartbeat (tests).
 	HeartbeatInterval time.Duration
 	// Own, if set, learns the checkpoints that carry this node's own
@@ -263,6 +270,11 @@ func New(cfg Config) (*Service, error) {
 	go func() {
 		defer s.wg.Done()
 		s.offers.run(ctx, rate.NewLimiter(rate.Limit(s.cfg.CosignPublishRate), max(1, int(s.cfg.CosignPublishRate)/10)), s.publishOffer)
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.det.run(ctx)
 	}()
 	s.startSync(ctx)
 	s.serveProofs(ctx)

@@ -1,7 +1,6 @@
 package witness
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,8 +16,6 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
-
-	"github.com/vigilnet/vigil/tlog"
 )
 
 // Bounds on what a TileClient reads from a log.
@@ -125,25 +122,6 @@ func (c *TileClient) SubtreeRoot(ctx context.Context, m, n uint64) ([]byte, erro
 		}
 	}
 	return r.GetRootHash(nil)
-}
-
-// Size returns the tree size of the checkpoint the log serves now, read
-// without verifying its signature: a hint for which tiles exist, never a
-// claim about the log.
-func (c *TileClient) Size(ctx context.Context) (uint64, error) {
-	b, err := c.Checkpoint(ctx)
-	if err != nil {
-		return 0, err
-	}
-	text, _, ok := bytes.Cut(b, []byte("\n\n"))
-	if !ok {
-		return 0, fmt.Errorf("checkpoint from %s: %w", c.base, tlog.ErrMalformedNote)
-	}
-	cp, err := tlog.ParseCheckpoint(append(text, '\n'))
-	if err != nil {
-		return 0, fmt.Errorf("checkpoint from %s: %w", c.base, err)
-	}
-	return cp.Size, nil
 }
 
 func (c *TileClient) get(ctx context.Context, path string, limit int64) ([]byte, error) {
