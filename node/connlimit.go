@@ -5,9 +5,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,19 +20,33 @@ import (
 // connection left in the backlog is one that add-checkpoint waits behind)
 // and, at a cap, sheds the least valuable connection to make room:
 //
-//  1. the oldest one without a request in its handler: still sending its
-//     header (slowloris), idle between keep-alive requests, or new;
-//  2. the oldest one whose handler is still reading a request body;
-//  3. the oldest event stream;
+//  1. the oldest connection without a request in its handler (new, still
+//     sending its header, or idle between keep-alive requests) that has had
+//     shedGrace to send one;
+//  2. else whichever has waited longest of: connections without a request,
+//     requests whose handler is still reading the body, and event streams
+//     beyond their cap;
 //
-// and if every connection is serving a request, it closes the new one at
-// once. A fresh connection is never the oldest, so a client that sends its
-// request promptly (add-checkpoint, /healthz) is answered while a flood of
-// slow or idle ones churns through the cap. Event streams are capped lower
-// than connections (feed.Config.MaxSubscribers), which keeps the rest of
-// the cap for requests.
+// taking first, in both, the connections of the source addresses whose
+// connections the caps have had to shed most lately (a decaying count): a
+// flood's addresses pile up sheds, while a client that connects now and then
+// has none, so its connection is shed only when no flood connection is left
+// to shed, and a new connection from a worse address than every one held is
+// closed at once instead; and
+// skipping a connection without a request whose request has arrived whole
+// and waits to be read (at least requestBytes unread in the kernel): on a
+// busy machine the server may not have run its goroutine yet, and that
+// request is the one the caps are there to protect;
+// and if every connection is serving a request (or is a stream within its
+// cap), it closes the new one at once. A fresh connection is shed last, so
+// a client that sends its request promptly (add-checkpoint, /healthz) is
+// answered while a flood of slow or idle connections churns through the
+// cap. Event streams are capped lower than connections
+// (feed.Config.MaxSubscribers), which keeps the rest of the cap for
+// requests.
 type connLimiter struct {
 	max, perAddr int
+	maxStreams   int
 	log          *slog.Logger
 	// streamReq tells which requests become event streams.
 	streamReq func(*http.Request) bool
@@ -38,6 +55,9 @@ type connLimiter struct {
 	conns  list.List // of *trackedConn, oldest accepted first
 	byAddr map[string]int
 	phases [numPhases]int
+	// penalty is the decaying count of sheds per source address.
+	penalty map[string]*addrPenalty
+	admits  int
 
 	shed *prometheus.CounterVec
 }
@@ -47,9 +67,8 @@ type connLimiter struct {
 type connPhase int
 
 const (
-	phaseNew       connPhase = iota // accepted, no byte of a request yet
-	phaseHeader                     // reading a request header
-	phaseIdle                       // between keep-alive requests
+	phaseNew       connPhase = iota // accepted, no whole request header yet
+	phaseIdle                       // between keep-alive requests (or sending the next header)
 	phaseBody                       // handler running, request body not read to its end
 	phaseHandler                    // handler running, body read (or none)
 	phaseStream                     // an event stream
@@ -57,7 +76,7 @@ const (
 	numPhases
 )
 
-var phaseNames = [numPhases]string{"new", "header", "idle", "body", "handler", "stream", "finishing"}
+var phaseNames = [numPhases]string{"new", "idle", "body", "handler", "stream", "finishing"}
 
 // Shed reasons, the values of the reason label of
 // vigil_http_connections_shed_total.
@@ -70,11 +89,13 @@ const (
 
 func newConnLimiter(cfg HTTPConfig, log *slog.Logger, streamReq func(*http.Request) bool) *connLimiter {
 	return &connLimiter{
-		max:       cfg.MaxConns,
-		perAddr:   cfg.MaxConnsPerAddr,
-		log:       log,
-		streamReq: streamReq,
-		byAddr:    map[string]int{},
+		max:        cfg.MaxConns,
+		maxStreams: cfg.MaxEventStreams,
+		perAddr:    cfg.MaxConnsPerAddr,
+		log:        log,
+		streamReq:  streamReq,
+		byAddr:     map[string]int{},
+		penalty:    map[string]*addrPenalty{},
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_http_connections_shed_total",
 			Help: "HTTP connections closed by the connection caps, by reason (no_request, slow_body, stream, refused) and the cap reached (total, per_address).",
@@ -89,7 +110,20 @@ type trackedConn struct {
 	addr  string
 	elem  *list.Element // nil once untracked
 	phase connPhase
+	since time.Time // when it entered phase
 }
+
+// requestBytes is the least unread data taken for a request that has
+// arrived whole: more than a slowloris trickles between two reads, less
+// than the shortest request line and Host header.
+const requestBytes = 24
+
+// maxSkips bounds the connections checked for unread requests per shed.
+const maxSkips = 8
+
+// shedGrace is how long a connection may take to send its request header
+// before it is shed ahead of older slow bodies and streams.
+const shedGrace = time.Second
 
 // Close untracks the connection and closes it.
 func (c *trackedConn) Close() error {
@@ -97,7 +131,7 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-var connDesc = prometheus.NewDesc("vigil_http_connections", "Open HTTP connections by state (new, header, idle, body, handler, stream, finishing).", []string{"state"}, nil)
+var connDesc = prometheus.NewDesc("vigil_http_connections", "Open HTTP connections by state: new (no whole request header yet), idle (between keep-alive requests), body (handler reading the request body), handler, stream (GET /v1/events), finishing.", []string{"state"}, nil)
 
 // Describe implements prometheus.Collector.
 func (l *connLimiter) Describe(ch chan<- *prometheus.Desc) { ch <- connDesc }
@@ -143,10 +177,14 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 func (l *connLimiter) admit(c net.Conn) *trackedConn {
 	addr := hostOf(c.RemoteAddr())
 	var victims []*trackedConn
+	now := time.Now()
 	l.mu.Lock()
+	if l.admits++; l.admits%1024 == 0 {
+		l.prunePenalties(now)
+	}
 	refused := ""
 	if l.byAddr[addr] >= l.perAddr {
-		if v, reason := l.victim(addr); v != nil {
+		if v, reason := l.victim(addr, -1, now); v != nil {
 			victims = append(victims, v)
 			l.shed.WithLabelValues(reason, "per_address").Inc()
 		} else {
@@ -154,7 +192,7 @@ func (l *connLimiter) admit(c net.Conn) *trackedConn {
 		}
 	}
 	if refused == "" && l.conns.Len() >= l.max {
-		if v, reason := l.victim(""); v != nil {
+		if v, reason := l.victim("", l.bucket(addr, now), now); v != nil {
 			victims = append(victims, v)
 			l.shed.WithLabelValues(reason, "total").Inc()
 		} else {
@@ -163,12 +201,16 @@ func (l *connLimiter) admit(c net.Conn) *trackedConn {
 	}
 	var tc *trackedConn
 	if refused == "" {
-		tc = &trackedConn{Conn: c, l: l, addr: addr}
+		tc = &trackedConn{Conn: c, l: l, addr: addr, since: now}
 		tc.elem = l.conns.PushBack(tc)
 		l.byAddr[addr]++
 		l.phases[phaseNew]++
 	} else {
 		l.shed.WithLabelValues(shedRefused, refused).Inc()
+		l.penalize(addr, now)
+	}
+	for _, v := range victims {
+		l.penalize(v.addr, now)
 	}
 	l.mu.Unlock()
 	for _, v := range victims {
@@ -181,37 +223,131 @@ func (l *connLimiter) admit(c net.Conn) *trackedConn {
 }
 
 // victim picks and untracks the connection to shed, from addr only if addr
-// is set; l.mu is held.
-func (l *connLimiter) victim(addr string) (*trackedConn, string) {
-	var body, stream *trackedConn
+// is set; nil if there is none, or if every candidate's address is in a
+// lower penalty bucket than newcomer (then the new connection goes; -1
+// never prefers it). l.mu is held.
+func (l *connLimiter) victim(addr string, newcomer int, now time.Time) (*trackedConn, string) {
+	var skip []*trackedConn
+	for {
+		v, b := l.pick(addr, skip, now)
+		if v == nil || b < newcomer {
+			return nil, ""
+		}
+		switch v.phase {
+		case phaseNew, phaseIdle:
+			if len(skip) < maxSkips && pendingBytes(v.Conn) >= requestBytes {
+				skip = append(skip, v)
+				continue
+			}
+		}
+		reason := shedHeader
+		switch v.phase {
+		case phaseBody:
+			reason = shedBody
+		case phaseStream:
+			reason = shedStream
+		}
+		l.removeLocked(v)
+		return v, reason
+	}
+}
+
+// pick returns the connection to shed next, ignoring skip, and its
+// address's penalty bucket: from the highest bucket, the oldest connection
+// without a request that has had shedGrace to send one, else the one that
+// has waited longest. l.mu is held.
+func (l *connLimiter) pick(addr string, skip []*trackedConn, now time.Time) (*trackedConn, int) {
+	cutoff := now.Add(-shedGrace)
+	streamsOver := l.phases[phaseStream] > l.maxStreams
+	var aged, oldest *trackedConn
+	agedB, oldestB := -1, -1
+	buckets := map[string]int{}
 	for e := l.conns.Front(); e != nil; e = e.Next() {
 		c := e.Value.(*trackedConn)
-		if addr != "" && c.addr != addr {
+		if addr != "" && c.addr != addr || slices.Contains(skip, c) {
 			continue
 		}
+		isAged := false
 		switch c.phase {
-		case phaseNew, phaseHeader, phaseIdle:
-			l.removeLocked(c)
-			return c, shedHeader
+		case phaseNew, phaseIdle:
+			isAged = !c.since.After(cutoff)
 		case phaseBody:
-			if body == nil {
-				body = c
-			}
 		case phaseStream:
-			if stream == nil {
-				stream = c
+			if !streamsOver {
+				continue
 			}
+		default:
+			continue
+		}
+		b, ok := buckets[c.addr]
+		if !ok {
+			b = l.bucket(c.addr, now)
+			buckets[c.addr] = b
+		}
+		if isAged && (b > agedB || b == agedB && c.since.Before(aged.since)) {
+			aged, agedB = c, b
+		}
+		if b > oldestB || b == oldestB && c.since.Before(oldest.since) {
+			oldest, oldestB = c, b
 		}
 	}
-	if body != nil {
-		l.removeLocked(body)
-		return body, shedBody
+	if aged != nil && agedB >= oldestB {
+		return aged, agedB
 	}
-	if stream != nil {
-		l.removeLocked(stream)
-		return stream, shedStream
+	return oldest, oldestB
+}
+
+// addrPenalty is a decaying count of an address's shed connections.
+type addrPenalty struct {
+	score float64
+	at    time.Time
+}
+
+// Penalties halve every penaltyHalfLife; at most maxPenalties addresses are
+// remembered (an address beyond them counts as clean).
+const (
+	penaltyHalfLife = 10 * time.Second
+	maxPenalties    = 1 << 16
+)
+
+func (p *addrPenalty) decay(now time.Time) float64 {
+	if d := now.Sub(p.at); d > 100*time.Millisecond {
+		p.score *= math.Exp2(-float64(d) / float64(penaltyHalfLife))
+		p.at = now
 	}
-	return nil, ""
+	return p.score
+}
+
+// bucket is the penalty class of addr: 0 for under one recent shed, then
+// one more per doubling. l.mu is held.
+func (l *connLimiter) bucket(addr string, now time.Time) int {
+	p := l.penalty[addr]
+	if p == nil {
+		return 0
+	}
+	return int(math.Log2(1 + p.decay(now)))
+}
+
+func (l *connLimiter) penalize(addr string, now time.Time) {
+	p := l.penalty[addr]
+	if p == nil {
+		if len(l.penalty) >= maxPenalties {
+			return
+		}
+		p = &addrPenalty{at: now}
+		l.penalty[addr] = p
+	}
+	p.decay(now)
+	p.score++
+}
+
+// prunePenalties forgets addresses whose penalty has decayed away.
+func (l *connLimiter) prunePenalties(now time.Time) {
+	for a, p := range l.penalty {
+		if p.decay(now) < 0.5 {
+			delete(l.penalty, a)
+		}
+	}
 }
 
 // abort closes c at once, with a reset rather than a FIN, so that neither
@@ -245,7 +381,7 @@ func (l *connLimiter) setPhase(c *trackedConn, p connPhase) {
 	l.mu.Lock()
 	if c.elem != nil {
 		l.phases[c.phase]--
-		c.phase = p
+		c.phase, c.since = p, time.Now()
 		l.phases[p]++
 	}
 	l.mu.Unlock()
@@ -259,9 +395,9 @@ func (l *connLimiter) connState(c net.Conn, s http.ConnState) {
 	}
 	switch s {
 	case http.StateActive:
-		// The first byte of a request arrived; the header may still be
-		// arriving one byte at a time.
-		l.setPhase(tc, phaseHeader)
+		// The server has read a request header and is about to call the
+		// handler, which refines the phase.
+		l.setPhase(tc, phaseHandler)
 	case http.StateIdle:
 		l.setPhase(tc, phaseIdle)
 	case http.StateClosed, http.StateHijacked:
@@ -295,7 +431,7 @@ func (l *connLimiter) handler(next http.Handler) http.Handler {
 			l.setPhase(tc, phaseStream)
 		case r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0:
 			l.setPhase(tc, phaseBody)
-			r.Body = &bodyWatch{ReadCloser: r.Body, l: l, c: tc}
+			r.Body = &bodyWatch{ReadCloser: r.Body, l: l, c: tc, left: r.ContentLength}
 		default:
 			l.setPhase(tc, phaseHandler)
 		}
@@ -305,17 +441,22 @@ func (l *connLimiter) handler(next http.Handler) http.Handler {
 }
 
 // bodyWatch moves its connection out of phaseBody once the body has been
-// read to its end (or failed).
+// received whole (its Content-Length read, or the end of a chunked body) or
+// failed: a handler that has its request is not shed while it works on it.
 type bodyWatch struct {
 	io.ReadCloser
 	l    *connLimiter
 	c    *trackedConn
+	left int64 // bytes of the Content-Length not read yet; negative: chunked
 	done bool
 }
 
 func (b *bodyWatch) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.done {
+	if b.left > 0 {
+		b.left -= int64(n)
+	}
+	if (err != nil || b.left == 0) && !b.done {
 		b.done = true
 		b.l.setPhase(b.c, phaseHandler)
 	}

@@ -54,9 +54,9 @@ type Config struct {
 	// together); 0 means 5,000.
 	DialRate float64
 	// Redial is how long a connection the node closed waits before it is
-	// dialled again (with up to 50 % jitter); 0 means 1 s.
+	// dialled again (with up to 50 % jitter); 0 means 2 s.
 	Redial time.Duration
-	// Interval paces the slowloris bytes; 0 means 2 s.
+	// Interval paces the slowloris bytes; 0 means 3 s.
 	Interval time.Duration
 	// Duration stops the flood by itself after this long; required.
 	Duration time.Duration
@@ -108,10 +108,10 @@ func Start(ctx context.Context, cfg Config) (*Flood, error) {
 		cfg.DialRate = 5000
 	}
 	if cfg.Redial <= 0 {
-		cfg.Redial = time.Second
+		cfg.Redial = 2 * time.Second
 	}
 	if cfg.Interval <= 0 {
-		cfg.Interval = 2 * time.Second
+		cfg.Interval = 3 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	f := &Flood{cfg: cfg, lim: rate.NewLimiter(rate.Limit(cfg.DialRate), 100), cancel: cancel}
@@ -181,7 +181,11 @@ func (f *Flood) hold(ctx context.Context, kind Kind, src *net.TCPAddr) {
 }
 
 // use plays kind on c until the node closes it (true) or ctx ends (false).
+// It wakes only to send a slowloris byte: a held connection costs the
+// flood no CPU in between, so the flood's own load stays small.
 func (f *Flood) use(ctx context.Context, kind Kind, c net.Conn) bool {
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	var head, trickle string
 	switch kind {
 	case HeaderSlowloris:
@@ -206,25 +210,14 @@ func (f *Flood) use(ctx context.Context, kind Kind, c net.Conn) bool {
 			if _, err := c.Write([]byte{trickle[i%len(trickle)]}); err != nil {
 				return ctx.Err() == nil
 			}
+			c.SetReadDeadline(time.Now().Add(f.cfg.Interval))
 		}
-		// Wait one interval for the node to close the connection; what
-		// it sends (a stream's events, an error response) is drained.
-		deadline := time.Now().Add(f.cfg.Interval)
+		// Until the next byte is due (or, for a stream, for good), drain
+		// what the node sends and notice when it closes the connection.
 		for {
-			if ctx.Err() != nil {
-				return false
-			}
-			rd := time.Now().Add(time.Second)
-			if deadline.Before(rd) {
-				rd = deadline
-			}
-			c.SetReadDeadline(rd)
 			_, err := c.Read(buf)
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				if time.Now().Before(deadline) {
-					continue
-				}
+			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
 				break
 			}
 			if err != nil {
