@@ -306,13 +306,10 @@ func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
 	lifetime := time.NewTimer(f.cfg.StreamLifetime)
 	defer lifetime.Stop()
 	// end sends the retry line that tells the client when to come back.
-	end := func(ms int, reason string) {
+	end := func(ms int) {
 		_ = rc.SetWriteDeadline(time.Now().Add(time.Second))
 		if _, err := fmt.Fprintf(w, "retry: %d\n\n", ms); err == nil {
 			_ = rc.Flush()
-		}
-		if reason == endedLifetime {
-			h.ended.WithLabelValues(reason).Inc()
 		}
 	}
 	for {
@@ -355,10 +352,12 @@ func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
 			buf = append(buf, ": keep-alive\n\n"...)
 			heartbeat.Reset(f.cfg.Heartbeat)
 		case <-lifetime.C:
-			end(retryMillis, endedLifetime)
+			h.ended.WithLabelValues(endedLifetime).Inc()
+			end(retryMillis)
 			return
 		case <-sub.displaced:
-			end(retryDisplacedMsec, "")
+			// Counted when it was displaced (subscribe).
+			end(retryDisplacedMsec)
 			return
 		}
 	}

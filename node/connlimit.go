@@ -58,6 +58,8 @@ type connLimiter struct {
 	// penalty is the decaying count of sheds per source address.
 	penalty map[string]*addrPenalty
 	admits  int
+	// warned is when the log last said the caps were shedding.
+	warned time.Time
 
 	shed *prometheus.CounterVec
 }
@@ -212,7 +214,16 @@ func (l *connLimiter) admit(c net.Conn) *trackedConn {
 	for _, v := range victims {
 		l.penalize(v.addr, now)
 	}
+	warn := (len(victims) > 0 || tc == nil) && now.Sub(l.warned) >= time.Minute
+	if warn {
+		l.warned = now
+	}
+	open := l.conns.Len()
 	l.mu.Unlock()
+	if warn {
+		l.log.Warn("HTTP connection caps reached: closing the least valuable connections (vigil_http_connections_shed_total); logged at most once a minute",
+			"open", open, "max_conns", l.max, "max_conns_per_addr", l.perAddr)
+	}
 	for _, v := range victims {
 		abort(v.Conn)
 	}

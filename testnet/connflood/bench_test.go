@@ -134,6 +134,7 @@ func TestBenchConns(t *testing.T) {
 	start := time.Now()
 	var addLat, healthLat []time.Duration
 	var rssMax float64
+	fdMax := 0
 	var heldMin, heldMax int64 = int64(conns), 0
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -154,6 +155,7 @@ func TestBenchConns(t *testing.T) {
 		}
 		healthLat = append(healthLat, hd)
 		rssMax = max(rssMax, rssMB(t, pid))
+		fdMax = max(fdMax, openFDs(t, pid))
 	}
 	m, err := connflood.Metrics(ctx, base)
 	if err != nil {
@@ -169,7 +171,7 @@ func TestBenchConns(t *testing.T) {
 		conns, heldMin, heldMax, len(addLat), seconds)
 	fmt.Printf("  add-checkpoint: p50 %v  p90 %v  max %v (all 200)\n", q(addLat, .5), q(addLat, .9), q(addLat, 1))
 	fmt.Printf("  healthz:        p50 %v  p90 %v  max %v (all 200)\n", q(healthLat, .5), q(healthLat, .9), q(healthLat, 1))
-	fmt.Printf("  node RSS: %.0f MB before, %.0f MB max during\n", rssBefore, rssMax)
+	fmt.Printf("  node RSS: %.0f MB before, %.0f MB max during; at most %d file descriptors open\n", rssBefore, rssMax, fdMax)
 	fmt.Printf("  node: %v connections open at the end (new %v, idle %v, body %v, stream %v), %v event streams\n",
 		m["vigil_http_connections"], sumLabel(m, "vigil_http_connections", `state="new"`),
 		sumLabel(m, "vigil_http_connections", `state="idle"`), sumLabel(m, "vigil_http_connections", `state="body"`),
@@ -235,6 +237,16 @@ func rssMB(t *testing.T, pid int) float64 {
 	}
 	t.Fatal("no VmRSS")
 	return 0
+}
+
+// openFDs counts a process's open file descriptors.
+func openFDs(t *testing.T, pid int) int {
+	t.Helper()
+	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
 }
 
 // nofile reads a process's soft RLIMIT_NOFILE.
