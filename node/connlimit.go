@@ -272,7 +272,6 @@ func (l *connLimiter) pick(addr string, skip []*trackedConn, now time.Time) (*tr
 	streamsOver := l.phases[phaseStream] > l.maxStreams
 	var aged, oldest *trackedConn
 	agedB, oldestB := -1, -1
-	buckets := map[string]int{}
 	for e := l.conns.Front(); e != nil; e = e.Next() {
 		c := e.Value.(*trackedConn)
 		if addr != "" && c.addr != addr || slices.Contains(skip, c) {
@@ -290,11 +289,7 @@ func (l *connLimiter) pick(addr string, skip []*trackedConn, now time.Time) (*tr
 		default:
 			continue
 		}
-		b, ok := buckets[c.addr]
-		if !ok {
-			b = l.bucket(c.addr, now)
-			buckets[c.addr] = b
-		}
+		b := l.bucket(c.addr, now)
 		if isAged && (b > agedB || b == agedB && c.since.Before(aged.since)) {
 			aged, agedB = c, b
 		}
