@@ -18,32 +18,28 @@ import (
 // connLimiter bounds the HTTP listener's connections, overall and per
 // source address. It accepts every connection the kernel hands it (a
 // connection left in the backlog is one that add-checkpoint waits behind)
-// and, at a cap, sheds the least valuable connection to make room:
+// and, at a cap, makes room by closing the least valuable connection:
 //
-//  1. the oldest connection without a request in its handler (new, still
-//     sending its header, or idle between keep-alive requests) that has had
-//     shedGrace to send one;
-//  2. else whichever has waited longest of: connections without a request,
-//     requests whose handler is still reading the body, and event streams
-//     beyond their cap;
+//   - from the source address whose connections the caps have had to shed
+//     most lately (a count that halves every penaltyHalfLife): a flood's
+//     addresses pile up sheds, while a client that connects now and then
+//     has none, so its connection goes only when no flood connection is
+//     left to shed; a new connection from a worse address than every one
+//     held is closed at once instead;
+//   - within that address class, the oldest connection without a request in
+//     its handler (new, or idle between keep-alive requests) that has had
+//     shedGrace to send one; else whichever has waited longest of:
+//     connections without a request, requests whose handler is still
+//     reading the body, and event streams beyond their cap;
+//   - passing over a connection whose request has arrived whole but not yet
+//     been read (requestBytes unread in the kernel): on a busy machine the
+//     server may not have run its goroutine yet, and that request is the
+//     one the caps are there to protect.
 //
-// taking first, in both, the connections of the source addresses whose
-// connections the caps have had to shed most lately (a decaying count): a
-// flood's addresses pile up sheds, while a client that connects now and then
-// has none, so its connection is shed only when no flood connection is left
-// to shed, and a new connection from a worse address than every one held is
-// closed at once instead; and
-// skipping a connection without a request whose request has arrived whole
-// and waits to be read (at least requestBytes unread in the kernel): on a
-// busy machine the server may not have run its goroutine yet, and that
-// request is the one the caps are there to protect;
-// and if every connection is serving a request (or is a stream within its
-// cap), it closes the new one at once. A fresh connection is shed last, so
-// a client that sends its request promptly (add-checkpoint, /healthz) is
-// answered while a flood of slow or idle connections churns through the
-// cap. Event streams are capped lower than connections
-// (feed.Config.MaxSubscribers), which keeps the rest of the cap for
-// requests.
+// If every connection is serving a request (or is a stream within its cap),
+// the new one is closed at once. Event streams are capped lower than
+// connections (feed.Config.MaxSubscribers), which keeps the rest of the cap
+// for requests.
 type connLimiter struct {
 	max, perAddr int
 	maxStreams   int
