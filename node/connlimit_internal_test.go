@@ -5,8 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -176,5 +179,83 @@ func waitPhase(t *testing.T, l *connLimiter, p connPhase, n int) {
 			t.Fatalf("%d connections in phase %s, want %d", got, phaseNames[p], n)
 		}
 		time.Sleep(time.Millisecond) // polling the limiter's state
+	}
+}
+
+// TestConnLimiterInvariants drives the limiter with random arrivals from a
+// few addresses, random phase changes and closes, over real TCP
+// connections, and checks after every step: the caps hold, the counts add
+// up, and a connection whose handler has its request is never shed.
+func TestConnLimiterInvariants(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := HTTPConfig{MaxConns: 12, MaxConnsPerAddr: 5, MaxEventStreams: 4, MaxEventStreamsPerAddr: 2, EventStreamLifetime: time.Minute}
+	l := newConnLimiter(cfg, slog.New(slog.DiscardHandler), isEventStream)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var held []*trackedConn
+	phases := []connPhase{phaseNew, phaseIdle, phaseBody, phaseHandler, phaseStream, phaseFinishing}
+	for step := range 600 {
+		switch op := rng.IntN(10); {
+		case op < 6: // a new connection from one of four addresses
+			src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+rng.IntN(4)))}
+			d := net.Dialer{LocalAddr: src}
+			c, err := d.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sc, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			serving := map[*trackedConn]bool{}
+			for _, h := range held {
+				if h.elem != nil && (h.phase == phaseHandler || h.phase == phaseFinishing) {
+					serving[h] = true
+				}
+			}
+			if tc := l.admit(sc); tc != nil {
+				held = append(held, tc)
+			}
+			for h := range serving {
+				if h.elem == nil {
+					t.Fatalf("step %d: a connection serving a request (%s) was shed", step, phaseNames[h.phase])
+				}
+			}
+		case op < 9 && len(held) > 0: // a phase change
+			h := held[rng.IntN(len(held))]
+			l.setPhase(h, phases[rng.IntN(len(phases))])
+		case len(held) > 0: // the server closes one
+			i := rng.IntN(len(held))
+			held[i].Close()
+			held = slices.Delete(held, i, i+1)
+		}
+		l.mu.Lock()
+		n, sum := l.conns.Len(), 0
+		for _, p := range l.phases {
+			sum += p
+		}
+		perAddr := map[string]int{}
+		for e := l.conns.Front(); e != nil; e = e.Next() {
+			perAddr[e.Value.(*trackedConn).addr]++
+		}
+		byAddr := maps.Clone(l.byAddr)
+		l.mu.Unlock()
+		switch {
+		case n > cfg.MaxConns:
+			t.Fatalf("step %d: %d connections, cap %d", step, n, cfg.MaxConns)
+		case sum != n:
+			t.Fatalf("step %d: phases add up to %d, %d connections", step, sum, n)
+		case !maps.Equal(perAddr, byAddr):
+			t.Fatalf("step %d: per-address counts %v, connections %v", step, byAddr, perAddr)
+		}
+		for a, k := range perAddr {
+			if k > cfg.MaxConnsPerAddr {
+				t.Fatalf("step %d: %d connections from %s, cap %d", step, k, a, cfg.MaxConnsPerAddr)
+			}
+		}
 	}
 }
