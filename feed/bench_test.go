@@ -24,7 +24,9 @@ import (
 // benchEnv is an env with nLogs logs, each cosigned by both witnesses.
 func benchEnv(b *testing.B, nLogs int) *env {
 	b.Helper()
-	e := newEnv(b, envOptions{logs: nLogs, witnesses: 2})
+	// The stream caps are lifted: BenchmarkSSESubscribers holds 1,000
+	// streams from one address.
+	e := newEnv(b, envOptions{logs: nLogs, witnesses: 2, maxSubscribers: 100000, maxSubscribersPerAddr: 100000})
 	var wg sync.WaitGroup
 	errs := make(chan error, nLogs)
 	sem := make(chan struct{}, 64)

@@ -1,15 +1,18 @@
 package feed
 
 import (
+	"container/list"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Event types on GET /v1/events.
@@ -37,8 +40,9 @@ type event struct {
 // number, so a thousand idle subscribers cost one goroutine and one
 // connection each, and a slow one cannot hold up the others.
 type hub struct {
-	epoch string
-	max   int
+	epoch      string
+	max        int
+	maxPerAddr int
 
 	mu     sync.Mutex
 	ring   []event // ring[i%len] holds seq i+1 ... (oldest first when full)
@@ -46,17 +50,101 @@ type hub struct {
 	wake   chan struct{}
 	closed bool
 
+	subMu   sync.Mutex
+	subs    list.List // of *subscriber, oldest first
+	perAddr map[string]int
+
 	subscribers atomic.Int64
 	published   atomic.Uint64
+	// ended counts streams the feed ended, by reason.
+	ended *prometheus.CounterVec
 }
 
-func newHub(size, maxSubscribers int, now func() time.Time) *hub {
+// Reasons a stream is ended by the feed (label of
+// vigil_feed_sse_streams_ended_total).
+const (
+	endedTotal    = "cap_total"    // displaced by a newer stream at MaxSubscribers
+	endedPerAddr  = "cap_per_addr" // displaced by a newer stream from its address
+	endedLifetime = "lifetime"     // reached StreamLifetime
+)
+
+// Retry intervals sent before the feed ends a stream: a stream that reached
+// its lifetime reconnects as soon as a fresh one would; one displaced by the
+// caps waits longer, since the node is busy with streams.
+const (
+	retryMillis        = 2000
+	retryDisplacedMsec = 30000
+)
+
+func newHub(size, maxSubscribers, maxPerAddr int, now func() time.Time) *hub {
 	return &hub{
-		epoch: strconv.FormatInt(now().UnixNano(), 36),
-		max:   maxSubscribers,
-		ring:  make([]event, 0, size),
-		wake:  make(chan struct{}),
+		epoch:      strconv.FormatInt(now().UnixNano(), 36),
+		max:        maxSubscribers,
+		maxPerAddr: maxPerAddr,
+		ring:       make([]event, 0, size),
+		wake:       make(chan struct{}),
+		perAddr:    map[string]int{},
+		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_feed_sse_streams_ended_total",
+			Help: "Event streams the node ended, by reason: cap_total and cap_per_addr (the oldest stream displaced by a newer one), lifetime (the stream reached its maximum lifetime).",
+		}, []string{"reason"}),
 	}
+}
+
+// subscriber is one open event stream.
+type subscriber struct {
+	addr string
+	elem *list.Element // nil once removed
+	// displaced is closed when a newer stream took this one's place.
+	displaced chan struct{}
+}
+
+// subscribe registers a stream from addr, first ending the oldest streams
+// the caps require (that address's, then anyone's): a new stream is worth
+// more than one held open longest, which may be a forgotten tab or a
+// connection hoarder.
+func (h *hub) subscribe(addr string) *subscriber {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	for e := h.subs.Front(); e != nil && h.perAddr[addr] >= h.maxPerAddr; {
+		next := e.Next()
+		if s := e.Value.(*subscriber); s.addr == addr {
+			h.displaceLocked(s, endedPerAddr)
+		}
+		e = next
+	}
+	for h.subs.Len() >= h.max {
+		h.displaceLocked(h.subs.Front().Value.(*subscriber), endedTotal)
+	}
+	s := &subscriber{addr: addr, displaced: make(chan struct{})}
+	s.elem = h.subs.PushBack(s)
+	h.perAddr[addr]++
+	h.subscribers.Add(1)
+	return s
+}
+
+func (h *hub) unsubscribe(s *subscriber) {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	h.removeLocked(s)
+}
+
+func (h *hub) displaceLocked(s *subscriber, reason string) {
+	h.removeLocked(s)
+	close(s.displaced)
+	h.ended.WithLabelValues(reason).Inc()
+}
+
+func (h *hub) removeLocked(s *subscriber) {
+	if s.elem == nil {
+		return
+	}
+	h.subs.Remove(s.elem)
+	s.elem = nil
+	if h.perAddr[s.addr]--; h.perAddr[s.addr] <= 0 {
+		delete(h.perAddr, s.addr)
+	}
+	h.subscribers.Add(-1)
 }
 
 // publish appends an event and wakes every subscriber.
@@ -140,8 +228,6 @@ func (h *hub) close() {
 	}
 }
 
-var errTooManySubscribers = errors.New("too many event subscribers")
-
 // eventTypes parses the types query parameter: a comma-separated subset of
 // checkpoint, evidence, peers and suspicion (resets are always sent). Empty
 // means all.
@@ -164,6 +250,9 @@ func eventTypes(q string) (map[string]bool, error) {
 // serveEvents streams events as text/event-stream. A client resumes with the
 // Last-Event-ID header (sent by EventSource on reconnect) or the
 // last_event_id query parameter; without either it gets only new events.
+// A stream ends after StreamLifetime, or when the subscriber caps make a
+// newer stream displace it; either way the feed first sends a retry line,
+// after which EventSource reconnects and resumes from its last event ID.
 func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h := f.hub
 	types, err := eventTypes(r.URL.Query().Get("types"))
@@ -171,13 +260,12 @@ func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	if n := h.subscribers.Add(1); n > int64(h.max) {
-		h.subscribers.Add(-1)
-		w.Header().Set("Retry-After", "10")
-		f.fail(w, r, http.StatusServiceUnavailable, errTooManySubscribers)
-		return
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
 	}
-	defer h.subscribers.Add(-1)
+	sub := h.subscribe(addr)
+	defer h.unsubscribe(sub)
 
 	// EventSource sends Last-Event-ID when it reconnects; the query
 	// parameter lets a page start where its server-rendered snapshot ends.
@@ -210,13 +298,22 @@ func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
 		seq, _ = h.parseID(h.last())
 	}
 	// Tell EventSource to wait a little before reconnecting.
-	buf := []byte("retry: 2000\n\n")
+	buf := fmt.Appendf(nil, "retry: %d\n\n", retryMillis)
 	if resetReason != "" {
 		buf = appendEvent(buf, h.id(seq), EventReset, mustJSON(map[string]string{"reason": resetReason}))
 		f.metrics.resumes.WithLabelValues("reset").Inc()
 	}
 	heartbeat := time.NewTimer(f.cfg.Heartbeat)
 	defer heartbeat.Stop()
+	lifetime := time.NewTimer(f.cfg.StreamLifetime)
+	defer lifetime.Stop()
+	// end sends the retry line that tells the client when to come back.
+	end := func(ms int) {
+		_ = rc.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := fmt.Fprintf(w, "retry: %d\n\n", ms); err == nil {
+			_ = rc.Flush()
+		}
+	}
 	for {
 		evs, base, wake, lost, ok := h.since(seq)
 		if !ok {
@@ -256,6 +353,14 @@ func (f *Feed) serveEvents(w http.ResponseWriter, r *http.Request) {
 		case <-heartbeat.C:
 			buf = append(buf, ": keep-alive\n\n"...)
 			heartbeat.Reset(f.cfg.Heartbeat)
+		case <-lifetime.C:
+			h.ended.WithLabelValues(endedLifetime).Inc()
+			end(retryMillis)
+			return
+		case <-sub.displaced:
+			// Counted when it was displaced (subscribe).
+			end(retryDisplacedMsec)
+			return
 		}
 	}
 }

@@ -139,8 +139,16 @@ type Config struct {
 	// EventBuffer is how many past events a reconnecting client can resume
 	// from; 0 means 1024.
 	EventBuffer int
-	// MaxSubscribers bounds concurrent event streams; 0 means 10,000.
+	// MaxSubscribers bounds concurrent event streams; past it the oldest
+	// stream is ended. 0 means 128.
 	MaxSubscribers int
+	// MaxSubscribersPerAddr bounds concurrent event streams from one IP
+	// address; past it that address's oldest stream is ended. 0 means 8.
+	MaxSubscribersPerAddr int
+	// StreamLifetime is how long an event stream lasts before the feed ends
+	// it, having sent a retry line, so that EventSource clients reconnect
+	// (and resume with Last-Event-ID). 0 means 10 minutes.
+	StreamLifetime time.Duration
 	// Heartbeat is the interval of SSE keep-alive comments; 0 means 15s.
 	Heartbeat time.Duration
 	// Now is the clock; nil means time.Now.
@@ -189,7 +197,13 @@ func New(cfg Config) (*Feed, error) {
 		cfg.EventBuffer = 1024
 	}
 	if cfg.MaxSubscribers <= 0 {
-		cfg.MaxSubscribers = 10000
+		cfg.MaxSubscribers = 128
+	}
+	if cfg.MaxSubscribersPerAddr <= 0 {
+		cfg.MaxSubscribersPerAddr = 8
+	}
+	if cfg.StreamLifetime <= 0 {
+		cfg.StreamLifetime = 10 * time.Minute
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
@@ -212,7 +226,7 @@ func New(cfg Config) (*Feed, error) {
 		log:     lg,
 		now:     cfg.Now,
 		metrics: m,
-		hub:     newHub(cfg.EventBuffer, cfg.MaxSubscribers, cfg.Now),
+		hub:     newHub(cfg.EventBuffer, cfg.MaxSubscribers, cfg.MaxSubscribersPerAddr, cfg.Now),
 		auth:    auth,
 		dirty:   map[string]bool{},
 		wake:    make(chan struct{}, 1),

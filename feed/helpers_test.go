@@ -204,6 +204,9 @@ type envOptions struct {
 	noRun           bool
 	// wrap is the feed's WrapVerifiers.
 	wrap func(*roster.Roster, ...note.Verifier) []note.Verifier
+	// The feed's stream caps and lifetime (0: its defaults).
+	maxSubscribers, maxSubscribersPerAddr int
+	streamLifetime                        time.Duration
 }
 
 type env struct {
@@ -280,6 +283,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	f, err := feed.New(feed.Config{
 		Source: e.src, Tokens: o.tokens, CORSOrigins: o.cors, EventBuffer: o.eventBuffer,
 		Heartbeat: time.Second, Logger: testLogger(t), WrapVerifiers: o.wrap, RebuildInterval: o.rebuildInterval,
+		MaxSubscribers: o.maxSubscribers, MaxSubscribersPerAddr: o.maxSubscribersPerAddr, StreamLifetime: o.streamLifetime,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -58,7 +58,7 @@ func (m *Metrics) collectors(h *hub) []prometheus.Collector {
 		Name: "vigil_feed_sse_subscribers",
 		Help: "Open server-sent event streams.",
 	}, func() float64 { return float64(h.subscribers.Load()) })
-	return []prometheus.Collector{m.requests, m.latency, m.events, m.eventsSent, m.resumes, m.viewBuilds, m.rejectedNotes, subs}
+	return []prometheus.Collector{m.requests, m.latency, m.events, m.eventsSent, m.resumes, m.viewBuilds, m.rejectedNotes, subs, h.ended}
 }
 
 // routeMetrics holds one route's collectors, resolved once so the hot path

@@ -41,7 +41,10 @@ type HostConfig struct {
 }
 
 // NewHost returns a libp2p host with TCP and QUIC transports, Noise and TLS
-// security, no relays, and a connection gater enforcing the allowlist.
+// security, no relays, and a connection gater enforcing the allowlist. A
+// listen address that cannot be bound (already in use) is an error: libp2p
+// alone would go on with the others, or share the port with another
+// process through SO_REUSEPORT, and peers would reach the wrong node.
 func NewHost(cfg HostConfig) (host.Host, *Gater, error) {
 	if cfg.Identity == nil {
 		return nil, nil, fmt.Errorf("libp2p host: no identity key")
@@ -63,8 +66,11 @@ func NewHost(cfg HostConfig) (host.Host, *Gater, error) {
 	}
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Identity),
-		libp2p.ListenAddrStrings(addrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// Listen below, one address at a time, to see each failure.
+		libp2p.NoListenAddrs,
+		// SO_REUSEPORT would let a second process listen on the same
+		// address and take half the incoming connections.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
@@ -76,6 +82,16 @@ func NewHost(cfg HostConfig) (host.Host, *Gater, error) {
 	if err != nil {
 		rm.Close()
 		return nil, nil, fmt.Errorf("starting libp2p host: %w", err)
+	}
+	for _, a := range addrs {
+		m, err := ma.NewMultiaddr(a)
+		if err == nil {
+			err = h.Network().Listen(m)
+		}
+		if err != nil {
+			h.Close()
+			return nil, nil, fmt.Errorf("gossip listen address %s: %w", a, err)
+		}
 	}
 	return h, g, nil
 }

@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigilnet/vigil/roster"
 )
 
 // Config is a node's configuration (vigil.yaml). Every field has a working
@@ -23,7 +26,8 @@ type Config struct {
 	DataDir string `yaml:"data"`
 	// KeysDir holds witness.key, witness.vkey and p2p.key (vigil keygen).
 	KeysDir string `yaml:"keys"`
-	// Roster is the network's tlog-policy file; empty means no logs.
+	// Roster is the network's tlog-policy file (default roster.txt); empty
+	// means no logs, which only AllowNoLogs lets a node start with.
 	Roster string `yaml:"roster"`
 	// LogLists are witness-network logs/v0 lists merged into the roster.
 	LogLists []string `yaml:"log_lists"`
@@ -46,6 +50,56 @@ type Config struct {
 	// the node's internals and costs CPU while it is taken, so turn it on
 	// only where the listener is private.
 	Pprof bool `yaml:"pprof"`
+	// AllowNoLogs lets a node start with a roster and log lists that name
+	// no log: it would watch nothing, which is almost always a mistake
+	// (a missing --roster), so it is refused unless this is set.
+	AllowNoLogs bool `yaml:"allow_no_logs"`
+	// AllowReadableKeys downgrades private key files readable by group or
+	// others (witness.key, p2p.key) from an error to a warning.
+	AllowReadableKeys bool `yaml:"allow_readable_keys"`
+	// HTTP bounds the HTTP listener's connections and event streams.
+	HTTP HTTPConfig `yaml:"http"`
+}
+
+// HTTPConfig bounds the HTTP listener. The defaults fit a node run with
+// 1,024 file descriptors (a service's usual soft limit): libp2p's resource
+// manager takes up to half of them, these caps 384, and the rest is left to
+// Badger's files, the listeners and the log follower.
+type HTTPConfig struct {
+	// MaxConns caps open HTTP connections (default 384). At the cap a new
+	// connection displaces the oldest one that has no request in progress,
+	// then the oldest slow request body, then the oldest event stream.
+	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerAddr caps open connections from one IP address (default 32).
+	MaxConnsPerAddr int `yaml:"max_conns_per_addr"`
+	// MaxEventStreams caps GET /v1/events streams (default 128), so that at
+	// least MaxConns-MaxEventStreams connections remain for requests; past
+	// it the oldest stream is ended.
+	MaxEventStreams int `yaml:"max_event_streams"`
+	// MaxEventStreamsPerAddr caps event streams from one IP address
+	// (default 8); past it that address's oldest stream is ended.
+	MaxEventStreamsPerAddr int `yaml:"max_event_streams_per_addr"`
+	// EventStreamLifetime is how long an event stream lasts before the node
+	// ends it, telling the client to reconnect (default 10m).
+	EventStreamLifetime time.Duration `yaml:"event_stream_lifetime"`
+}
+
+// DefaultHTTPConfig returns the default HTTP bounds.
+func DefaultHTTPConfig() HTTPConfig {
+	return HTTPConfig{MaxConns: 384, MaxConnsPerAddr: 32, MaxEventStreams: 128, MaxEventStreamsPerAddr: 8, EventStreamLifetime: 10 * time.Minute}
+}
+
+// validate checks that the caps leave room for requests.
+func (h HTTPConfig) validate() error {
+	switch {
+	case h.MaxConns <= 0 || h.MaxConnsPerAddr <= 0 || h.MaxEventStreams <= 0 || h.MaxEventStreamsPerAddr <= 0 || h.EventStreamLifetime <= 0:
+		return errors.New("config: http max_conns, max_conns_per_addr, max_event_streams, max_event_streams_per_addr and event_stream_lifetime must be positive")
+	case h.MaxEventStreams >= h.MaxConns:
+		return fmt.Errorf("config: http max_event_streams (%d) must be below max_conns (%d), or streams could hold every connection", h.MaxEventStreams, h.MaxConns)
+	case h.MaxEventStreamsPerAddr >= h.MaxConnsPerAddr:
+		return fmt.Errorf("config: http max_event_streams_per_addr (%d) must be below max_conns_per_addr (%d)", h.MaxEventStreamsPerAddr, h.MaxConnsPerAddr)
+	}
+	return nil
 }
 
 // WitnessConfig tunes the co-signing endpoint.
@@ -72,7 +126,30 @@ func DefaultConfig() Config {
 		// (docs/BENCHMARKS.md); raise it for much larger rosters.
 		MemoryLimitMB: 48,
 		Witness:       WitnessConfig{RatePerLog: 20, Burst: 40},
+		Roster:        "roster.txt",
+		HTTP:          DefaultHTTPConfig(),
 	}
+}
+
+// ErrNoLogs is returned by New when the roster and log lists name no log
+// and the configuration does not say that is intended (allow_no_logs).
+var ErrNoLogs = errors.New("no log to watch")
+
+// checkWatchesLogs refuses a roster without logs unless cfg allows it, and
+// warns when it does: such a node cosigns nothing and detects nothing.
+func checkWatchesLogs(cfg Config, r *roster.Roster, log *slog.Logger) error {
+	if len(r.Logs()) > 0 {
+		return nil
+	}
+	roster := cfg.Roster
+	if roster == "" {
+		roster = "(none)"
+	}
+	if !cfg.AllowNoLogs {
+		return fmt.Errorf("%w: roster %s and %d log lists name no log, so the node would watch nothing; give the network's roster (--roster, default roster.txt) or set allow_no_logs: true", ErrNoLogs, roster, len(cfg.LogLists))
+	}
+	log.Warn("the roster names no log: this node watches nothing (allow_no_logs is set)", "roster", roster)
+	return nil
 }
 
 // LoadConfig reads a YAML file over the defaults. Unknown fields are errors,
@@ -102,6 +179,9 @@ func (c Config) Validate() error {
 		return errors.New("config: memory_limit_mb must not be negative")
 	case c.Witness.RatePerLog < 0 || c.Witness.Burst < 0:
 		return errors.New("config: witness rate_per_log and burst must not be negative")
+	}
+	if err := c.HTTP.validate(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -58,6 +58,15 @@ func TestLoadConfig(t *testing.T) {
 		{name: "negative memory limit", yaml: "memory_limit_mb: -1\n", errHas: "memory_limit_mb"},
 		{name: "empty listen", yaml: "listen: \"\"\n", errHas: "listen"},
 		{name: "empty data", yaml: "data: \"\"\n", errHas: "data"},
+		{name: "http caps", yaml: "http:\n  max_conns: 900\n  max_event_streams: 300\n  event_stream_lifetime: 2m\n",
+			want: func(c *node.Config) {
+				c.HTTP.MaxConns, c.HTTP.MaxEventStreams, c.HTTP.EventStreamLifetime = 900, 300, 2*time.Minute
+			}},
+		{name: "streams could fill every connection", yaml: "http:\n  max_conns: 100\n  max_event_streams: 100\n", errHas: "max_event_streams"},
+		{name: "streams per address could fill the address", yaml: "http:\n  max_conns_per_addr: 4\n  max_event_streams_per_addr: 4\n", errHas: "max_event_streams_per_addr"},
+		{name: "zero connections", yaml: "http:\n  max_conns: 0\n", errHas: "max_conns"},
+		{name: "operator mistakes allowed", yaml: "allow_no_logs: true\nallow_readable_keys: true\n",
+			want: func(c *node.Config) { c.AllowNoLogs, c.AllowReadableKeys = true, true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "vigil.yaml")

@@ -56,6 +56,10 @@ func (n *Node) mountFeed() error {
 		// feed cost the witness a third of its CPU under load.
 		RebuildInterval: time.Second,
 		Logger:          n.log.With("component", "feed"),
+		// Stream caps below the connection caps (connlimit.go).
+		MaxSubscribers:        n.cfg.HTTP.MaxEventStreams,
+		MaxSubscribersPerAddr: n.cfg.HTTP.MaxEventStreamsPerAddr,
+		StreamLifetime:        n.cfg.HTTP.EventStreamLifetime,
 	}
 	if n.keys != nil && n.keys.Cosigner != nil {
 		v, err := tlog.NewCosignatureVerifier(n.keys.Cosigner.VerifierKey())

@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +27,14 @@ const (
 
 // ErrKeysExist is returned by GenerateKeys when it would overwrite a key.
 var ErrKeysExist = errors.New("key file already exists")
+
+// ErrKeyReadable is returned by LoadKeysWith for a private key file that
+// group or others may read.
+var ErrKeyReadable = errors.New("private key file is readable by group or others")
+
+// ErrKeyMismatch is returned by LoadKeysWith when witness.vkey is not the
+// verifier key of witness.key.
+var ErrKeyMismatch = errors.New("verifier key does not match the cosigning key")
 
 // Keys are a node's loaded keys.
 type Keys struct {
@@ -94,25 +104,81 @@ func writeNew(path string, data []byte, mode os.FileMode) error {
 	return f.Close()
 }
 
+// KeyOptions tune LoadKeysWith.
+type KeyOptions struct {
+	// Observer loads no cosigning key.
+	Observer bool
+	// AllowReadable accepts private key files that group or others may
+	// read, with a warning, instead of refusing them.
+	AllowReadable bool
+	Logger        *slog.Logger
+}
+
 // LoadKeys reads the keys in dir. The cosigning key is required unless
-// observer is set; the libp2p key is required always.
+// observer is set; the libp2p key is required always. It is LoadKeysWith
+// with the default checks.
 func LoadKeys(dir string, observer bool) (*Keys, error) {
+	return LoadKeysWith(dir, KeyOptions{Observer: observer})
+}
+
+// LoadKeysWith reads the keys in dir. Private key files readable by group
+// or others are refused (ErrKeyReadable) unless opts.AllowReadable is set,
+// and a witness.vkey beside witness.key must be its verifier key
+// (ErrKeyMismatch): a roster built from a stale witness.vkey would not
+// count this witness's cosignatures.
+func LoadKeysWith(dir string, opts KeyOptions) (*Keys, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	k := &Keys{}
-	if !observer {
-		b, err := os.ReadFile(filepath.Join(dir, WitnessKeyFile))
+	if !opts.Observer {
+		path := filepath.Join(dir, WitnessKeyFile)
+		b, err := readPrivate(path, opts.AllowReadable, log)
 		if err != nil {
 			return nil, fmt.Errorf("reading cosigning key (create one with vigil keygen, or run with --observer): %w", err)
 		}
 		if k.Cosigner, err = tlog.NewCosignatureSigner(strings.TrimSpace(string(b)), nil); err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, WitnessKeyFile), err)
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		vpath := filepath.Join(dir, WitnessVKeyFile)
+		switch vb, err := os.ReadFile(vpath); {
+		case errors.Is(err, fs.ErrNotExist):
+			// witness.vkey is a copy for the operator; it may be gone.
+		case err != nil:
+			return nil, fmt.Errorf("reading verifier key: %w", err)
+		case strings.TrimSpace(string(vb)) != k.Cosigner.VerifierKey():
+			return nil, fmt.Errorf("%w: %s is not the verifier key of %s (which is %s); remove %s or restore the matching pair", ErrKeyMismatch, vpath, path, k.Cosigner.VerifierKey(), vpath)
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(dir, P2PKeyFile))
+	path := filepath.Join(dir, P2PKeyFile)
+	b, err := readPrivate(path, opts.AllowReadable, log)
 	if err != nil {
 		return nil, fmt.Errorf("reading libp2p key (create one with vigil keygen): %w", err)
 	}
 	if k.P2P, err = crypto.UnmarshalPrivateKey(b); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, P2PKeyFile), err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return k, nil
+}
+
+// readPrivate reads a private key file, refusing one that group or others
+// may read unless allow is set.
+func readPrivate(path string, allow bool, log *slog.Logger) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		if !allow {
+			return nil, fmt.Errorf("%w: %s has mode %04o; run: chmod 600 %s (or set allow_readable_keys to accept it)", ErrKeyReadable, path, perm, path)
+		}
+		log.Warn("private key file is readable by group or others; run chmod 600 on it", "path", path, "mode", fmt.Sprintf("%04o", perm))
+	}
+	return io.ReadAll(f)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -221,4 +222,75 @@ func keysOf(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Private key files that group or others may read are refused with the
+// command that fixes them, unless the operator accepts them.
+func TestLoadKeysRefusesReadablePrivateKeys(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		mode os.FileMode
+	}{
+		{node.WitnessKeyFile, 0o644},
+		{node.WitnessKeyFile, 0o640},
+		{node.P2PKeyFile, 0o604},
+	} {
+		t.Run(fmt.Sprintf("%s %04o", tc.file, tc.mode), func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := node.GenerateKeys(dir, "witness.test/perm"); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, tc.file)
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := node.LoadKeys(dir, false)
+			if !errors.Is(err, node.ErrKeyReadable) {
+				t.Fatalf("LoadKeys: %v, want ErrKeyReadable", err)
+			}
+			if !strings.Contains(err.Error(), "chmod 600 "+path) {
+				t.Fatalf("error %q does not give the fix (chmod 600 %s)", err, path)
+			}
+			if _, err := node.LoadKeysWith(dir, node.KeyOptions{AllowReadable: true}); err != nil {
+				t.Fatalf("with AllowReadable: %v", err)
+			}
+			if err := os.Chmod(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := node.LoadKeys(dir, false); err != nil {
+				t.Fatalf("after chmod 600: %v", err)
+			}
+		})
+	}
+}
+
+// A witness.vkey from another key is an error naming both files; a missing
+// one is not (it is the operator's copy).
+func TestLoadKeysVerifierKeyMismatch(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	if _, err := node.GenerateKeys(dir, "witness.test/mine"); err != nil {
+		t.Fatal(err)
+	}
+	otherVKey, err := node.GenerateKeys(other, "witness.test/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, node.WitnessVKeyFile, otherVKey+"\n")
+	_, err = node.LoadKeys(dir, false)
+	if !errors.Is(err, node.ErrKeyMismatch) {
+		t.Fatalf("LoadKeys: %v, want ErrKeyMismatch", err)
+	}
+	for _, f := range []string{node.WitnessKeyFile, node.WitnessVKeyFile} {
+		if !strings.Contains(err.Error(), filepath.Join(dir, f)) {
+			t.Errorf("error %q does not name %s", err, filepath.Join(dir, f))
+		}
+	}
+	// An observer loads no cosigning key, so its vkey is not checked.
+	if _, err := node.LoadKeys(dir, true); err != nil {
+		t.Fatalf("observer: %v", err)
+	}
+	remove(t, dir, node.WitnessVKeyFile)
+	if _, err := node.LoadKeys(dir, false); err != nil {
+		t.Fatalf("without witness.vkey: %v", err)
+	}
 }

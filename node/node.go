@@ -50,6 +50,8 @@ type Node struct {
 	logsG   prometheus.GaugeFunc
 	// sigs remembers signatures that verified, for gossip and the feed.
 	sigs *gossip.SignatureCache
+	// conns bounds the HTTP listener's connections.
+	conns *connLimiter
 	nodeFeed
 	nodeGossip
 }
@@ -71,8 +73,11 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 	if err := n.ReloadRoster(); err != nil {
 		return nil, err
 	}
+	if err := checkWatchesLogs(cfg, n.roster.Load(), n.log); err != nil {
+		return nil, err
+	}
 	if n.keys == nil {
-		if n.keys, err = LoadKeys(cfg.KeysDir, cfg.Observer); err != nil {
+		if n.keys, err = LoadKeysWith(cfg.KeysDir, KeyOptions{Observer: cfg.Observer, AllowReadable: cfg.AllowReadableKeys, Logger: n.log}); err != nil {
 			return nil, err
 		}
 	}
@@ -101,6 +106,8 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		Help: "Logs in the roster this node follows.",
 	}, func() float64 { return float64(len(n.roster.Load().Logs())) })
 	n.reg.MustRegister(n.logsG)
+	n.conns = newConnLimiter(cfg.HTTP, n.log, isEventStream)
+	n.reg.MustRegister(n.conns.Metrics()...)
 
 	if !cfg.Observer && n.keys.Cosigner != nil {
 		own, err := n.newOwnHistory()
@@ -187,17 +194,22 @@ func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request) {
 // if the node opened it.
 func (n *Node) Run(ctx context.Context) error {
 	srv := &http.Server{
-		Handler:           n.mux,
+		Handler: n.conns.handler(n.mux),
+		// A header must arrive within 5 s and a whole request within
+		// 30 s (event streams lift the read deadline once admitted);
+		// connLimiter bounds how many may be doing so at once.
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
+		ConnState:         n.conns.connState,
+		ConnContext:       n.conns.connContext,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		n.log.Info("serving", "addr", n.ln.Addr().String(), "witness", n.witness != nil)
-		if err := srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(n.conns.listener(n.ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serving HTTP: %w", err)
 		}
 		return nil

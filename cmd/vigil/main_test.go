@@ -183,6 +183,8 @@ type bgNode struct {
 
 var listeningRE = regexp.MustCompile(`vigil node listening on (http://127\.0\.0\.1:[0-9]+)\n`)
 
+var gossipRE = regexp.MustCompile(`vigil node gossip (/ip4/[0-9.]+/tcp/[0-9]+)/p2p/`)
+
 // startnode NAME [node flags...]: start `vigil node` in the background, wait
 // for its "listening on" line and set $NAME_URL to its base URL.
 func cmdStartNode(ts *testscript.TestScript, neg bool, args []string) {
@@ -217,6 +219,11 @@ func cmdStartNode(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("starting node %s: %v", name, err)
 	}
 	ts.Setenv(name+"_URL", m[1])
+	// The gossip address, without /p2p/<ID>, lets a script start a second
+	// node on the same one.
+	if g := gossipRE.FindStringSubmatch(n.stdout.String()); g != nil {
+		ts.Setenv(name+"_GOSSIP", g[1])
+	}
 	ts.Logf("node %s listening on %s", name, m[1])
 }
 

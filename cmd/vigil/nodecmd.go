@@ -20,7 +20,9 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 	listen := fs.String("listen", def.Listen, "HTTP listen address")
 	data := fs.String("data", def.DataDir, "data directory (Badger store)")
 	keys := fs.String("keys", def.KeysDir, "keys directory (vigil keygen)")
-	rosterPath := fs.String("roster", "", "roster file (C2SP tlog-policy)")
+	rosterPath := fs.String("roster", def.Roster, "roster file (C2SP tlog-policy)")
+	allowNoLogs := fs.Bool("allow-no-logs", false, "start even if the roster names no log (the node then watches nothing)")
+	allowReadableKeys := fs.Bool("allow-readable-keys", false, "accept private key files readable by group or others, with a warning")
 	observer := fs.Bool("observer", false, "run without a cosigning key: follow, gossip and detect, never cosign")
 	logLevel := fs.String("log-level", def.LogLevel, "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
@@ -52,6 +54,10 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 			cfg.Observer = *observer
 		case "log-level":
 			cfg.LogLevel = *logLevel
+		case "allow-no-logs":
+			cfg.AllowNoLogs = *allowNoLogs
+		case "allow-readable-keys":
+			cfg.AllowReadableKeys = *allowReadableKeys
 		}
 	})
 	if err := cfg.Validate(); err != nil {
@@ -61,6 +67,7 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 	if cfg.MemoryLimitMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
 	}
+	warnFDLimit(logger, cfg.HTTP.MaxConns)
 	n, err := node.New(cfg, node.Deps{Logger: logger})
 	if err != nil {
 		return err
@@ -91,6 +98,19 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}()
 	return n.Run(ctx)
+}
+
+// warnFDLimit warns when the process's file descriptor limit leaves too
+// little room beside the HTTP connection cap: libp2p's resource manager
+// takes up to half of the limit, and Badger and the listeners need some.
+func warnFDLimit(log *slog.Logger, maxConns int) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return
+	}
+	if need := 2*maxConns + 128; lim.Cur < uint64(need) {
+		log.Warn("the file descriptor limit is low for http.max_conns; raise it (LimitNOFILE=) or lower max_conns", "nofile", lim.Cur, "max_conns", maxConns, "want_at_least", need)
+	}
 }
 
 func newLogger(env *cliEnv, level string) *slog.Logger {

@@ -54,6 +54,9 @@ func StartNodeWith(dir string, policy []byte, logger *slog.Logger, tune func(*no
 	cfg.KeysDir = keysDir
 	cfg.Roster = rosterPath
 	cfg.Witness = node.WitnessConfig{} // unlimited: measure the witness, not its limiter
+	// A bench node may start before its roster names the workload's logs
+	// (vigil bench witness --url writes it, then the node reloads it).
+	cfg.AllowNoLogs = true
 	if tune != nil {
 		tune(&cfg)
 	}
