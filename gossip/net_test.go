@@ -98,6 +98,12 @@ type netOptions struct {
 	window, fallback time.Duration
 	// peers are further peers-file entries (with aggregate).
 	peers []gossip.Peer
+	// forgetPeersAfter, antiEntropy and intakeQueue set the Config fields
+	// of those names; wrapStore, if set, wraps each node's store.
+	forgetPeersAfter time.Duration
+	antiEntropy      time.Duration
+	intakeQueue      int
+	wrapStore        func(*store.DB) gossip.Store
 }
 
 func newNet(t testing.TB, o netOptions) *tnet {
@@ -162,19 +168,27 @@ func (n *tnet) startNode(name string, signer *tlog.CosignatureSigner, o netOptio
 	t.Cleanup(func() { nd.db.Close() })
 	rosterFn := func() *roster.Roster { return n.roster }
 	urlFor := func(*roster.Log) string { return nd.view.Load().srv.URL }
+	var st gossip.Store = nd.db
+	if o.wrapStore != nil {
+		st = o.wrapStore(nd.db)
+	}
 	nd.svc, err = gossip.New(gossip.Config{
-		Network:           "test",
-		Host:              nd.host,
-		Roster:            rosterFn,
-		Store:             nd.db,
-		Proofs:            &gossip.TileProofs{Roster: rosterFn, URLFor: urlFor},
-		Name:              name,
-		HeartbeatInterval: 50 * time.Millisecond,
-		PeerRate:          o.peerRate,
-		MDNS:              o.mdns,
-		Peers:             o.peers,
-		AggregateWindow:   o.window,
-		AggregateFallback: o.fallback,
+		Network:             "test",
+		Host:                nd.host,
+		Gater:               nd.gater,
+		Roster:              rosterFn,
+		Store:               st,
+		ForgetPeersAfter:    o.forgetPeersAfter,
+		AntiEntropyInterval: o.antiEntropy,
+		IntakeQueue:         o.intakeQueue,
+		Proofs:              &gossip.TileProofs{Roster: rosterFn, URLFor: urlFor},
+		Name:                name,
+		HeartbeatInterval:   50 * time.Millisecond,
+		PeerRate:            o.peerRate,
+		MDNS:                o.mdns,
+		Peers:               o.peers,
+		AggregateWindow:     o.window,
+		AggregateFallback:   o.fallback,
 		OnEvidence: func(r store.EvidenceRecord) {
 			select {
 			case nd.evidence <- r:
