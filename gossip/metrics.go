@@ -24,13 +24,19 @@ type Metrics struct {
 	gated     prometheus.Counter
 	banned    prometheus.GaugeFunc
 	dropped   *prometheus.CounterVec
+	queued    prometheus.GaugeFunc
 	digests   *prometheus.CounterVec
 }
 
-// newMetrics returns the collectors; peers and banned report the connected
-// and the currently banned peers.
-func newMetrics(peers, banned func() float64) *Metrics {
+// newMetrics returns the collectors; peers, banned and queued report the
+// connected peers, the peers banned now and the sightings waiting for the
+// detector.
+func newMetrics(peers, banned, queued func() float64) *Metrics {
 	return &Metrics{
+		queued: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_gossip_intake_queued",
+			Help: "Accepted sightings waiting for the detector (long while the disk is slow; drops.go).",
+		}, queued),
 		penalties: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_gossip_penalties_total",
 			Help: "Penalties charged to peers for malformed traffic, by protocol (sync, proof, cosign, digest, pubsub) and reason.",
@@ -114,5 +120,5 @@ func newMetrics(peers, banned func() float64) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh, m.penalties, m.gated, m.banned, m.dropped, m.digests}
+	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh, m.penalties, m.gated, m.banned, m.dropped, m.queued, m.digests}
 }

@@ -103,6 +103,7 @@ type netOptions struct {
 	forgetPeersAfter time.Duration
 	antiEntropy      time.Duration
 	intakeQueue      int
+	subBuffer        int
 	wrapStore        func(*store.DB) gossip.Store
 }
 
@@ -181,6 +182,7 @@ func (n *tnet) startNode(name string, signer *tlog.CosignatureSigner, o netOptio
 		ForgetPeersAfter:    o.forgetPeersAfter,
 		AntiEntropyInterval: o.antiEntropy,
 		IntakeQueue:         o.intakeQueue,
+		SubscriptionBuffer:  o.subBuffer,
 		Proofs:              &gossip.TileProofs{Roster: rosterFn, URLFor: urlFor},
 		Name:                name,
 		HeartbeatInterval:   50 * time.Millisecond,

@@ -115,8 +115,10 @@ type Config struct {
 	// them, peers.go).
 	ForgetPeersAfter time.Duration
 	// IntakeQueue bounds the accepted sightings waiting for the detector
-	// (default 65536, drops.go).
-	IntakeQueue int
+	// (default 65536, drops.go); SubscriptionBuffer is the checkpoints
+	// subscription's buffer in front of it (default 1024).
+	IntakeQueue        int
+	SubscriptionBuffer int
 	// AntiEntropyInterval is how often the node compares its per-log
 	// digest with one random peer (default 10s, antientropy.go); negative
 	// turns the exchange off.
@@ -214,6 +216,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.IntakeQueue <= 0 {
 		cfg.IntakeQueue = defaultIntakeSize
 	}
+	if cfg.SubscriptionBuffer <= 0 {
+		cfg.SubscriptionBuffer = 1024
+	}
 	if cfg.AntiEntropyInterval == 0 {
 		cfg.AntiEntropyInterval = defaultAntiEntropyInterval
 	}
@@ -223,7 +228,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: lg, self: cfg.Host.ID()}
 	s.metrics = newMetrics(func() float64 { return float64(len(cfg.Host.Network().Peers())) },
-		func() float64 { return float64(s.penalties.bannedCount()) })
+		func() float64 { return float64(s.penalties.bannedCount()) },
+		func() float64 { return float64(s.intake.len()) })
 	s.penalties = newPenalties(cfg.BanDuration, s.banPeer, func(proto, reason string) {
 		s.metrics.penalties.WithLabelValues(proto, reason).Inc()
 	})
@@ -347,7 +353,7 @@ func (s *Service) join(ctx context.Context) error {
 		pubsub.WithValidatorTimeout(s.cfg.ValidatorTimeout), pubsub.WithValidatorConcurrency(16)); err != nil {
 		return err
 	}
-	cpSub, err := s.checkpoints.Subscribe(pubsub.WithBufferSize(1024))
+	cpSub, err := s.checkpoints.Subscribe(pubsub.WithBufferSize(s.cfg.SubscriptionBuffer))
 	if err != nil {
 		return err
 	}
