@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -166,12 +165,13 @@ func (r *peerRoll) left(p peer.ID) {
 	}
 }
 
-// filter returns the scores of the peers to report.
-func (r *peerRoll) filter(scores map[peer.ID]float64, nw network.Network) map[peer.ID]float64 {
+// filter returns the scores of the peers to report; connected reports a
+// live connection (nil: none).
+func (r *peerRoll) filter(scores map[peer.ID]float64, connected func(peer.ID) bool) map[peer.ID]float64 {
 	out := make(map[peer.ID]float64, len(scores))
 	now := time.Now()
 	for p, sc := range scores {
-		if r.configured[p] || nw.Connectedness(p) == network.Connected {
+		if r.configured[p] || (connected != nil && connected(p)) {
 			out[p] = sc
 			continue
 		}

@@ -97,7 +97,9 @@ func (ps *penalties) add(p peer.ID, proto, reason string) bool {
 	}
 	st.points = decayed(st, now) + penaltyPoints
 	st.at = now
-	banNow := st.points >= banPoints && !now.Before(st.until)
+	// (Less one point: points decay a little between offences moments
+	// apart, and four of them in a row must ban.)
+	banNow := st.points >= banPoints-1 && !now.Before(st.until)
 	if banNow {
 		st.until = now.Add(ps.banFor)
 	}

@@ -289,7 +289,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.ScoreInspect != nil {
 		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(func(m map[peer.ID]float64) {
-			cfg.ScoreInspect(s.roll.filter(m, s.cfg.Host.Network()))
+			cfg.ScoreInspect(s.roll.filter(m, func(p peer.ID) bool {
+				return s.cfg.Host.Network().Connectedness(p) == network.Connected
+			}))
 		}), cfg.ScoreInspectPeriod))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
