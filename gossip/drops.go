@@ -29,20 +29,24 @@ const defaultIntakeSize = 1 << 16
 // dropTracer counts messages pubsub drops on this node's side.
 type dropTracer struct {
 	noTrace
-	dropped func(reason string)
+	// kind names a topic (checkpoints, evidence).
+	kind    func(topic string) string
+	dropped func(kind, reason string)
 }
 
 // UndeliverableMessage: the subscription's buffer was full.
-func (d dropTracer) UndeliverableMessage(*pubsub.Message) { d.dropped("subscriber_too_slow") }
+func (d dropTracer) UndeliverableMessage(m *pubsub.Message) {
+	d.dropped(d.kind(m.GetTopic()), "subscriber_too_slow")
+}
 
 // RejectMessage: of pubsub's reasons, only a full or throttled validation
 // queue drops a message that was never judged; the others are verdicts.
-func (d dropTracer) RejectMessage(_ *pubsub.Message, reason string) {
+func (d dropTracer) RejectMessage(m *pubsub.Message, reason string) {
 	switch reason {
 	case pubsub.RejectValidationQueueFull:
-		d.dropped("validation_queue_full")
+		d.dropped(d.kind(m.GetTopic()), "validation_queue_full")
 	case pubsub.RejectValidationThrottled:
-		d.dropped("validation_throttled")
+		d.dropped(d.kind(m.GetTopic()), "validation_throttled")
 	}
 }
 

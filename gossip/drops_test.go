@@ -74,12 +74,21 @@ func TestSlowStoreDropsNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, nd := range n.nodes {
+			recs, _ := nd.db.CheckpointsAtSize(ctx, n.log.Origin(), 6)
+			t.Logf("%s: %d forks stored, %v dropped, %v queued, %d evidence", nd.name, len(recs), counter(t, nd.svc, "vigil_gossip_dropped_total", nil), counter(t, nd.svc, "vigil_gossip_intake_queued", nil), evidenceCount(t, nd))
+		}
+	})
 	for _, nd := range n.nodes {
-		waitFor(t, 45*time.Second, nd.name+" to store every fork", func() bool {
+		waitFor(t, 30*time.Second, nd.name+" to store every fork", func() bool {
 			recs, err := nd.db.CheckpointsAtSize(ctx, n.log.Origin(), 6)
 			return err == nil && len(recs) == forks
 		})
-		waitFor(t, 45*time.Second, nd.name+" to hold evidence of every fork", func() bool {
+		waitFor(t, 30*time.Second, nd.name+" to hold evidence of every fork", func() bool {
 			return evidenceCount(t, nd) >= forks-1
 		})
 		if d := counter(t, nd.svc, "vigil_gossip_dropped_total", nil); d != 0 {

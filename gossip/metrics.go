@@ -51,8 +51,8 @@ func newMetrics(peers, banned, queued func() float64) *Metrics {
 		}, banned),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_gossip_dropped_total",
-			Help: "Gossip messages dropped between pubsub and the detector, by reason: subscriber_too_slow (pubsub's subscription buffer was full), validation_queue_full and validation_throttled (pubsub dropped them before validation), intake_full (the detector's intake queue was full).",
-		}, []string{"reason"}),
+			Help: "Gossip messages dropped between pubsub and the detector, by topic kind and reason: subscriber_too_slow (pubsub's subscription buffer was full), validation_queue_full and validation_throttled (pubsub dropped them before validation), intake_full (the detector's intake queue was full).",
+		}, []string{"topic", "reason"}),
 		digests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_gossip_digest_exchanges_total",
 			Help: "Anti-entropy digest exchanges (antientropy.go), by role (sent, served) and result (same, differ, error).",

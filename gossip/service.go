@@ -285,7 +285,7 @@ func New(cfg Config) (*Service, error) {
 		}})),
 		pubsub.WithRawTracer(s.mesh),
 		pubsub.WithRawTracer(s.arrivals),
-		pubsub.WithRawTracer(dropTracer{dropped: s.countDrop}),
+		pubsub.WithRawTracer(dropTracer{kind: s.topicKind, dropped: s.countDrop}),
 	}
 	if cfg.ScoreInspect != nil {
 		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(func(m map[peer.ID]float64) {
@@ -371,7 +371,7 @@ func (s *Service) join(ctx context.Context) error {
 		defer s.wg.Done()
 		s.consume(ctx, cpSub, func(m *pubsub.Message) {
 			if !s.intake.put(m.ValidatorData.(*sighting)) {
-				s.countDrop("intake_full")
+				s.countDrop("checkpoints", "intake_full")
 			}
 		})
 	}()
@@ -397,9 +397,21 @@ func (s *Service) join(ctx context.Context) error {
 	return nil
 }
 
-// countDrop counts a message dropped between pubsub and the detector.
-func (s *Service) countDrop(reason string) {
-	s.metrics.dropped.WithLabelValues(reason).Inc()
+// countDrop counts a message of a topic kind dropped between pubsub and
+// the detector.
+func (s *Service) countDrop(kind, reason string) {
+	s.metrics.dropped.WithLabelValues(kind, reason).Inc()
+}
+
+// topicKind names one of the network's topics for metrics.
+func (s *Service) topicKind(topic string) string {
+	switch topic {
+	case CheckpointsTopic(s.cfg.Network):
+		return "checkpoints"
+	case EvidenceTopic(s.cfg.Network):
+		return "evidence"
+	}
+	return "other"
 }
 
 func (s *Service) consume(ctx context.Context, sub *pubsub.Subscription, fn func(*pubsub.Message)) {
