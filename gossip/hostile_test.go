@@ -31,13 +31,6 @@ type hostile struct {
 
 func newHostile(t testing.TB, network string) *hostile {
 	t.Helper()
-	return newHostileSized(t, network, 1<<20)
-}
-
-// newHostileSized is newHostile with pubsub's message size limit set to
-// maxSize, so it can send what honest nodes refuse to read.
-func newHostileSized(t testing.TB, network string, maxSize int) *hostile {
-	t.Helper()
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	h, _, err := gossip.NewHost(gossip.HostConfig{Identity: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
@@ -46,7 +39,7 @@ func newHostileSized(t testing.TB, network string, maxSize int) *hostile {
 	t.Cleanup(func() { h.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictSign), pubsub.WithMaxMessageSize(maxSize))
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictSign), pubsub.WithMaxMessageSize(1<<20))
 	if err != nil {
 		t.Fatal(err)
 	}

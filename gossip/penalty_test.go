@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -140,22 +141,39 @@ func TestBanExpires(t *testing.T) {
 // TestOversizedPubsubMessagesPenalised: pubsub drops an RPC above its
 // message size limit before any validator sees it (and resets the stream
 // it came on); the sender is charged anyway, through the application part
-// of its score.
+// of its score, and banned after four.
 func TestOversizedPubsubMessagesPenalised(t *testing.T) {
 	n := newNet(t, netOptions{nodes: 1})
 	victim := n.nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	x := newHostileSized(t, "test", 4<<20)
+	x := newHostile(t, "test")
 	x.watch(t, ctx, victim)
-	if err := x.cp.Publish(ctx, bytes.Repeat([]byte{0x0a}, 3<<20)); err != nil {
-		t.Fatal(err)
+	charged := func() float64 {
+		return counter(t, victim.svc, "vigil_gossip_penalties_total", map[string]string{"protocol": "pubsub", "reason": "oversized"})
 	}
-	waitFor(t, 10*time.Second, "the oversized message to be charged", func() bool {
-		return counter(t, victim.svc, "vigil_gossip_penalties_total", map[string]string{"protocol": "pubsub", "reason": "oversized"}) == 1
+	// Each RPC on a stream of its own, as pubsub's length-prefixed frames:
+	// a 3 MiB length, then the start of the message.
+	rpc := append(binary.AppendUvarint(nil, 3<<20), bytes.Repeat([]byte{0x0a}, 64<<10)...)
+	for i := 1; i <= 4; i++ {
+		st, err := x.host.NewStream(ctx, victim.host.ID(), pubsub.GossipSubID_v11)
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		st.Write(rpc)
+		waitFor(t, 10*time.Second, "the oversized RPC to be charged", func() bool { return charged() >= float64(i) })
+		if i == 1 {
+			waitFor(t, 5*time.Second, "the charge in the sender's score", func() bool {
+				s := victim.scores.Load()
+				return s != nil && (*s)[x.host.ID()] <= -20
+			})
+		}
+		st.Reset()
+	}
+	waitFor(t, 10*time.Second, "the victim to disconnect the sender", func() bool {
+		return victim.host.Network().Connectedness(x.host.ID()) != network.Connected
 	})
-	waitFor(t, 5*time.Second, "the charge in the sender's score", func() bool {
-		s := victim.scores.Load()
-		return s != nil && (*s)[x.host.ID()] <= -20
-	})
+	if g := counter(t, victim.svc, "vigil_gossip_peers_gated_total", nil); g != 1 {
+		t.Errorf("%v peers gated, want 1", g)
+	}
 }
