@@ -147,7 +147,7 @@ func (s *Service) cosignProtocol() protocol.ID {
 // start serves hand-offs and runs the scheduled publications until ctx ends.
 func (a *aggregator) start(ctx context.Context) {
 	a.s.cfg.Host.SetStreamHandler(a.s.cosignProtocol(), func(st network.Stream) {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || a.s.refused(st) {
 			st.Reset()
 			return
 		}
@@ -316,12 +316,12 @@ func (a *aggregator) receive(ctx context.Context, st network.Stream) {
 		}
 		if err != nil {
 			a.s.log.Debug("cosign stream", "peer", from, "err", err)
-			st.Reset()
+			a.s.streamError(st, "cosign", err)
 			return
 		}
 		if (typ != frameSighting && typ != frameRelay) || len(b) > vpb.MaxSightingSize {
 			a.val.result("cosign", pubsub.ValidationReject, "malformed")
-			st.Reset()
+			a.s.penalise(st, "cosign", "malformed")
 			return
 		}
 		if !a.val.allow(from) {
@@ -332,7 +332,7 @@ func (a *aggregator) receive(ctx context.Context, st network.Stream) {
 		a.val.result("cosign", res, reason)
 		if sg == nil {
 			if res == pubsub.ValidationReject {
-				st.Reset()
+				a.s.rejectStream(st, "cosign", reason)
 				return
 			}
 			continue

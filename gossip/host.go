@@ -3,6 +3,7 @@ package gossip
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/control"
@@ -102,6 +103,8 @@ type Gater struct {
 	mu      sync.RWMutex
 	allow   map[peer.ID]bool // nil: everyone
 	blocked map[peer.ID]bool
+	// until holds timed blocks (BlockUntil, ban.go).
+	until map[peer.ID]time.Time
 }
 
 // NewGater returns a gater that admits only allow (everyone if empty).
@@ -139,7 +142,7 @@ func (g *Gater) Unblock(ps ...peer.ID) {
 func (g *Gater) Allowed(p peer.ID) bool {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	if g.blocked[p] {
+	if g.blocked[p] || time.Now().Before(g.until[p]) {
 		return false
 	}
 	return g.allow == nil || g.allow[p]

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func (x *hostile) watch(t testing.TB, ctx context.Context, nd *tnode) *pubsub.Su
 	}
 	waitFor(t, 10*time.Second, "the hostile peer in the node's topic", func() bool {
 		cp, _ := nd.svc.TopicPeers()
-		return len(cp) > 0 && len(x.cp.ListPeers()) > 0
+		return slices.Contains(cp, x.host.ID()) && slices.Contains(x.cp.ListPeers(), nd.host.ID())
 	})
 	return sub
 }

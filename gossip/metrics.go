@@ -20,10 +20,44 @@ type Metrics struct {
 	relays         *prometheus.CounterVec
 	peers          prometheus.GaugeFunc
 	mesh           *prometheus.GaugeVec
+	// penalties, gated and banned: penalty.go; dropped: drops.go.
+	penalties *prometheus.CounterVec
+	gated     prometheus.Counter
+	banned    prometheus.GaugeFunc
+	dropped   *prometheus.CounterVec
+	queued    prometheus.GaugeFunc
+	digests   *prometheus.CounterVec
 }
 
-func newMetrics(peers func() float64) *Metrics {
+// newMetrics returns the collectors; peers, banned and queued report the
+// connected peers, the peers banned now and the sightings waiting for the
+// detector.
+func newMetrics(peers, banned, queued func() float64) *Metrics {
 	return &Metrics{
+		queued: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_gossip_intake_queued",
+			Help: "Accepted sightings waiting for the detector (long while the disk is slow; drops.go).",
+		}, queued),
+		penalties: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gossip_penalties_total",
+			Help: "Penalties charged to peers for malformed traffic, by protocol (sync, proof, cosign, digest, pubsub) and reason.",
+		}, []string{"protocol", "reason"}),
+		gated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_gossip_peers_gated_total",
+			Help: "Peers banned for malformed traffic: disconnected and refused on dial and accept for the ban duration.",
+		}),
+		banned: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_gossip_peers_banned",
+			Help: "Peers banned for malformed traffic now.",
+		}, banned),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gossip_dropped_total",
+			Help: "Gossip messages dropped between pubsub and the detector, by topic kind and reason: subscriber_too_slow (pubsub's subscription buffer was full), validation_queue_full and validation_throttled (pubsub dropped them before validation), intake_full (the detector's intake queue was full).",
+		}, []string{"topic", "reason"}),
+		digests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gossip_digest_exchanges_total",
+			Help: "Anti-entropy digest exchanges (antientropy.go), by role (sent, served) and result (same, differ, error).",
+		}, []string{"role", "result"}),
 		validated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_gossip_validated_total",
 			Help: "Gossip messages validated, by topic kind, result (accept, reject, ignore) and reason.",
@@ -91,5 +125,5 @@ func newMetrics(peers func() float64) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.resolutions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh}
+	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.resolutions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh, m.penalties, m.gated, m.banned, m.dropped, m.queued, m.digests}
 }

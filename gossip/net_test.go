@@ -102,6 +102,13 @@ type netOptions struct {
 	// DivergenceGrace.
 	pushOnly bool
 	grace    time.Duration
+	// forgetPeersAfter, antiEntropy and intakeQueue set the Config fields
+	// of those names; wrapStore, if set, wraps each node's store.
+	forgetPeersAfter time.Duration
+	antiEntropy      time.Duration
+	intakeQueue      int
+	subBuffer        int
+	wrapStore        func(*store.DB) gossip.Store
 }
 
 func newNet(t testing.TB, o netOptions) *tnet {
@@ -169,20 +176,29 @@ func (n *tnet) startNode(name string, signer *tlog.CosignatureSigner, o netOptio
 	if o.pushOnly {
 		urlFor = func(*roster.Log) string { return "" }
 	}
+	var st gossip.Store = nd.db
+	if o.wrapStore != nil {
+		st = o.wrapStore(nd.db)
+	}
 	nd.svc, err = gossip.New(gossip.Config{
-		Network:           "test",
-		Host:              nd.host,
-		Roster:            rosterFn,
-		Store:             nd.db,
-		Proofs:            &gossip.TileProofs{Roster: rosterFn, URLFor: urlFor},
-		Name:              name,
-		HeartbeatInterval: 50 * time.Millisecond,
-		PeerRate:          o.peerRate,
-		MDNS:              o.mdns,
-		Peers:             o.peers,
-		AggregateWindow:   o.window,
-		AggregateFallback: o.fallback,
-		DivergenceGrace:   o.grace,
+		Network:             "test",
+		Host:                nd.host,
+		Gater:               nd.gater,
+		Roster:              rosterFn,
+		Store:               st,
+		ForgetPeersAfter:    o.forgetPeersAfter,
+		AntiEntropyInterval: o.antiEntropy,
+		IntakeQueue:         o.intakeQueue,
+		SubscriptionBuffer:  o.subBuffer,
+		Proofs:              &gossip.TileProofs{Roster: rosterFn, URLFor: urlFor},
+		Name:                name,
+		HeartbeatInterval:   50 * time.Millisecond,
+		PeerRate:            o.peerRate,
+		MDNS:                o.mdns,
+		Peers:               o.peers,
+		AggregateWindow:     o.window,
+		AggregateFallback:   o.fallback,
+		DivergenceGrace:     o.grace,
 		OnEvidence: func(r store.EvidenceRecord) {
 			select {
 			case nd.evidence <- r:

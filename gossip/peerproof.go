@@ -42,12 +42,19 @@ func (s *Service) proofProtocol() protocol.ID {
 func (s *Service) serveProofs(ctx context.Context) {
 	s.cfg.Host.SetStreamHandler(s.proofProtocol(), func(st network.Stream) {
 		defer st.Close()
+		if s.refused(st) {
+			return
+		}
 		if ctx.Err() != nil || s.cfg.Proofs == nil || !s.val.allow(st.Conn().RemotePeer()) {
 			st.Reset()
 			return
 		}
 		st.SetDeadline(time.Now().Add(peerProofTimeout))
 		origin, m, n, root, err := readProofRequest(bufio.NewReader(st))
+		if errors.Is(err, errBadProofRequest) {
+			s.penalise(st, "proof", "malformed")
+			return
+		}
 		if err != nil {
 			st.Reset()
 			return
@@ -117,10 +124,16 @@ func (s *Service) peerProof(ctx context.Context, p peer.ID, origin string, m, n 
 	return proof, rm, nil
 }
 
+// errBadProofRequest is a proof request that does not decode.
+var errBadProofRequest = errors.New("bad proof request")
+
 func readProofRequest(r *bufio.Reader) (origin string, m, n uint64, root [32]byte, err error) {
 	l, err := binary.ReadUvarint(r)
+	if errors.Is(err, io.EOF) {
+		return "", 0, 0, root, err
+	}
 	if err != nil || l == 0 || l > maxOriginLen {
-		return "", 0, 0, root, errors.New("bad proof request")
+		return "", 0, 0, root, errBadProofRequest
 	}
 	buf := make([]byte, l+16+32)
 	if _, err := io.ReadFull(r, buf); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -121,4 +122,62 @@ func ParseAddrInfos(addrs []string) ([]peer.AddrInfo, error) {
 		return nil, fmt.Errorf("bootstrap addresses: %w", err)
 	}
 	return infos, nil
+}
+
+// The peers a node reports (ScoreInspect, which feeds /v1/peers and the
+// dashboard). Pubsub keeps the score of a peer that left for an hour, so
+// that leaving does not wash a bad score; reporting all of them let 500
+// identities that connect and leave fill the list for that hour. A node
+// reports the peers it is connected to, the configured ones (bootstrap,
+// peers file) and, of the others that left, only the maxDepartedPeers most
+// recent and none longer than Config.ForgetPeersAfter.
+const (
+	defaultForgetPeersAfter = 5 * time.Minute
+	maxDepartedPeers        = 64
+)
+
+// peerRoll decides which peers ScoreInspect reports.
+type peerRoll struct {
+	configured  map[peer.ID]bool
+	forgetAfter time.Duration
+	// departed holds when unconfigured peers left, most recent kept.
+	departed *lru[peer.ID, time.Time]
+}
+
+func newPeerRoll(trusted map[peer.ID]bool, named []Peer, forgetAfter time.Duration) *peerRoll {
+	r := &peerRoll{configured: map[peer.ID]bool{}, forgetAfter: forgetAfter, departed: newLRU[peer.ID, time.Time](maxDepartedPeers)}
+	for p := range trusted {
+		r.configured[p] = true
+	}
+	for _, p := range named {
+		r.configured[p.Info.ID] = true
+	}
+	return r
+}
+
+// connected notes that p is connected (again).
+func (r *peerRoll) connected(p peer.ID) { r.departed.remove(p) }
+
+// left notes that p's last connection closed.
+func (r *peerRoll) left(p peer.ID) {
+	if !r.configured[p] {
+		r.departed.update(p, func(time.Time, bool) time.Time { return time.Now() })
+	}
+}
+
+// filter returns the scores of the peers to report; connected reports a
+// live connection (nil: none).
+func (r *peerRoll) filter(scores map[peer.ID]float64, connected func(peer.ID) bool) map[peer.ID]float64 {
+	out := make(map[peer.ID]float64, len(scores))
+	now := time.Now()
+	for p, sc := range scores {
+		if r.configured[p] || (connected != nil && connected(p)) {
+			out[p] = sc
+			continue
+		}
+		if at, ok := r.departed.get(p); ok && now.Sub(at) < r.forgetAfter {
+			out[p] = sc
+		}
+	}
+	return out
 }

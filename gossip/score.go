@@ -21,8 +21,10 @@ const (
 )
 
 // scoreParams returns the peer-scoring parameters for the network's two
-// topics. trusted reports configured peers (bootstrap / peers file).
-func scoreParams(network string, trusted func(peer.ID) bool) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+// topics. trusted reports configured peers (bootstrap / peers file);
+// penalty returns a peer's penalty points for malformed traffic outside
+// gossipsub's view (penalty.go), subtracted from its application score.
+func scoreParams(network string, trusted func(peer.ID) bool, penalty func(peer.ID) float64) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 	decay := func(d time.Duration) float64 { return pubsub.ScoreParameterDecay(d) }
 	_, lo4, _ := net.ParseCIDR("127.0.0.0/8")
 	_, lo6, _ := net.ParseCIDR("::1/128")
@@ -70,11 +72,14 @@ func scoreParams(network string, trusted func(peer.ID) bool) (*pubsub.PeerScoreP
 			},
 		},
 		TopicScoreCap: 100,
+		// P5: the configured-peer bonus, less penalty points (each
+		// malformed stream costs penaltyPoints; four reach the graylist).
 		AppSpecificScore: func(p peer.ID) float64 {
+			score := -penalty(p)
 			if trusted(p) {
-				return allowlistBonus
+				score += allowlistBonus
 			}
-			return 0
+			return score
 		},
 		AppSpecificWeight: 1,
 		// P6: more than 10 peers from one IP is suspicious (Sybils);

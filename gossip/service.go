@@ -116,7 +116,26 @@ type Config struct {
 	// (default 1s).
 	ScoreInspect       func(map[peer.ID]float64)
 	ScoreInspectPeriod time.Duration
-	Logger             *slog.Logger
+	// Gater, if set, refuses banned peers on dial and accept (penalty.go);
+	// without it a banned peer is disconnected and its streams refused.
+	Gater PeerGater
+	// BanDuration is how long a peer that sent too much malformed traffic
+	// stays banned (default 10m).
+	BanDuration time.Duration
+	// ForgetPeersAfter is how long ScoreInspect keeps reporting a peer that
+	// left and is not configured (default 5m; at most maxDepartedPeers of
+	// them, peers.go).
+	ForgetPeersAfter time.Duration
+	// IntakeQueue bounds the accepted sightings waiting for the detector
+	// (default 65536, drops.go); SubscriptionBuffer is the checkpoints
+	// subscription's buffer in front of it (default 1024).
+	IntakeQueue        int
+	SubscriptionBuffer int
+	// AntiEntropyInterval is how often the node compares its per-log
+	// digest with one random peer (default 10s, antientropy.go); negative
+	// turns the exchange off.
+	AntiEntropyInterval time.Duration
+	Logger              *slog.Logger
 }
 
 // validateQueueSize bounds messages waiting for pubsub's validation workers.
@@ -156,6 +175,12 @@ type Service struct {
 	// arrivals times the messages pubsub takes in (waits.go).
 	arrivals *arrivals
 	notifee  *network.NotifyBundle
+	// penalties charges malformed traffic (penalty.go); intake queues
+	// sightings for the detector (drops.go); roll bounds the peers
+	// reported to ScoreInspect (peers.go).
+	penalties *penalties
+	intake    *intake
+	roll      *peerRoll
 
 	// ctx ends at Close; cancel ends it.
 	ctx    context.Context
@@ -194,12 +219,33 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ScoreInspectPeriod <= 0 {
 		cfg.ScoreInspectPeriod = time.Second
 	}
+	if cfg.BanDuration <= 0 {
+		cfg.BanDuration = defaultBanDuration
+	}
+	if cfg.ForgetPeersAfter <= 0 {
+		cfg.ForgetPeersAfter = defaultForgetPeersAfter
+	}
+	if cfg.IntakeQueue <= 0 {
+		cfg.IntakeQueue = defaultIntakeSize
+	}
+	if cfg.SubscriptionBuffer <= 0 {
+		cfg.SubscriptionBuffer = 1024
+	}
+	if cfg.AntiEntropyInterval == 0 {
+		cfg.AntiEntropyInterval = defaultAntiEntropyInterval
+	}
 	lg := cfg.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{cfg: cfg, log: lg, self: cfg.Host.ID()}
-	s.metrics = newMetrics(func() float64 { return float64(len(cfg.Host.Network().Peers())) })
+	s.metrics = newMetrics(func() float64 { return float64(len(cfg.Host.Network().Peers())) },
+		func() float64 { return float64(s.penalties.bannedCount()) },
+		func() float64 { return float64(s.intake.len()) })
+	s.penalties = newPenalties(cfg.BanDuration, s.banPeer, func(proto, reason string) {
+		s.metrics.penalties.WithLabelValues(proto, reason).Inc()
+	})
+	s.intake = newIntake(cfg.IntakeQueue)
 	s.sigs = newSigCache(defaultSigCacheSize)
 	if cfg.Signatures != nil {
 		s.sigs = cfg.Signatures.c
@@ -223,7 +269,8 @@ func New(cfg Config) (*Service, error) {
 	for _, p := range cfg.Bootstrap {
 		trusted[p.ID] = true
 	}
-	sp, st := scoreParams(cfg.Network, func(p peer.ID) bool { return trusted[p] })
+	sp, st := scoreParams(cfg.Network, func(p peer.ID) bool { return trusted[p] }, s.penalties.points)
+	s.roll = newPeerRoll(trusted, cfg.Peers, cfg.ForgetPeersAfter)
 	gp := pubsub.DefaultGossipSubParams()
 	if cfg.HeartbeatInterval > 0 {
 		gp.HeartbeatInterval = cfg.HeartbeatInterval
@@ -245,11 +292,19 @@ func New(cfg Config) (*Service, error) {
 		// at 50 witnesses.
 		pubsub.WithValidateQueueSize(validateQueueSize),
 		pubsub.WithLogger(lg.With("component", "pubsub")),
+		pubsub.WithRPCLogger(slog.New(rpcPenaltyHandler{next: lg.With("component", "pubsub", "system", "pubsub/rpc").Handler(), penalty: func(p peer.ID, reason string) {
+			s.penalties.add(p, "pubsub", reason)
+		}})),
 		pubsub.WithRawTracer(s.mesh),
 		pubsub.WithRawTracer(s.arrivals),
+		pubsub.WithRawTracer(dropTracer{kind: s.topicKind, dropped: s.countDrop}),
 	}
 	if cfg.ScoreInspect != nil {
-		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(cfg.ScoreInspect), cfg.ScoreInspectPeriod))
+		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(func(m map[peer.ID]float64) {
+			cfg.ScoreInspect(s.roll.filter(m, func(p peer.ID) bool {
+				return s.cfg.Host.Network().Connectedness(p) == network.Connected
+			}))
+		}), cfg.ScoreInspectPeriod))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.ctx, s.cancel = ctx, cancel
@@ -279,6 +334,7 @@ func New(cfg Config) (*Service, error) {
 	s.startSync(ctx)
 	s.serveProofs(ctx)
 	s.serveOwnQueries(ctx)
+	s.startAntiEntropy(ctx)
 	if s.agg != nil {
 		s.agg.start(ctx)
 	}
@@ -317,7 +373,7 @@ func (s *Service) join(ctx context.Context) error {
 		pubsub.WithValidatorTimeout(s.cfg.ValidatorTimeout), pubsub.WithValidatorConcurrency(16)); err != nil {
 		return err
 	}
-	cpSub, err := s.checkpoints.Subscribe(pubsub.WithBufferSize(1024))
+	cpSub, err := s.checkpoints.Subscribe(pubsub.WithBufferSize(s.cfg.SubscriptionBuffer))
 	if err != nil {
 		return err
 	}
@@ -325,18 +381,31 @@ func (s *Service) join(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A few workers so that a slow proof fetch for one log does not stall
-	// the others; the detector serialises work per origin.
+	// The subscription loop only queues (drops.go); a few workers so that
+	// a slow proof fetch for one log does not stall the others; the
+	// detector serialises work per origin.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.consume(ctx, cpSub, func(m *pubsub.Message) {
+			if !s.intake.put(m.ValidatorData.(*sighting)) {
+				s.countDrop("checkpoints", "intake_full")
+			}
+		})
+	}()
 	for i := 0; i < 4; i++ {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.consume(ctx, cpSub, func(m *pubsub.Message) {
-				sg := m.ValidatorData.(*sighting)
+			for {
+				sg, ok := s.intake.take(ctx)
+				if !ok {
+					return
+				}
 				s.metrics.deliveryWait.Observe(time.Since(sg.accepted).Seconds())
 				s.sawOwn(ctx, sg)
 				s.det.process(ctx, sg)
-			})
+			}
 		}()
 	}
 	s.wg.Add(1)
@@ -345,6 +414,23 @@ func (s *Service) join(ctx context.Context) error {
 		s.consume(ctx, evSub, func(m *pubsub.Message) { s.receiveEvidence(ctx, m.ValidatorData.(*verifiedEvidence)) })
 	}()
 	return nil
+}
+
+// countDrop counts a message of a topic kind dropped between pubsub and
+// the detector.
+func (s *Service) countDrop(kind, reason string) {
+	s.metrics.dropped.WithLabelValues(kind, reason).Inc()
+}
+
+// topicKind names one of the network's topics for metrics.
+func (s *Service) topicKind(topic string) string {
+	switch topic {
+	case CheckpointsTopic(s.cfg.Network):
+		return "checkpoints"
+	case EvidenceTopic(s.cfg.Network):
+		return "evidence"
+	}
+	return "other"
 }
 
 func (s *Service) consume(ctx context.Context, sub *pubsub.Subscription, fn func(*pubsub.Message)) {
@@ -465,6 +551,7 @@ func (s *Service) Close() error {
 	s.cfg.Host.RemoveStreamHandler(s.syncProtocol())
 	s.cfg.Host.RemoveStreamHandler(s.proofProtocol())
 	s.cfg.Host.RemoveStreamHandler(s.cosignProtocol())
+	s.cfg.Host.RemoveStreamHandler(s.digestProtocol())
 	s.cfg.Host.Network().StopNotify(s.notifee)
 	if s.mdns != nil {
 		s.mdns.Close()

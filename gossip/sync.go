@@ -9,6 +9,7 @@ import (
 	"io"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -55,6 +56,9 @@ func (s *Service) startSync(ctx context.Context) {
 			st.Reset()
 			return
 		}
+		if s.refused(st) {
+			return
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -67,6 +71,7 @@ func (s *Service) startSync(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			s.roll.connected(p)
 			if _, recent := s.synced.get(p); recent {
 				return
 			}
@@ -82,6 +87,7 @@ func (s *Service) startSync(ctx context.Context) {
 		DisconnectedF: func(_ network.Network, c network.Conn) {
 			if len(s.cfg.Host.Network().ConnsToPeer(c.RemotePeer())) == 0 {
 				s.synced.remove(c.RemotePeer())
+				s.roll.left(c.RemotePeer())
 			}
 		},
 	}
@@ -170,6 +176,9 @@ func (s *Service) heads(ctx context.Context, origin string) ([]store.CheckpointR
 	return s.cfg.Store.CheckpointsAtSize(ctx, origin, rec.Size)
 }
 
+// receiveSync reads a peer's catch-up frames. The stream is reset, and the
+// peer charged a penalty (penalty.go), at the first frame that is malformed
+// or provably bad: an honest node sends only what it validated itself.
 func (s *Service) receiveSync(ctx context.Context, st network.Stream) {
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
@@ -184,6 +193,9 @@ func (s *Service) receiveSync(ctx context.Context, st network.Stream) {
 		}
 		if err != nil {
 			s.log.Debug("sync from peer", "peer", from, "err", err)
+			if errors.Is(err, errBadFrame) {
+				s.penalise(st, "sync", "malformed")
+			}
 			return
 		}
 
@@ -191,6 +203,10 @@ func (s *Service) receiveSync(ctx context.Context, st network.Stream) {
 		case frameSighting:
 			sg, res, reason := s.val.checkSighting(b, from)
 			s.val.result("sync", res, reason)
+			if penalised(res, reason) {
+				s.penalise(st, "sync", reason)
+				return
+			}
 			if sg == nil {
 				continue
 			}
@@ -199,6 +215,10 @@ func (s *Service) receiveSync(ctx context.Context, st network.Stream) {
 		case frameEvidence:
 			ve, res, reason := s.val.checkEvidence(b, from, false)
 			s.val.result("sync", res, reason)
+			if penalised(res, reason) {
+				s.penalise(st, "sync", reason)
+				return
+			}
 			if ve == nil {
 				continue
 			}
@@ -209,10 +229,22 @@ func (s *Service) receiveSync(ctx context.Context, st network.Stream) {
 				}
 			}
 		default:
+			s.penalise(st, "sync", "malformed")
 			return
 		}
 	}
 }
+
+// penalised reports whether a stream frame judged res for reason costs its
+// sender a penalty: any rejection except an unknown log, which an honest
+// peer sends while the network moves to a roster this node has not loaded.
+func penalised(res pubsub.ValidationResult, reason string) bool {
+	return res == pubsub.ValidationReject && reason != "unknown_origin"
+}
+
+// errBadFrame marks a frame that cannot be read as one: a length beyond
+// any message's bound, or a length that does not decode.
+var errBadFrame = errors.New("malformed frame")
 
 func writeFrame(w *bufio.Writer, typ byte, b []byte) error {
 	if err := w.WriteByte(typ); err != nil {
@@ -231,11 +263,14 @@ func readFrame(r *bufio.Reader) (byte, []byte, error) {
 		return 0, nil, err
 	}
 	n, err := binary.ReadUvarint(r)
+	if errors.Is(err, io.EOF) {
+		return 0, nil, io.ErrUnexpectedEOF
+	}
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("%w: %w", errBadFrame, err)
 	}
 	if n > vpb.MaxEvidenceSize {
-		return 0, nil, fmt.Errorf("sync frame of %d bytes", n)
+		return 0, nil, fmt.Errorf("%w: frame of %d bytes", errBadFrame, n)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {

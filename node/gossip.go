@@ -140,6 +140,7 @@ func (n *Node) startGossip() error {
 		MDNS:               gc.MDNS,
 		OnEvidence:         hooks.OnEvidence,
 		ScoreInspect:       hooks.ScoreInspect,
+		Gater:              gater,
 		Logger:             n.log.With("component", "gossip"),
 	})
 	if err != nil {
