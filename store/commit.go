@@ -98,6 +98,18 @@ func (d *DB) groupCommit() {
 
 func (d *DB) commitBatch(batch []*commitReq) {
 	start := time.Now()
+	if d.disk != nil {
+		// A volume that is full or failing gets no writes from the store:
+		// Badger writes to mapped files and dies of SIGBUS when it cannot
+		// (disk.go).
+		if err := d.disk.admit(start, d.probeWrite); err != nil {
+			for _, r := range batch {
+				d.disk.refused(start, r.op, err)
+				r.done <- err
+			}
+			return
+		}
+	}
 	d.metrics.batchSize.Observe(float64(len(batch)))
 	results := make([]error, len(batch))
 	pending := make([]int, 0, len(batch)) // indexes applied to the open txn
@@ -109,6 +121,16 @@ func (d *DB) commitBatch(batch []*commitReq) {
 		}
 		if err == nil {
 			err = d.syncCommitted(batch, pending)
+		}
+		if err == nil && d.journal != nil && len(d.witness.staged) > 0 {
+			// After Badger's sync, before any reply: the journal
+			// never holds more than Badger has synced (rollback.go).
+			if err = d.journal.put(d.witness.staged); err == nil {
+				err = d.journal.sync()
+			}
+		}
+		if err != nil && d.disk != nil && !errors.Is(err, ErrClosed) {
+			d.disk.fault(err)
 		}
 		if err != nil {
 			// What reached the disk is unknown: forget what the cache

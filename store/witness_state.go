@@ -41,17 +41,30 @@ func (d *DB) WitnessState(ctx context.Context, origin string) (WitnessState, err
 		st, err = decodeWitnessState(v)
 		return err
 	})
+	if errors.Is(err, ErrNotFound) {
+		if adopted, ok := d.rb.adoptedState(origin); ok {
+			return adopted, nil
+		}
+	}
 	return st, err
 }
 
 // UpdateWitnessState atomically replaces the state of origin with what fn
 // returns given the current state (exists is false for a log never cosigned).
 // If fn returns an error nothing is written and the error is returned as is.
+// A log whose state Open found rolled back is refused with ErrRolledBack; a
+// store short of disk or failing to write refuses with ErrDiskPressure or
+// ErrDiskFault.
 // The write is durable when UpdateWitnessState returns nil. fn may run more
 // than once if concurrent updates race; only its last run takes effect.
 func (d *DB) UpdateWitnessState(ctx context.Context, origin string, fn func(old WitnessState, exists bool) (WitnessState, error)) error {
 	key := witnessKey(origin)
 	return d.commitUpdate(ctx, "witness_update", func(txn *badger.Txn) error {
+		// DESIGN invariant 1: never cosign from a
+		// rolled-back state.
+		if err := d.rb.refuse(origin); err != nil {
+			return err
+		}
 		old, exists := d.witness.current(origin)
 		if !exists {
 			v, err := get(txn, key)
@@ -63,6 +76,9 @@ func (d *DB) UpdateWitnessState(ctx context.Context, origin string, fn func(old 
 				}
 			case !errors.Is(err, ErrNotFound):
 				return err
+			default:
+				// Recovered from the journal, not yet rewritten.
+				old, exists = d.rb.adoptedState(origin)
 			}
 		}
 		next, err := fn(old, exists)
