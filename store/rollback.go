@@ -111,6 +111,10 @@ func (d *DB) checkRollback(dir, wal string, j *journal, existed bool, problems [
 	if err != nil {
 		return fmt.Errorf("reading witness states: %w", err)
 	}
+	adoptedBefore, err := d.adoptedStates()
+	if err != nil {
+		return fmt.Errorf("reading recovered witness states: %w", err)
+	}
 	d.rb = &rollbacks{hint: fmt.Sprintf("the store in %s lost writes it had synced (newest write-ahead log %s corrupted, truncated or deleted?); %s", dir, wal, RecoverHint)}
 	rebuild := map[string]WitnessState{}
 	if !existed {
@@ -148,6 +152,14 @@ func (d *DB) checkRollback(dir, wal string, j *journal, existed bool, problems [
 		}
 	}
 	for h, e := range j.entries {
+		if st, ok := adoptedBefore[h]; ok && st.Size == e.size && st.Root == e.root {
+			// Recovered by an earlier open, not yet updated.
+			if d.rb.adopted == nil {
+				d.rb.adopted = map[[32]byte]WitnessState{}
+			}
+			d.rb.adopted[h] = st
+			continue
+		}
 		if _, ok := states[h]; !ok {
 			found = append(found, RolledBackLog{LogID: hex.EncodeToString(h[:]), JournalSize: e.size,
 				Reason: fmt.Sprintf("no stored state, acknowledged size %d", e.size)})
@@ -169,8 +181,13 @@ func (d *DB) checkRollback(dir, wal string, j *journal, existed bool, problems [
 		return d.writeJournal(j, rebuild)
 	}
 	// Recovery: adopt the journal where it has a record; keep the store's
-	// state where the journal record is unreadable.
-	d.rb.adopted = map[[32]byte]WitnessState{}
+	// state where the journal record is unreadable. A log Badger lost
+	// entirely is known by its hash only: its adopted state is kept under
+	// that hash until its first update writes it under its origin.
+	if d.rb.adopted == nil {
+		d.rb.adopted = map[[32]byte]WitnessState{}
+	}
+	byHash := map[[32]byte]WitnessState{}
 	for _, rb := range found {
 		var h [32]byte
 		hex.Decode(h[:], []byte(rb.LogID))
@@ -180,12 +197,18 @@ func (d *DB) checkRollback(dir, wal string, j *journal, existed bool, problems [
 			rebuild[rb.Origin] = states[h].st
 		case rb.Origin == "":
 			d.rb.adopted[h] = WitnessState{Size: e.size, Root: e.root}
+			byHash[h] = d.rb.adopted[h]
 		}
 	}
-	if len(adopt) > 0 {
+	if len(adopt)+len(byHash) > 0 {
 		err := d.db.Update(func(txn *badger.Txn) error {
 			for origin, st := range adopt {
 				if err := txn.Set(witnessKey(origin), encodeWitnessState(st)); err != nil {
+					return err
+				}
+			}
+			for h, st := range byHash {
+				if err := txn.Set(adoptedKey(h), encodeWitnessState(st)); err != nil {
 					return err
 				}
 			}
@@ -213,4 +236,35 @@ func (d *DB) writeJournal(j *journal, states map[string]WitnessState) error {
 		return err
 	}
 	return j.sync()
+}
+
+// adoptedPrefix keys the journal states adopted for logs Badger lost
+// entirely, by the log's hash, until their first update.
+const adoptedPrefix = "wj/"
+
+func adoptedKey(h [32]byte) []byte { return append([]byte(adoptedPrefix), h[:]...) }
+
+func (d *DB) adoptedStates() (map[[32]byte]WitnessState, error) {
+	out := map[[32]byte]WitnessState{}
+	err := d.view("witness_adopted", func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(adoptedPrefix), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()[len(adoptedPrefix):]
+			if len(k) != 32 {
+				continue
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			st, err := decodeWitnessState(v)
+			if err != nil {
+				return err
+			}
+			out[[32]byte(k)] = st
+		}
+		return nil
+	})
+	return out, err
 }

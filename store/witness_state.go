@@ -60,12 +60,12 @@ func (d *DB) WitnessState(ctx context.Context, origin string) (WitnessState, err
 func (d *DB) UpdateWitnessState(ctx context.Context, origin string, fn func(old WitnessState, exists bool) (WitnessState, error)) error {
 	key := witnessKey(origin)
 	return d.commitUpdate(ctx, "witness_update", func(txn *badger.Txn) error {
-		// DESIGN invariant 1: never cosign from a
-		// rolled-back state.
+		// DESIGN invariant 1: never cosign from a rolled-back state.
 		if err := d.rb.refuse(origin); err != nil {
 			return err
 		}
 		old, exists := d.witness.current(origin)
+		adopted := false
 		if !exists {
 			v, err := get(txn, key)
 			exists = err == nil
@@ -79,6 +79,7 @@ func (d *DB) UpdateWitnessState(ctx context.Context, origin string, fn func(old 
 			default:
 				// Recovered from the journal, not yet rewritten.
 				old, exists = d.rb.adoptedState(origin)
+				adopted = exists
 			}
 		}
 		next, err := fn(old, exists)
@@ -87,6 +88,11 @@ func (d *DB) UpdateWitnessState(ctx context.Context, origin string, fn func(old 
 		}
 		if err := txn.Set(key, encodeWitnessState(next)); err != nil {
 			return err
+		}
+		if adopted {
+			if err := txn.Delete(adoptedKey(logHash(origin))); err != nil {
+				return err
+			}
 		}
 		d.witness.stage(origin, next)
 		return nil
