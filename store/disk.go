@@ -145,7 +145,7 @@ func (g *diskGuard) checkOpen() error {
 	}
 	g.metrics.freeBytes.Set(float64(free))
 	if free < g.low {
-		return fmt.Errorf("%w: %s free on the volume of %s, below the low watermark of %s; free some space (or lower store_low_watermark_mb)",
+		return fmt.Errorf("%w: %s free on the volume of %s, below the low watermark of %s; free some space (or lower store.low_watermark_mb in vigil.yaml)",
 			ErrDiskPressure, mb(free), g.dir, mb(g.low))
 	}
 	return nil

@@ -23,6 +23,7 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 	rosterPath := fs.String("roster", "", "roster file (C2SP tlog-policy)")
 	observer := fs.Bool("observer", false, "run without a cosigning key: follow, gossip and detect, never cosign")
 	logLevel := fs.String("log-level", def.LogLevel, "debug, info, warn or error")
+	recoverPeers := fs.Bool("recover-from-peers", false, "resume logs whose stored witness state was rolled back (a damaged write-ahead log) at the size and root of the witness journal")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -52,6 +53,8 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 			cfg.Observer = *observer
 		case "log-level":
 			cfg.LogLevel = *logLevel
+		case "recover-from-peers":
+			cfg.RecoverFromPeers = *recoverPeers
 		}
 	})
 	if err := cfg.Validate(); err != nil {
