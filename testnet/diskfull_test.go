@@ -1,0 +1,268 @@
+package testnet_test
+
+// A real `vigil node` on a real full filesystem (DESIGN invariant 6): a
+// 32 MB tmpfs filled to about 1.5 MB free. Writes must be 503s with
+// Retry-After and a reason, reads 200, the process alive; once space is
+// freed cosigning resumes without a restart; a node started on the full
+// volume exits 1 naming the free space.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigilnet/vigil/testnet/load"
+	"github.com/vigilnet/vigil/tlog"
+)
+
+// mountTmpfs mounts a tmpfs of size MB on a new temporary directory, or
+// skips the test when it cannot (not root).
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("full-disk test builds and runs a real node")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: the full-disk test mounts a tmpfs and needs root (CI runs it as root)")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("SKIPPED: cannot mount a tmpfs (%v: %s)", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fill writes path until the volume is full, then gives back leave bytes.
+func fill(t *testing.T, path string, leave int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 256<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling %s: %v", path, err)
+			}
+			break
+		}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(max(0, fi.Size()-leave)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// diskNet is a witness on a tmpfs with logs to cosign.
+type diskNet struct {
+	*crashNet
+	believed map[string]uint64
+}
+
+func newDiskNet(t *testing.T, dir string, logs int) *diskNet {
+	t.Helper()
+	bin, err := buildVigil()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &diskNet{crashNet: &crashNet{t: t, bin: bin, dir: dir, byName: map[string]*origin{}}, believed: map[string]uint64{}}
+	out, err := exec.Command(bin, "keygen", "--name", witnessName, "--out", filepath.Join(dir, "keys")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vigil keygen: %v\n%s", err, out)
+	}
+	vkey, err := os.ReadFile(filepath.Join(dir, "keys", "witness.vkey"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.verifier, err = tlog.NewCosignatureVerifier(strings.TrimSpace(string(vkey))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte("log_level: warn\nwitness:\n  rate_per_log: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range logs {
+		n.add(newOrigin(t, fmt.Sprintf("disk.vigil.example/log/%d", i), 0))
+	}
+	n.writeRoster()
+	return n
+}
+
+// cosign asks the node to move o one step further; it returns the status
+// and, for a 503, checks Retry-After and a reason.
+func (n *diskNet) cosign(c *http.Client, url string, o *origin) int {
+	n.t.Helper()
+	n.mu.Lock()
+	old := n.believed[o.name]
+	n.mu.Unlock()
+	l := o.histories[0]
+	l.GrowTo(old+1, "d")
+	st, err := load.NewStep(l, old, old+1)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	code, h, body, err := post(n.t.Context(), c, url, st.Body)
+	if err != nil {
+		n.t.Fatalf("%s: add-checkpoint: %v", o.name, err)
+	}
+	switch code {
+	case http.StatusOK:
+		if err := load.VerifyCosignature(st.Checkpoint, body, n.verifier); err != nil {
+			n.t.Fatalf("%s: %v", o.name, err)
+		}
+		n.mu.Lock()
+		n.believed[o.name] = max(n.believed[o.name], old+1)
+		n.mu.Unlock()
+	case http.StatusServiceUnavailable:
+		if h.Get("Retry-After") == "" || !strings.Contains(string(body), "disk") {
+			n.t.Fatalf("%s: 503 without Retry-After or reason: %q %q", o.name, h.Get("Retry-After"), body)
+		}
+	case http.StatusConflict:
+		// A concurrent request for the same log got there first.
+	default:
+		n.t.Fatalf("%s: status %d: %s", o.name, code, body)
+	}
+	return code
+}
+
+func getURL(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// fullCycle fills the volume under a running node, checks that writes are
+// refused and reads served, frees it and waits for cosigning to resume.
+func (n *diskNet) fullCycle(p *process, c *http.Client) {
+	t := n.t
+	t.Helper()
+	filler := filepath.Join(n.dir, "filler")
+	fill(t, filler, 1536<<10)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				code := n.cosign(c, p.url, n.origins[(w+i)%len(n.origins)])
+				mu.Lock()
+				codes[code]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if codes[http.StatusOK] > 2*len(n.origins) || codes[http.StatusServiceUnavailable] == 0 {
+		// A batch or two may be admitted before the store reads the new
+		// free space; never more.
+		t.Fatalf("on a full disk: statuses %v, want 503s", codes)
+	}
+	for _, o := range n.origins {
+		h := sha256.Sum256([]byte(o.name))
+		if code, body := getURL(t, c, p.url+"/v1/logs/"+hex.EncodeToString(h[:])+"/checkpoint"); code != http.StatusOK {
+			t.Fatalf("read of %s on a full disk: %d %s", o.name, code, body)
+		}
+	}
+	if code, body := getURL(t, c, p.url+"/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "disk_pressure") {
+		t.Fatalf("healthz on a full disk: %d %q", code, body)
+	}
+	select {
+	case err := <-p.exited:
+		t.Fatalf("node exited on a full disk: %v\n%s", err, p.stderr.String())
+	default:
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	freed := time.Now()
+	deadline := freed.Add(5 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for n.cosign(c, p.url, n.origins[0]) != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatalf("cosigning did not resume within 5 s of freeing space\n%s", p.stderr.String())
+		}
+		<-tick.C
+	}
+	t.Logf("full disk: %v; cosigning resumed %v after space was freed", codes, time.Since(freed).Round(time.Millisecond))
+}
+
+// TestDiskFull runs one fill-and-free cycle, then starts a node on a full
+// volume.
+func TestDiskFull(t *testing.T) {
+	dir := mountTmpfs(t, 32)
+	n := newDiskNet(t, dir, 4)
+	p := n.start()
+	c := newClient()
+	defer c.CloseIdleConnections()
+	for _, o := range n.origins {
+		if code := n.cosign(c, p.url, o); code != http.StatusOK {
+			t.Fatalf("cosigning before the disk fills: %d", code)
+		}
+	}
+	n.fullCycle(p, c)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.wait(); err != nil {
+		t.Fatalf("node exit after SIGTERM: %v\n%s", err, p.stderr.String())
+	}
+
+	fill(t, filepath.Join(dir, "filler"), 1536<<10)
+	cmd := exec.Command(n.bin, "node", "--config", filepath.Join(dir, "vigil.yaml"), "--listen", "127.0.0.1:0",
+		"--data", filepath.Join(dir, "data"), "--keys", filepath.Join(dir, "keys"), "--roster", filepath.Join(dir, "roster.policy"))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "below the low watermark") || !strings.Contains(string(out), "MB free") {
+		t.Fatalf("node started on a full disk: %v\n%s", err, out)
+	}
+	t.Logf("start-up on a full disk: %s", strings.TrimSpace(string(out)))
+}
+
+// TestDiskFullSoak repeats the fill-and-free cycle under VIGIL_SOAK=1 for
+// ten minutes against one node process.
+func TestDiskFullSoak(t *testing.T) {
+	if os.Getenv("VIGIL_SOAK") != "1" {
+		t.Skip("set VIGIL_SOAK=1 (make soak)")
+	}
+	dir := mountTmpfs(t, 32)
+	n := newDiskNet(t, dir, 8)
+	p := n.start()
+	c := newClient()
+	defer c.CloseIdleConnections()
+	cycles := 0
+	for end := time.Now().Add(10 * time.Minute); time.Now().Before(end); cycles++ {
+		for _, o := range n.origins {
+			n.cosign(c, p.url, o)
+		}
+		n.fullCycle(p, c)
+	}
+	t.Logf("%d full-disk cycles", cycles)
+}
