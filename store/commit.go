@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -49,6 +51,14 @@ const lingerMin = 10
 // (docs/BENCHMARKS.md).
 func (d *DB) groupCommit() {
 	defer close(d.committerDone)
+	if d.journal != nil {
+		// Every update handed to the journal writer is answered before
+		// the committer counts as done.
+		defer func() {
+			close(d.journalCh)
+			<-d.journalDone
+		}()
+	}
 	batch := make([]*commitReq, 0, maxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
@@ -113,6 +123,7 @@ func (d *DB) commitBatch(batch []*commitReq) {
 	d.metrics.batchSize.Observe(float64(len(batch)))
 	results := make([]error, len(batch))
 	pending := make([]int, 0, len(batch)) // indexes applied to the open txn
+	var job journalJob
 	txn := d.db.NewTransaction(true)
 	commit := func() {
 		err := txn.Commit()
@@ -123,14 +134,12 @@ func (d *DB) commitBatch(batch []*commitReq) {
 			err = d.syncCommitted(batch, pending)
 		}
 		if err == nil && d.journal != nil && len(d.witness.staged) > 0 {
-			// After Badger's sync, before any reply: the journal
-			// never holds more than Badger has synced (rollback.go).
-			if err = d.journal.put(d.witness.staged); err == nil {
-				err = d.journal.sync()
-			}
+			// After Badger's sync, before any reply (journal_writer.go).
+			job.add(d.witness.staged, pending)
 		}
 		if err != nil && d.disk != nil && !errors.Is(err, ErrClosed) {
 			d.disk.fault(err)
+			err = fmt.Errorf("%w: %w", ErrDiskFault, err)
 		}
 		if err != nil {
 			// What reached the disk is unknown: forget what the cache
@@ -167,6 +176,12 @@ func (d *DB) commitBatch(batch []*commitReq) {
 	d.witness.endTxn()
 	d.records.endTxn()
 	txn.Discard()
+	if job.states != nil {
+		// The journal writer replies once the journal is synced.
+		job.batch, job.results, job.start = slices.Clone(batch), results, start
+		d.journalCh <- job
+		return
+	}
 	elapsed := time.Since(start).Seconds()
 	for i, r := range batch {
 		d.metrics.latency.WithLabelValues(r.op).Observe(elapsed)

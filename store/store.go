@@ -93,8 +93,10 @@ type DB struct {
 	closeOnce     sync.Once
 
 	// Nil in memory.
-	journal *journal
-	disk    *diskGuard
+	journal     *journal
+	journalCh   chan journalJob
+	journalDone chan struct{}
+	disk        *diskGuard
 	rb      *rollbacks
 }
 
@@ -202,6 +204,11 @@ func Open(dir string, opts Options) (*DB, error) {
 		d.linger = DefaultCommitLinger
 	case d.linger < 0:
 		d.linger = 0
+	}
+	if d.journal != nil {
+		d.journalCh = make(chan journalJob, journalQueue)
+		d.journalDone = make(chan struct{})
+		go d.journalWriter()
 	}
 	go d.groupCommit()
 	return d, nil
