@@ -97,7 +97,7 @@ type DB struct {
 	journalCh   chan journalJob
 	journalDone chan struct{}
 	disk        *diskGuard
-	rb      *rollbacks
+	rb          *rollbacks
 }
 
 // Open opens (creating if needed) the store in dir.
