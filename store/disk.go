@@ -315,3 +315,26 @@ func (d *DB) Degraded() (reason string, err error) {
 	}
 	return "", nil
 }
+
+// faultCloseTimeout bounds Close on a volume that failed a write: Badger's
+// Close waits for its memtable flush, which retries for ever on a volume
+// that cannot be written, and a node must still be able to stop.
+const faultCloseTimeout = 5 * time.Second
+
+// closeBadger closes Badger, giving up after faultCloseTimeout if the
+// store is degraded by a disk fault (its files stay as the failure left
+// them; the journal tells the next Open what was acknowledged).
+func (d *DB) closeBadger() error {
+	reason, _ := d.Degraded()
+	if reason != reasonDiskFault {
+		return d.db.Close()
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.db.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(faultCloseTimeout):
+		return fmt.Errorf("%w: badger did not close within %v on a failing volume", ErrDiskFault, faultCloseTimeout)
+	}
+}

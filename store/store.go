@@ -231,7 +231,7 @@ func (d *DB) Close() error {
 			}
 			break
 		}
-		if cerr := d.db.Close(); cerr != nil {
+		if cerr := d.closeBadger(); cerr != nil {
 			err = fmt.Errorf("closing store: %w", cerr)
 		}
 		if d.journal != nil {
