@@ -137,24 +137,33 @@ func (g *diskGuard) effectiveFree() (uint64, error) {
 // checkOpen refuses to open a store on a volume below the low watermark.
 func (g *diskGuard) checkOpen() error {
 	free, err := g.effectiveFree()
+	// A new store: Badger creates dir on the volume of its nearest
+	// existing ancestor.
+	for p := g.dir; errors.Is(err, os.ErrNotExist) && filepath.Dir(p) != p; {
+		p = filepath.Dir(p)
+		free, err = g.free(p)
+	}
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil // a new store: Badger creates dir
-		}
 		return fmt.Errorf("reading free space of %s: %w", g.dir, err)
 	}
 	g.metrics.freeBytes.Set(float64(free))
 	if free < g.low {
-		return fmt.Errorf("%w: %s free on the volume of %s, below the low watermark of %s; free some space (or lower store.low_watermark_mb in vigil.yaml)",
-			ErrDiskPressure, mb(free), g.dir, mb(g.low))
+		counted := ""
+		if g.held {
+			counted = " (the store's ballast file counted)"
+		}
+		return fmt.Errorf("%w: %s free on the volume of %s%s, below the low watermark of %s; free some space (or lower store.low_watermark_mb in vigil.yaml)",
+			ErrDiskPressure, mb(free), g.dir, counted, mb(g.low))
 	}
 	return nil
 }
 
 // ensureBallast creates the ballast file if it is missing and there is
-// room for it above the high watermark. Committer (or Open) only.
+// room for it. Committer (or Open) only.
 func (g *diskGuard) ensureBallast(free uint64) {
-	if g.ballast == 0 || g.held || free < g.high+uint64(g.ballast) {
+	// The ballast must leave the volume above the low watermark without
+	// counting it, or it would itself be the pressure it guards against.
+	if g.ballast == 0 || g.held || free < g.low+uint64(g.ballast) {
 		return
 	}
 	p := filepath.Join(g.dir, ballastName)

@@ -193,6 +193,9 @@ func (n *diskNet) fullCycle(p *process, c *http.Client) {
 	if code, body := getURL(t, c, p.url+"/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "disk_pressure") {
 		t.Fatalf("healthz on a full disk: %d %q", code, body)
 	}
+	if _, body := getURL(t, c, p.url+"/metrics"); !strings.Contains(body, `vigil_store_degraded{reason="disk_pressure"} 1`) || !strings.Contains(body, "vigil_store_writes_refused_total") {
+		t.Fatal("metrics on a full disk show no degraded store or refused writes")
+	}
 	select {
 	case err := <-p.exited:
 		t.Fatalf("node exited on a full disk: %v\n%s", err, p.stderr.String())
