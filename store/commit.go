@@ -124,6 +124,7 @@ func (d *DB) commitBatch(batch []*commitReq) {
 	results := make([]error, len(batch))
 	pending := make([]int, 0, len(batch)) // indexes applied to the open txn
 	var job journalJob
+	var faulted error // a commit of this batch failed: write no more of it
 	txn := d.db.NewTransaction(true)
 	commit := func() {
 		err := txn.Commit()
@@ -140,6 +141,7 @@ func (d *DB) commitBatch(batch []*commitReq) {
 		if err != nil && d.disk != nil && !errors.Is(err, ErrClosed) {
 			d.disk.fault(err)
 			err = fmt.Errorf("%w: %w", ErrDiskFault, err)
+			faulted = err
 		}
 		if err != nil {
 			// What reached the disk is unknown: forget what the cache
@@ -159,9 +161,16 @@ func (d *DB) commitBatch(batch []*commitReq) {
 		txn = d.db.NewTransaction(true)
 	}
 	for i, r := range batch {
+		if faulted != nil {
+			results[i] = faulted
+			continue
+		}
 		err := r.apply(txn)
 		if errors.Is(err, badger.ErrTxnTooBig) && len(pending) > 0 {
-			commit()
+			if commit(); faulted != nil {
+				results[i] = faulted
+				continue
+			}
 			err = r.apply(txn)
 		}
 		if err != nil {
