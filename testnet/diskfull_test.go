@@ -269,3 +269,106 @@ func TestDiskFullSoak(t *testing.T) {
 	}
 	t.Logf("%d full-disk cycles", cycles)
 }
+
+// TestReadOnlySoak (VIGIL_SOAK=1) runs a node on an ext4 image mounted with
+// errors=remount-ro, triggers a filesystem error under load and checks for
+// a minute that writes are 503s, reads 200s and the process alive, then
+// that it stops on SIGTERM.
+func TestReadOnlySoak(t *testing.T) {
+	if os.Getenv("VIGIL_SOAK") != "1" {
+		t.Skip("set VIGIL_SOAK=1 (make soak)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: needs root to mount an ext4 image (CI runs as root)")
+	}
+	tmp := t.TempDir()
+	img := filepath.Join(tmp, "fs.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 40<<20); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Skipf("SKIPPED: %s %v: %v: %s", name, args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run("mkfs.ext4", "-q", "-F", img)
+	loop := run("losetup", "--find", "--show", img)
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	mnt := filepath.Join(tmp, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run("mount", "-o", "errors=remount-ro", loop, mnt)
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	trigger := filepath.Join("/sys/fs/ext4", filepath.Base(loop), "trigger_fs_error")
+	if _, err := os.Stat(trigger); err != nil {
+		t.Skipf("SKIPPED: this kernel cannot trigger an ext4 error (%v)", err)
+	}
+
+	n := newDiskNet(t, mnt, 8)
+	p := n.start()
+	c := newClient()
+	defer c.CloseIdleConnections()
+	for _, o := range n.origins {
+		if code := n.cosign(c, p.url, o); code != http.StatusOK {
+			t.Fatalf("cosigning before the error: %d", code)
+		}
+	}
+	if err := os.WriteFile(trigger, []byte("vigil soak\n"), 0o200); err != nil {
+		t.Fatal(err)
+	}
+	codes := map[int]int{}
+	for end := time.Now().Add(time.Minute); time.Now().Before(end); {
+		for _, o := range n.origins {
+			code, _, body, err := post(t.Context(), c, p.url, mustStep(t, o, n.believed[o.name]))
+			if err != nil {
+				t.Fatalf("add-checkpoint on a read-only volume: %v\n%s", err, p.stderr.String())
+			}
+			codes[code]++
+			if code != http.StatusOK && (code != http.StatusServiceUnavailable || !strings.Contains(string(body), "storage")) {
+				t.Fatalf("add-checkpoint on a read-only volume: %d %s", code, body)
+			}
+			if code == http.StatusOK {
+				n.believed[o.name]++
+			}
+			h := sha256.Sum256([]byte(o.name))
+			if code, body := getURL(t, c, p.url+"/v1/logs/"+hex.EncodeToString(h[:])+"/checkpoint"); code != http.StatusOK {
+				t.Fatalf("read on a read-only volume: %d %s", code, body)
+			}
+		}
+		select {
+		case err := <-p.exited:
+			t.Fatalf("node exited on a read-only volume: %v\n%s", err, p.stderr.String())
+		default:
+		}
+	}
+	if codes[http.StatusServiceUnavailable] == 0 || codes[http.StatusOK] > 2*len(n.origins) {
+		t.Fatalf("statuses on a read-only volume: %v", codes)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("node did not stop within 30 s of SIGTERM on a read-only volume")
+	}
+	t.Logf("read-only volume for a minute: %v", codes)
+}
+
+func mustStep(t *testing.T, o *origin, old uint64) []byte {
+	t.Helper()
+	l := o.histories[0]
+	l.GrowTo(old+1, "d")
+	st, err := load.NewStep(l, old, old+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Body
+}
