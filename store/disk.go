@@ -72,7 +72,7 @@ type diskGuard struct {
 	log       *slog.Logger
 	metrics   *Metrics
 
-	// Committer only.
+	// Under mu (the committer and the monitor).
 	checked   time.Time
 	lastFree  uint64
 	held      bool // the ballast file exists
@@ -86,6 +86,7 @@ type diskGuard struct {
 	// faults carries write errors Badger reports from its own goroutines
 	// (badgerLogger) to the committer.
 	mu     sync.Mutex
+	fmu    sync.Mutex // guards faults only: Badger may log during a probe
 	faults error
 }
 
@@ -192,20 +193,22 @@ func (g *diskGuard) releaseBallast() {
 // fault records a failed write or sync: writes stop until a probe succeeds.
 // Any goroutine.
 func (g *diskGuard) fault(err error) {
-	g.mu.Lock()
+	g.fmu.Lock()
 	if g.faults == nil {
 		g.faults = err
 	}
-	g.mu.Unlock()
+	g.fmu.Unlock()
 }
 
 // admit returns nil if the committer may write to Badger now, or the
 // reason it may not. Committer only.
 func (g *diskGuard) admit(now time.Time, probe func() error) error {
 	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.fmu.Lock()
 	ferr := g.faults
 	g.faults = nil
-	g.mu.Unlock()
+	g.fmu.Unlock()
 	if ferr != nil && g.faultErr == nil {
 		g.faultErr = ferr
 		g.releaseBallast()
@@ -227,7 +230,17 @@ func (g *diskGuard) admit(now time.Time, probe func() error) error {
 		g.checked = time.Time{}
 	}
 	cur := g.state.Load()
-	if now.Sub(g.checked) >= diskCheckInterval || g.lastFree < 2*g.high || cur != nil {
+	g.evaluate(now, now.Sub(g.checked) >= diskCheckInterval || g.lastFree < 2*g.high || cur != nil)
+	if s := g.state.Load(); s != nil {
+		return s.err
+	}
+	return nil
+}
+
+// evaluate reads free space if refresh (else uses the last reading) and
+// enters or leaves disk pressure. Under g.mu.
+func (g *diskGuard) evaluate(now time.Time, refresh bool) {
+	if refresh {
 		free, err := g.effectiveFree()
 		if err != nil {
 			g.log.Warn("reading free space", "dir", g.dir, "err", err)
@@ -236,21 +249,41 @@ func (g *diskGuard) admit(now time.Time, probe func() error) error {
 			g.metrics.freeBytes.Set(float64(free))
 		}
 	}
-	free := g.lastFree
+	cur, free := g.state.Load(), g.lastFree
 	switch {
 	case cur == nil && free < g.low:
 		g.releaseBallast()
 		g.set(reasonDiskPressure, fmt.Errorf("%w: %s free on the volume of %s, below the low watermark of %s; writes resume above %s",
 			ErrDiskPressure, mb(free), g.dir, mb(g.low), mb(g.high)))
-	case cur != nil && free >= g.high:
+	case cur != nil && cur.reason == reasonDiskPressure && free >= g.high:
 		g.log.Warn("free space above the high watermark: store writes resume", "dir", g.dir, "free", mb(free))
 		g.set("", nil)
 		g.ensureBallast(free)
 	}
-	if s := g.state.Load(); s != nil {
-		return s.err
+}
+
+// monitorInterval is how often the monitor reads free space whether or not
+// the store writes: Badger flushes and compacts in the background, and
+// another process may fill the volume while the store is idle; the sooner
+// pressure is seen, the sooner the ballast gives Badger room.
+const monitorInterval = 50 * time.Millisecond
+
+// monitor reads free space every monitorInterval until stop is closed.
+func (g *diskGuard) monitor(stop <-chan struct{}) {
+	t := time.NewTicker(monitorInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			g.mu.Lock()
+			if g.faultErr == nil {
+				g.evaluate(now, true)
+			}
+			g.mu.Unlock()
+		}
 	}
-	return nil
 }
 
 func (g *diskGuard) set(reason string, err error) {
@@ -270,9 +303,10 @@ func (g *diskGuard) set(reason string, err error) {
 }
 
 // refused counts a refused write and logs it at most once per second.
-// Committer only.
 func (g *diskGuard) refused(now time.Time, op string, err error) {
 	g.metrics.refused.WithLabelValues(op).Inc()
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if now.Sub(g.refusedAt) >= time.Second {
 		g.refusedAt = now
 		g.log.Warn("store write refused", "op", op, "err", err)

@@ -198,6 +198,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		if free, err := guard.effectiveFree(); err == nil {
 			guard.ensureBallast(free)
 		}
+		go guard.monitor(d.closing)
 	}
 	switch {
 	case d.linger == 0:

@@ -48,7 +48,8 @@ func mountTmpfs(t *testing.T, size int) string {
 	return dir
 }
 
-// fill writes path until the volume is full, then gives back leave bytes.
+// fill writes path until about leave bytes are free on its volume, as a
+// process sharing the volume would (its writes never meet ENOSPC first).
 func fill(t *testing.T, path string, leave int64) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
@@ -58,19 +59,17 @@ func fill(t *testing.T, path string, leave int64) {
 	defer f.Close()
 	buf := make([]byte, 256<<10)
 	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling %s: %v", path, err)
-			}
-			break
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(filepath.Dir(path), &st); err != nil {
+			t.Fatal(err)
 		}
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(max(0, fi.Size()-leave)); err != nil {
-		t.Fatal(err)
+		free := int64(st.Bavail) * st.Bsize
+		if free <= leave {
+			return
+		}
+		if _, err := f.Write(buf[:min(int64(len(buf)), free-leave)]); err != nil {
+			t.Fatalf("filling %s: %v", path, err)
+		}
 	}
 }
 
@@ -109,9 +108,9 @@ func newDiskNet(t *testing.T, dir string, logs int) *diskNet {
 }
 
 // cosign asks the node to move o one step further; it returns the status
-// and, for a 503, checks Retry-After and a reason.
+// and, for a 503, checks Retry-After and a reason. Failures are counted
+// (n.errs), not fatal: it runs on many goroutines.
 func (n *diskNet) cosign(c *http.Client, url string, o *origin) int {
-	n.t.Helper()
 	n.mu.Lock()
 	old := n.believed[o.name]
 	n.mu.Unlock()
@@ -119,28 +118,31 @@ func (n *diskNet) cosign(c *http.Client, url string, o *origin) int {
 	l.GrowTo(old+1, "d")
 	st, err := load.NewStep(l, old, old+1)
 	if err != nil {
-		n.t.Fatal(err)
+		n.fail("%s: %v", o.name, err)
+		return 0
 	}
 	code, h, body, err := post(n.t.Context(), c, url, st.Body)
 	if err != nil {
-		n.t.Fatalf("%s: add-checkpoint: %v", o.name, err)
+		n.fail("%s: add-checkpoint: %v", o.name, err)
+		return 0
 	}
 	switch code {
 	case http.StatusOK:
 		if err := load.VerifyCosignature(st.Checkpoint, body, n.verifier); err != nil {
-			n.t.Fatalf("%s: %v", o.name, err)
+			n.fail("%s: %v", o.name, err)
+			return 0
 		}
 		n.mu.Lock()
 		n.believed[o.name] = max(n.believed[o.name], old+1)
 		n.mu.Unlock()
 	case http.StatusServiceUnavailable:
 		if h.Get("Retry-After") == "" || !strings.Contains(string(body), "disk") {
-			n.t.Fatalf("%s: 503 without Retry-After or reason: %q %q", o.name, h.Get("Retry-After"), body)
+			n.fail("%s: 503 without Retry-After or reason: %q %q", o.name, h.Get("Retry-After"), body)
 		}
 	case http.StatusConflict:
 		// A concurrent request for the same log got there first.
 	default:
-		n.t.Fatalf("%s: status %d: %s", o.name, code, body)
+		n.fail("%s: status %d: %s", o.name, code, body)
 	}
 	return code
 }
@@ -179,6 +181,14 @@ func (n *diskNet) fullCycle(p *process, c *http.Client) {
 		}()
 	}
 	wg.Wait()
+	select {
+	case err := <-p.exited:
+		t.Fatalf("node exited on a full disk: %v\n%s", err, p.stderr.String())
+	default:
+	}
+	if n.errs.Load() > 0 {
+		t.FailNow()
+	}
 	if codes[http.StatusOK] > 2*len(n.origins) || codes[http.StatusServiceUnavailable] == 0 {
 		// A batch or two may be admitted before the store reads the new
 		// free space; never more.
