@@ -39,9 +39,10 @@ var (
 // value threshold and stays in the LSM tree. Writes resume above the high
 // watermark, so a volume hovering at the threshold does not flap.
 //
-// Free space is read with statfs at most every diskCheckInterval, and at
-// every batch once it is within twice the high watermark, so a volume
-// filling fast is noticed before the batch that would fill it. Another
+// Free space is read with statfs by a monitor every monitorInterval, and
+// by the committer at most every diskCheckInterval, or at every batch once
+// it is within twice the high watermark, so a volume filling fast is
+// noticed before the batch that would fill it. Another
 // process can still fill the volume between two readings, faster than the
 // store can react; the ballast is for that: a file of reserved blocks
 // (fallocate) that the store deletes as soon as it sees pressure or a
