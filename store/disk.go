@@ -48,7 +48,10 @@ var (
 // (fallocate) that the store deletes as soon as it sees pressure or a
 // failed write, giving Badger's flush and compactions that much room to
 // finish; it is re-created once free space is back above the high
-// watermark. Free space counts the ballast as free, since it is.
+// watermark. Free space counts the ballast as free, since it is. What this
+// cannot stop is a process filling the volume to its last block faster than
+// the monitor reads it while Badger flushes a memtable: the flush's mapped
+// table then faults. Keep the data directory off volumes that others fill.
 const (
 	DefaultLowWatermark  = 16 << 20
 	DefaultHighWatermark = 24 << 20
