@@ -134,6 +134,13 @@ func (d *DB) commitBatch(batch []*commitReq) {
 		if err == nil {
 			err = d.syncCommitted(batch, pending)
 		}
+		if err == nil && d.wal != nil {
+			// The batch is durable either way; a volume with no room
+			// for the next memtable log stops the writes after it.
+			if werr := d.wal.check(); werr != nil {
+				d.disk.fault(werr)
+			}
+		}
 		if err == nil && d.journal != nil && len(d.witness.staged) > 0 {
 			// After Badger's sync, before any reply (journal_writer.go).
 			job.add(d.witness.staged, pending)

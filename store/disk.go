@@ -50,8 +50,9 @@ var (
 // finish; it is re-created once free space is back above the high
 // watermark. Free space counts the ballast as free, since it is. What this
 // cannot stop is a process filling the volume to its last block faster than
-// the monitor reads it while Badger flushes a memtable: the flush's mapped
-// table then faults. Keep the data directory off volumes that others fill.
+// the monitor reads it while Badger flushes or compacts: the mapped table
+// being built then faults. (Memtable logs are reserved as they appear,
+// walreserve.go.) Keep the data directory off volumes that others fill.
 const (
 	DefaultLowWatermark  = 16 << 20
 	DefaultHighWatermark = 24 << 20

@@ -32,3 +32,26 @@ func allocateFile(path string, size int64) error {
 	}
 	return f.Close()
 }
+
+// reserveFile allocates blocks for all of path's current size without
+// changing it (FALLOC_FL_KEEP_SIZE), so writes through a mapping of it
+// never need a new block.
+func reserveFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() == 0 {
+		return nil
+	}
+	const keepSize = 1 // FALLOC_FL_KEEP_SIZE
+	if err := syscall.Fallocate(int(f.Fd()), keepSize, 0, fi.Size()); err != nil {
+		return &os.PathError{Op: "reserving blocks of", Path: path, Err: err}
+	}
+	return nil
+}

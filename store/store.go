@@ -97,6 +97,7 @@ type DB struct {
 	journalCh   chan journalJob
 	journalDone chan struct{}
 	disk        *diskGuard
+	wal         *walReserver
 	rb          *rollbacks
 }
 
@@ -197,6 +198,11 @@ func Open(dir string, opts Options) (*DB, error) {
 		m.rolledBack.Set(float64(len(d.rb.list)))
 		if free, err := guard.effectiveFree(); err == nil {
 			guard.ensureBallast(free)
+		}
+		if d.wal, err = newWALReserver(dir); err != nil {
+			d.journal.close()
+			db.Close()
+			return nil, fmt.Errorf("opening store %s: reserving memtable logs: %w", dir, err)
 		}
 		go guard.monitor(d.closing)
 	}

@@ -164,6 +164,10 @@ func (n *diskNet) fullCycle(p *process, c *http.Client) {
 	t := n.t
 	t.Helper()
 	filler := filepath.Join(n.dir, "filler")
+	// The volume fills while the node is idle, as in the field: a filler
+	// racing Badger's background flushes and compactions to the last
+	// block can still kill it (docs/operations.md).
+	n.waitQuiet(filepath.Join(n.dir, "data"))
 	fill(t, filler, 1536<<10)
 	// The node reads free space every 50 ms: it must see the full disk
 	// well within a second, without a write to trigger it.
@@ -171,7 +175,12 @@ func (n *diskNet) fullCycle(p *process, c *http.Client) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		code, _ := getURL(t, c, p.url+"/healthz")
+		resp, err := c.Get(p.url + "/healthz")
+		if err != nil {
+			t.Fatalf("healthz after the disk filled: %v\n%s", err, crashOf(p.stderr.String()))
+		}
+		resp.Body.Close()
+		code := resp.StatusCode
 		if code == http.StatusServiceUnavailable {
 			break
 		}
@@ -396,4 +405,50 @@ func mustStep(t *testing.T, o *origin, old uint64) []byte {
 		t.Fatal(err)
 	}
 	return st.Body
+}
+
+// waitQuiet waits until the files in dir (names and sizes) stay the same
+// over two readings 100 ms apart: Badger has finished flushing and
+// compacting.
+func (n *diskNet) waitQuiet(dir string) {
+	n.t.Helper()
+	snapshot := func() string {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			n.t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil {
+				fmt.Fprintf(&b, "%s %d\n", e.Name(), fi.Size())
+			}
+		}
+		return b.String()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	prev := snapshot()
+	for {
+		<-tick.C
+		cur := snapshot()
+		if cur == prev {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("the data directory did not settle in 10 s:\n%s", cur)
+		}
+		prev = cur
+	}
+}
+
+// crashOf returns the start of a Go crash report in a process's stderr,
+// else its tail.
+func crashOf(stderr string) string {
+	for _, m := range []string{"fatal error:", "panic:", "unexpected signal", "SIGBUS"} {
+		if i := strings.Index(stderr, m); i >= 0 {
+			return stderr[i:min(len(stderr), i+3000)]
+		}
+	}
+	return tail(stderr)
 }
