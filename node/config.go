@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/store"
 )
 
 // Config is a node's configuration (vigil.yaml). Every field has a working
@@ -59,6 +60,12 @@ type Config struct {
 	AllowReadableKeys bool `yaml:"allow_readable_keys"`
 	// HTTP bounds the HTTP listener's connections and event streams.
 	HTTP HTTPConfig `yaml:"http"`
+	// Store sets the data volume's free-space watermarks (docs/operations.md).
+	Store StoreConfig `yaml:"store"`
+	// RecoverFromPeers (vigil node --recover-from-peers, never from the
+	// file) resumes logs whose stored witness state was rolled back at the
+	// size and root of the store's witness journal.
+	RecoverFromPeers bool `yaml:"-"`
 }
 
 // HTTPConfig bounds the HTTP listener. The defaults fit a node run with
@@ -100,6 +107,34 @@ func (h HTTPConfig) validate() error {
 		return fmt.Errorf("config: http max_event_streams_per_addr (%d) must be below max_conns_per_addr (%d)", h.MaxEventStreamsPerAddr, h.MaxConnsPerAddr)
 	}
 	return nil
+}
+
+// StoreConfig sets when the store refuses writes for lack of disk space.
+type StoreConfig struct {
+	// LowWatermarkMB: below this much free space on the data volume the
+	// store refuses writes (503 on add-checkpoint) and the node will not
+	// start; 0 means 16 (store.DefaultLowWatermark).
+	LowWatermarkMB int `yaml:"low_watermark_mb"`
+	// HighWatermarkMB: writes resume above this much free space; 0 means
+	// 24, or 1.5 × low_watermark_mb if that is set.
+	HighWatermarkMB int `yaml:"high_watermark_mb"`
+	// BallastMB is the reserve file kept in the data directory and released
+	// under pressure; 0 means 8, negative means none.
+	BallastMB int `yaml:"ballast_mb"`
+}
+
+// storeOptions are the store.Options of the configuration.
+func (c Config) storeOptions(lg *slog.Logger) store.Options {
+	o := store.Options{
+		Logger:            lg,
+		CommitLinger:      c.Witness.CommitLinger,
+		GossipSyncDelay:   c.Gossip.SyncDelay,
+		RecoverRolledBack: c.RecoverFromPeers,
+		LowWatermark:      uint64(c.Store.LowWatermarkMB) << 20,
+		HighWatermark:     uint64(c.Store.HighWatermarkMB) << 20,
+		Ballast:           int64(c.Store.BallastMB) << 20,
+	}
+	return o
 }
 
 // WitnessConfig tunes the co-signing endpoint.
@@ -177,6 +212,10 @@ func (c Config) Validate() error {
 		return errors.New("config: data is empty")
 	case c.MemoryLimitMB < 0:
 		return errors.New("config: memory_limit_mb must not be negative")
+	case c.Store.LowWatermarkMB < 0 || c.Store.HighWatermarkMB < 0:
+		return errors.New("config: store low_watermark_mb and high_watermark_mb must not be negative")
+	case c.Store.HighWatermarkMB != 0 && c.Store.HighWatermarkMB < c.Store.lowMB():
+		return errors.New("config: store high_watermark_mb must not be below low_watermark_mb")
 	case c.Witness.RatePerLog < 0 || c.Witness.Burst < 0:
 		return errors.New("config: witness rate_per_log and burst must not be negative")
 	}
@@ -189,4 +228,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: log_level %q is not debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// lowMB is the low watermark in effect.
+func (s StoreConfig) lowMB() int {
+	if s.LowWatermarkMB == 0 {
+		return store.DefaultLowWatermark >> 20
+	}
+	return s.LowWatermarkMB
 }

@@ -82,7 +82,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		}
 	}
 	if n.store == nil {
-		if n.store, err = store.Open(cfg.DataDir, store.Options{Logger: n.log, CommitLinger: cfg.Witness.CommitLinger, GossipSyncDelay: cfg.Gossip.SyncDelay}); err != nil {
+		if n.store, err = store.Open(cfg.DataDir, cfg.storeOptions(n.log)); err != nil {
 			return nil, err
 		}
 		n.ownsDB = true
@@ -185,9 +185,32 @@ func (n *Node) Store() *store.DB { return n.store }
 // Handler returns the node's HTTP handler.
 func (n *Node) Handler() http.Handler { return n.mux }
 
+// serveHealth answers "ok", or 503 with what degrades the node: a store
+// refusing writes (disk pressure, a disk fault) or logs whose witness state
+// was rolled back. Reads and gossip go on while degraded.
 func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintln(w, "ok")
+	reason, derr := n.store.Degraded()
+	rolled := n.store.RolledBack()
+	if derr == nil && len(rolled) == 0 {
+		fmt.Fprintln(w, "ok")
+		return
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	fmt.Fprintln(w, "degraded")
+	if derr != nil {
+		fmt.Fprintf(w, "reason: %s\ndetail: %s\n", reason, derr)
+	}
+	if len(rolled) > 0 {
+		fmt.Fprintf(w, "reason: rolled_back\nrolled_back_logs: %d\nfix: %s\n", len(rolled), store.RecoverHint)
+		for i, rb := range rolled {
+			if i == 20 {
+				fmt.Fprintf(w, "log: ... %d more\n", len(rolled)-i)
+				break
+			}
+			fmt.Fprintf(w, "log: %s %q %s\n", rb.LogID, rb.Origin, rb.Reason)
+		}
+	}
 }
 
 // Run serves until ctx ends, then shuts down gracefully and closes the store

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -49,6 +51,14 @@ const lingerMin = 10
 // (docs/BENCHMARKS.md).
 func (d *DB) groupCommit() {
 	defer close(d.committerDone)
+	if d.journal != nil {
+		// Every update handed to the journal writer is answered before
+		// the committer counts as done.
+		defer func() {
+			close(d.journalCh)
+			<-d.journalDone
+		}()
+	}
 	batch := make([]*commitReq, 0, maxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
@@ -98,9 +108,23 @@ func (d *DB) groupCommit() {
 
 func (d *DB) commitBatch(batch []*commitReq) {
 	start := time.Now()
+	if d.disk != nil {
+		// A volume that is full or failing gets no writes from the store:
+		// Badger writes to mapped files and dies of SIGBUS when it cannot
+		// (disk.go).
+		if err := d.disk.admit(start, d.probeWrite); err != nil {
+			for _, r := range batch {
+				d.disk.refused(start, r.op, err)
+				r.done <- err
+			}
+			return
+		}
+	}
 	d.metrics.batchSize.Observe(float64(len(batch)))
 	results := make([]error, len(batch))
 	pending := make([]int, 0, len(batch)) // indexes applied to the open txn
+	var job journalJob
+	var faulted error // a commit of this batch failed: write no more of it
 	txn := d.db.NewTransaction(true)
 	commit := func() {
 		err := txn.Commit()
@@ -109,6 +133,22 @@ func (d *DB) commitBatch(batch []*commitReq) {
 		}
 		if err == nil {
 			err = d.syncCommitted(batch, pending)
+		}
+		if err == nil && d.wal != nil {
+			// The batch is durable either way; a volume with no room
+			// for the next memtable log stops the writes after it.
+			if werr := d.wal.check(); werr != nil {
+				d.disk.fault(werr)
+			}
+		}
+		if err == nil && d.journal != nil && len(d.witness.staged) > 0 {
+			// After Badger's sync, before any reply (journal_writer.go).
+			job.add(d.witness.staged, pending)
+		}
+		if err != nil && d.disk != nil && !errors.Is(err, ErrClosed) {
+			d.disk.fault(err)
+			err = fmt.Errorf("%w: %w", ErrDiskFault, err)
+			faulted = err
 		}
 		if err != nil {
 			// What reached the disk is unknown: forget what the cache
@@ -128,9 +168,16 @@ func (d *DB) commitBatch(batch []*commitReq) {
 		txn = d.db.NewTransaction(true)
 	}
 	for i, r := range batch {
+		if faulted != nil {
+			results[i] = faulted
+			continue
+		}
 		err := r.apply(txn)
 		if errors.Is(err, badger.ErrTxnTooBig) && len(pending) > 0 {
-			commit()
+			if commit(); faulted != nil {
+				results[i] = faulted
+				continue
+			}
 			err = r.apply(txn)
 		}
 		if err != nil {
@@ -145,6 +192,12 @@ func (d *DB) commitBatch(batch []*commitReq) {
 	d.witness.endTxn()
 	d.records.endTxn()
 	txn.Discard()
+	if job.states != nil {
+		// The journal writer replies once the journal is synced.
+		job.batch, job.results, job.start = slices.Clone(batch), results, start
+		d.journalCh <- job
+		return
+	}
 	elapsed := time.Since(start).Seconds()
 	for i, r := range batch {
 		d.metrics.latency.WithLabelValues(r.op).Observe(elapsed)

@@ -7,6 +7,11 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	batchSize prometheus.Histogram
 	syncs     *prometheus.CounterVec
+	// Disk state (disk.go) and rolled-back logs (rollback.go).
+	freeBytes  prometheus.Gauge
+	degraded   *prometheus.GaugeVec
+	refused    *prometheus.CounterVec
+	rolledBack prometheus.Gauge
 }
 
 func newMetrics() *Metrics {
@@ -25,9 +30,25 @@ func newMetrics() *Metrics {
 			Name: "vigil_store_syncs_total",
 			Help: "Syncs to disk the committer ran: for a durable batch (witness state, evidence) or in the background for gossiped data.",
 		}, []string{"reason"}),
+		freeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_store_disk_free_bytes",
+			Help: "Free bytes on the data volume as the store last read them, its disk ballast counted as free.",
+		}),
+		degraded: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_store_degraded",
+			Help: "1 while the store refuses writes for this reason (disk_pressure: free space below the low watermark; disk_fault: a write or sync failed).",
+		}, []string{"reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_store_writes_refused_total",
+			Help: "Writes the store refused without handing them to Badger, because of disk pressure or a disk fault.",
+		}, []string{"op"}),
+		rolledBack: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_store_rolled_back_logs",
+			Help: "Logs whose stored witness state is below what the witness acknowledged (its journal); they are refused until recovered.",
+		}),
 	}
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.latency, m.batchSize, m.syncs}
+	return []prometheus.Collector{m.latency, m.batchSize, m.syncs, m.freeBytes, m.degraded, m.refused, m.rolledBack}
 }

@@ -51,6 +51,21 @@ type Options struct {
 	// for a sync to disk (see sync.go); 0 means DefaultGossipSyncDelay,
 	// negative means every write is synced before it returns.
 	GossipSyncDelay time.Duration
+	// RecoverRolledBack adopts the witness journal's size and root for
+	// logs whose stored state was rolled back (rollback.go), with an empty
+	// note, instead of refusing them (vigil node --recover-from-peers).
+	RecoverRolledBack bool
+	// LowWatermark and HighWatermark bound free space on the data volume:
+	// below the low one writes are refused (ErrDiskPressure), above the
+	// high one they resume (disk.go). 0 means DefaultLowWatermark and
+	// DefaultHighWatermark (or 1.5 × a low watermark that is set).
+	LowWatermark, HighWatermark uint64
+	// Ballast is the size of the reserve file kept in the data directory
+	// and released under pressure; 0 means DefaultBallast, negative none.
+	Ballast int64
+	// FreeSpace returns the free bytes of the volume holding dir; nil
+	// means statfs. For tests.
+	FreeSpace func(dir string) (uint64, error)
 }
 
 // DefaultGossipSyncDelay bounds what a power loss can take of gossiped
@@ -76,6 +91,14 @@ type DB struct {
 	closing       chan struct{}
 	committerDone chan struct{}
 	closeOnce     sync.Once
+
+	// Nil in memory.
+	journal     *journal
+	journalCh   chan journalJob
+	journalDone chan struct{}
+	disk        *diskGuard
+	wal         *walReserver
+	rb          *rollbacks
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -83,6 +106,16 @@ func Open(dir string, opts Options) (*DB, error) {
 	lg := opts.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
+	}
+	m := newMetrics()
+	var guard *diskGuard
+	wal := ""
+	if !opts.InMemory {
+		guard = newDiskGuard(dir, opts, lg, m)
+		if err := guard.checkOpen(); err != nil {
+			return nil, fmt.Errorf("opening store %s: %w", dir, err)
+		}
+		wal = newestMemtable(dir)
 	}
 	bo := badger.DefaultOptions(dir).
 		WithInMemory(opts.InMemory).
@@ -118,13 +151,17 @@ func Open(dir string, opts Options) (*DB, error) {
 		WithNumCompactors(2).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
-		WithLogger(badgerLogger{lg})
+		// Every table's checksums are verified when it is opened, so a
+		// corrupted table is an error from Open naming the file, never a
+		// panic on some later read (corrupt.go).
+		WithChecksumVerificationMode(options.OnTableRead).
+		WithLogger(badgerLogger{lg, guard})
 	if opts.InMemory {
 		bo.Dir, bo.ValueDir = "", ""
 	} else if err := removeEmptyMemtables(dir, lg); err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", dir, err)
 	}
-	db, err := badger.Open(bo)
+	db, err := openBadger(bo)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("opening store %s: %w", dir, ErrLocked)
@@ -134,7 +171,9 @@ func Open(dir string, opts Options) (*DB, error) {
 	d := &DB{
 		db:            db,
 		log:           lg,
-		metrics:       newMetrics(),
+		metrics:       m,
+		disk:          guard,
+		rb:            &rollbacks{},
 		witness:       newTxnCache[WitnessState](witnessCacheSize),
 		records:       newTxnCache[CheckpointRecord](recordCacheSize),
 		linger:        opts.CommitLinger,
@@ -143,11 +182,40 @@ func Open(dir string, opts Options) (*DB, error) {
 		committerDone: make(chan struct{}),
 	}
 	d.syncs.init(opts)
+	if !opts.InMemory {
+		j, existed, problems, err := openJournal(dir)
+		if err == nil {
+			d.journal = j
+			err = d.checkRollback(dir, wal, j, existed, problems, opts.RecoverRolledBack)
+		}
+		if err != nil {
+			if d.journal != nil {
+				d.journal.close()
+			}
+			db.Close()
+			return nil, fmt.Errorf("opening store %s: %w", dir, err)
+		}
+		m.rolledBack.Set(float64(len(d.rb.list)))
+		if free, err := guard.effectiveFree(); err == nil {
+			guard.ensureBallast(free)
+		}
+		if d.wal, err = newWALReserver(dir); err != nil {
+			d.journal.close()
+			db.Close()
+			return nil, fmt.Errorf("opening store %s: reserving memtable logs: %w", dir, err)
+		}
+		go guard.monitor(d.closing)
+	}
 	switch {
 	case d.linger == 0:
 		d.linger = DefaultCommitLinger
 	case d.linger < 0:
 		d.linger = 0
+	}
+	if d.journal != nil {
+		d.journalCh = make(chan journalJob, journalQueue)
+		d.journalDone = make(chan struct{})
+		go d.journalWriter()
 	}
 	go d.groupCommit()
 	return d, nil
@@ -170,8 +238,13 @@ func (d *DB) Close() error {
 			}
 			break
 		}
-		if cerr := d.db.Close(); cerr != nil {
+		if cerr := d.closeBadger(); cerr != nil {
 			err = fmt.Errorf("closing store: %w", cerr)
+		}
+		if d.journal != nil {
+			if cerr := d.journal.close(); cerr != nil && err == nil {
+				err = fmt.Errorf("closing witness journal: %w", cerr)
+			}
 		}
 	})
 	return err
@@ -180,11 +253,18 @@ func (d *DB) Close() error {
 // Metrics returns the store's Prometheus collectors for the caller to register.
 func (d *DB) Metrics() []prometheus.Collector { return d.metrics.collectors() }
 
-// view runs fn in a read-only transaction.
-func (d *DB) view(op string, fn func(txn *badger.Txn) error) error {
+// view runs fn in a read-only transaction. A panic in Badger (a store that
+// lost its memtable to a failed write) is returned as an error: reads must
+// never take the node down.
+func (d *DB) view(op string, fn func(txn *badger.Txn) error) (err error) {
 	start := time.Now()
-	defer func() { d.metrics.latency.WithLabelValues(op).Observe(time.Since(start).Seconds()) }()
-	err := d.db.View(fn)
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("reading the store: badger failed: %v", p)
+		}
+		d.metrics.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	}()
+	err = d.db.View(fn)
 	if errors.Is(err, badger.ErrDBClosed) {
 		return ErrClosed
 	}
@@ -205,10 +285,19 @@ func get(txn *badger.Txn, key []byte) ([]byte, error) {
 
 // badgerLogger routes Badger's log lines to slog; Badger's info chatter is
 // demoted to debug.
-type badgerLogger struct{ l *slog.Logger }
+// Errors Badger reports from its own goroutines (a failed flush or
+// compaction) that say the volume is failing degrade the store (disk.go).
+type badgerLogger struct {
+	l    *slog.Logger
+	disk *diskGuard
+}
 
 func (b badgerLogger) Errorf(f string, a ...any) {
-	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+	msg := strings.TrimSpace(fmt.Sprintf(f, a...))
+	b.l.Error(msg, "component", "badger")
+	if b.disk != nil && isDiskFailure(msg) {
+		b.disk.fault(errors.New(msg))
+	}
 }
 func (b badgerLogger) Warningf(f string, a ...any) {
 	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")

@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Syncing. A sync (msync of Badger's write-ahead log) costs the same
 // whatever it carries, and it is most of what a write costs. What must be on
@@ -63,7 +66,15 @@ func (d *DB) syncBackground() {
 	if !d.syncs.pending {
 		return
 	}
+	if d.disk != nil {
+		if _, err := d.Degraded(); err != nil {
+			return // retried once writes resume
+		}
+	}
 	if err := d.sync("background"); err != nil {
+		if d.disk != nil {
+			d.disk.fault(err)
+		}
 		// Retried at the next durable batch or after another delay.
 		d.log.Error("syncing gossip writes", "err", err)
 		d.syncs.pending = true
@@ -73,9 +84,14 @@ func (d *DB) syncBackground() {
 
 // sync syncs Badger's log to disk. Committer only, so that no write lands
 // in a new memtable between a commit and the sync meant to cover it.
-func (d *DB) sync(reason string) error {
+func (d *DB) sync(reason string) (err error) {
 	d.syncs.pending = false
 	d.syncs.timer.Stop()
 	d.metrics.syncs.WithLabelValues(reason).Inc()
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("syncing the store: badger failed: %v", p)
+		}
+	}()
 	return d.db.Sync()
 }

@@ -41,18 +41,31 @@ func (d *DB) WitnessState(ctx context.Context, origin string) (WitnessState, err
 		st, err = decodeWitnessState(v)
 		return err
 	})
+	if errors.Is(err, ErrNotFound) {
+		if adopted, ok := d.rb.adoptedState(origin); ok {
+			return adopted, nil
+		}
+	}
 	return st, err
 }
 
 // UpdateWitnessState atomically replaces the state of origin with what fn
 // returns given the current state (exists is false for a log never cosigned).
 // If fn returns an error nothing is written and the error is returned as is.
+// A log whose state Open found rolled back is refused with ErrRolledBack; a
+// store short of disk or failing to write refuses with ErrDiskPressure or
+// ErrDiskFault.
 // The write is durable when UpdateWitnessState returns nil. fn may run more
 // than once if concurrent updates race; only its last run takes effect.
 func (d *DB) UpdateWitnessState(ctx context.Context, origin string, fn func(old WitnessState, exists bool) (WitnessState, error)) error {
 	key := witnessKey(origin)
 	return d.commitUpdate(ctx, "witness_update", func(txn *badger.Txn) error {
+		// DESIGN invariant 1: never cosign from a rolled-back state.
+		if err := d.rb.refuse(origin); err != nil {
+			return err
+		}
 		old, exists := d.witness.current(origin)
+		adopted := false
 		if !exists {
 			v, err := get(txn, key)
 			exists = err == nil
@@ -63,6 +76,10 @@ func (d *DB) UpdateWitnessState(ctx context.Context, origin string, fn func(old 
 				}
 			case !errors.Is(err, ErrNotFound):
 				return err
+			default:
+				// Recovered from the journal, not yet rewritten.
+				old, exists = d.rb.adoptedState(origin)
+				adopted = exists
 			}
 		}
 		next, err := fn(old, exists)
@@ -71,6 +88,11 @@ func (d *DB) UpdateWitnessState(ctx context.Context, origin string, fn func(old 
 		}
 		if err := txn.Set(key, encodeWitnessState(next)); err != nil {
 			return err
+		}
+		if adopted {
+			if err := txn.Delete(adoptedKey(logHash(origin))); err != nil {
+				return err
+			}
 		}
 		d.witness.stage(origin, next)
 		return nil

@@ -235,6 +235,17 @@ func (w *Witness) add(ctx context.Context, req *AddCheckpointRequest) ([]byte, e
 		return store.WitnessState{Size: cp.Size, Root: cp.Root, Checkpoint: cosigned}, nil
 	})
 	if err != nil {
+		// A store that cannot write, or that lost this log's acknowledged
+		// state, is a 503 with a reason, never a 500 (DESIGN invariants 1
+		// and 6); the store logs the details (paths, sizes).
+		switch {
+		case errors.Is(err, store.ErrDiskPressure):
+			return nil, &UnavailableError{Reason: "witness storage is short of disk space", RetryAfter: 5 * time.Second}
+		case errors.Is(err, store.ErrDiskFault):
+			return nil, &UnavailableError{Reason: "witness storage cannot write", RetryAfter: 5 * time.Second}
+		case errors.Is(err, store.ErrRolledBack):
+			return nil, &UnavailableError{Reason: "witness state of this log was rolled back; its operator must recover it", RetryAfter: time.Minute}
+		}
 		return nil, err
 	}
 	w.metrics.cosignatures.Inc()

@@ -25,6 +25,7 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 	allowReadableKeys := fs.Bool("allow-readable-keys", false, "accept private key files readable by group or others, with a warning")
 	observer := fs.Bool("observer", false, "run without a cosigning key: follow, gossip and detect, never cosign")
 	logLevel := fs.String("log-level", def.LogLevel, "debug, info, warn or error")
+	recoverPeers := fs.Bool("recover-from-peers", false, "resume logs whose stored witness state was rolled back (a damaged write-ahead log) at the size and root of the witness journal")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,6 +59,8 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 			cfg.AllowNoLogs = *allowNoLogs
 		case "allow-readable-keys":
 			cfg.AllowReadableKeys = *allowReadableKeys
+		case "recover-from-peers":
+			cfg.RecoverFromPeers = *recoverPeers
 		}
 	})
 	if err := cfg.Validate(); err != nil {
