@@ -31,7 +31,7 @@ import (
 // signatures), each received from several peers, validated, merged and
 // stored by every node. One split view at 50 witnesses made that burst most
 // of what the network spent on it, and the evidence waited for CPU behind it
-// at every hop (docs/BENCHMARKS.md). The information is n cosignatures; it
+// at every hop (docs/notes/benchmarks-history.md). The information is n cosignatures; it
 // does not need n messages.
 //
 // So cosignatures are collected before they are gossiped. Every node ranks

@@ -130,7 +130,7 @@ func (s *Service) firstSeen(id string) bool {
 // reach the whole network at once (aggregate.go announces each side as one
 // message), nearly every node finds it, and their pushes to every peer,
 // nearly all to nodes that had it, were about a fifth of what a split view
-// cost 50 nodes on one machine (docs/BENCHMARKS.md). Most nodes that find
+// cost 50 nodes on one machine (docs/notes/benchmarks-history.md). Most nodes that find
 // it now push it to no one (selfEvident).
 const evidencePushFanout = 8
 

@@ -27,7 +27,7 @@ import (
 // migration, no head-of-line blocking across streams) hardly count and
 // quic-go's user-space packets and acknowledgements cost about a fifth more
 // CPU per equivocation than TCP with yamux and Noise (50 nodes, one process
-// each; docs/BENCHMARKS.md).
+// each; docs/notes/benchmarks-history.md).
 var DefaultListenAddrs = []string{"/ip4/0.0.0.0/tcp/4001"}
 
 // HostConfig configures NewHost.

@@ -23,7 +23,7 @@ import (
 // leaves have 3 to 8 peers). Each published what it collected: a distinct
 // gossip message (the message ID covers the signatures) that every node
 // validated, merged and forwarded, most of what a split view still cost 50
-// nodes on one machine (docs/BENCHMARKS.md).
+// nodes on one machine (docs/notes/benchmarks-history.md).
 //
 // So a last stop that is not the checkpoint's first-ranked witness asks its
 // peers, one at a time and at most maxRelayTries of them, to pass its

@@ -14,7 +14,7 @@ import (
 // node's validator starts on it, and in the subscription before the
 // detector does. 50 nodes on 2 cores, detecting a split view, showed
 // single waits of 200 ms in each, far above what the work itself took
-// (docs/BENCHMARKS.md). Both waits are measured, so that an operator (or
+// (docs/notes/benchmarks-history.md). Both waits are measured, so that an operator (or
 // a benchmark) can tell a starved node from a slow network:
 // vigil_gossip_validation_wait_seconds and vigil_gossip_delivery_wait_seconds.
 

@@ -48,7 +48,7 @@ const lingerMin = 10
 // grow as large as that one before committing it. A lone client never
 // meets the condition and pays nothing; under many clients the wait buys
 // batches two to four times larger, and throughput rose 15–35 % with it
-// (docs/BENCHMARKS.md).
+// (docs/notes/benchmarks-history.md).
 func (d *DB) groupCommit() {
 	defer close(d.committerDone)
 	if d.journal != nil {

@@ -74,7 +74,7 @@ const DefaultGossipSyncDelay = time.Second
 
 // DefaultCommitLinger is the group committer's default wait for company
 // under load: a fraction of one sync's cost in latency, for batches several
-// times larger (docs/BENCHMARKS.md).
+// times larger (docs/notes/benchmarks-history.md).
 const DefaultCommitLinger = 500 * time.Microsecond
 
 // DB is a Vigil node's durable store.
@@ -127,7 +127,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		// they were a fifth of a member's settled RSS at 1,000 logs; at 4 MB
 		// settled RSS fell from ≈ 90 to ≈ 76 MB, and at 2 MB the peak of a
 		// 10,000-cosignature burst from 92-97 to 84-91 MB, with the same
-		// cosignature throughput (docs/BENCHMARKS.md). Badger caps a
+		// cosignature throughput (docs/notes/benchmarks-history.md). Badger caps a
 		// transaction at 15 % of the memtable (300 KB) and wants values
 		// inline below that cap, hence the value threshold (the largest
 		// record, evidence at its gossip limit, is ≈ 100 KB as stored JSON,
@@ -142,7 +142,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		// top of an 8 MB block cache), and peak RSS at 1,000 logs was
 		// 100-105 MB; uncompressed, with no block cache and 1 MB base
 		// tables (smaller table-builder buffers), it is 92-97 MB, settled
-		// RSS unchanged (docs/BENCHMARKS.md). The records are small; the
+		// RSS unchanged (docs/notes/benchmarks-history.md). The records are small; the
 		// disk they take is not the constraint.
 		WithCompression(options.None).
 		WithBlockCacheSize(0).

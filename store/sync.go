@@ -18,7 +18,7 @@ import (
 // its peers (the catch-up sync). A sync covers every write before it, so
 // ordering is kept: nothing durable ever depends on a gossiped write that
 // a crash could lose. At 50 nodes in one process this took the syncs of an
-// equivocation's burst from about 1,300 to about 160 (docs/BENCHMARKS.md).
+// equivocation's burst from about 1,300 to about 160 (docs/notes/benchmarks-history.md).
 
 // syncState is the committer's record of writes not yet synced.
 type syncState struct {

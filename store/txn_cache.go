@@ -9,7 +9,7 @@ import "sync"
 // committer's own work per cosignature, and the committer is serial), and
 // the checkpoint records merged last (each gossiped cosignature's merge read
 // and decoded its record twice: 7 % of a 50-node network's CPU in an
-// equivocation's burst; docs/BENCHMARKS.md).
+// equivocation's burst; docs/notes/benchmarks-history.md).
 //
 // Only the committer writes a cache, and only what is committed: an
 // update's value is staged while its transaction is open and published

@@ -15,7 +15,7 @@ import (
 // cosignatures. crypto/ed25519 decompresses the public key and builds its
 // lookup table on every call; curve25519-voi keeps both in an expanded key
 // made once per roster entry, which verifies in about two thirds of the
-// time on this project's machines (docs/BENCHMARKS.md).
+// time on this project's machines (docs/notes/benchmarks-history.md).
 //
 // The verification rules must be exactly crypto/ed25519's, so that no
 // signature Vigil accepts is one another C2SP verifier rejects or the other
