@@ -161,7 +161,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	} else if err := removeEmptyMemtables(dir, lg); err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", dir, err)
 	}
-	db, err := openBadger(bo)
+	db, err := openBadgerWAL(bo, opts.RecoverRolledBack, lg)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("opening store %s: %w", dir, ErrLocked)
