@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,10 +41,12 @@ func newWALReserver(dir string) (*walReserver, error) {
 		if err != nil {
 			continue
 		}
-		if err := reserveFile(filepath.Join(dir, e.Name())); err != nil {
+		w.next = max(w.next, fid+1)
+		// Badger, open already, may have flushed and deleted this log
+		// since the directory was read.
+		if err := reserveFile(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
-		w.next = max(w.next, fid+1)
 	}
 	return w, nil
 }
@@ -52,9 +55,12 @@ func newWALReserver(dir string) (*walReserver, error) {
 // Committer only.
 func (w *walReserver) check() error {
 	p := filepath.Join(w.dir, memName(w.next))
-	if _, err := os.Stat(p); err != nil {
-		return nil // not yet
+	if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
+		return nil // not yet created, or created but not yet sized
 	}
 	w.next++
-	return reserveFile(p)
+	if err := reserveFile(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
