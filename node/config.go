@@ -77,7 +77,10 @@ type HTTPConfig struct {
 	// connection displaces the oldest one that has no request in progress,
 	// then the oldest slow request body, then the oldest event stream.
 	MaxConns int `yaml:"max_conns"`
-	// MaxConnsPerAddr caps open connections from one IP address (default 32).
+	// MaxConnsPerAddr caps open connections from one IP address (default
+	// 128: a log's pusher or a load generator with 64 keep-alive
+	// connections fits, and one address still holds at most a third of
+	// max_conns).
 	MaxConnsPerAddr int `yaml:"max_conns_per_addr"`
 	// MaxEventStreams caps GET /v1/events streams (default 128), so that at
 	// least MaxConns-MaxEventStreams connections remain for requests; past
@@ -93,7 +96,7 @@ type HTTPConfig struct {
 
 // DefaultHTTPConfig returns the default HTTP bounds.
 func DefaultHTTPConfig() HTTPConfig {
-	return HTTPConfig{MaxConns: 384, MaxConnsPerAddr: 32, MaxEventStreams: 128, MaxEventStreamsPerAddr: 8, EventStreamLifetime: 10 * time.Minute}
+	return HTTPConfig{MaxConns: 384, MaxConnsPerAddr: 128, MaxEventStreams: 128, MaxEventStreamsPerAddr: 8, EventStreamLifetime: 10 * time.Minute}
 }
 
 // validate checks that the caps leave room for requests.

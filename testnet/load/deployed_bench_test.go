@@ -101,7 +101,7 @@ func deployedTable(rows []deployedRow, args []string) string {
 		sum[r.Witness] = s
 	}
 	if v, l := sum["vigil"], sum["litewitness"]; v[0] > 0 && l[0] > 0 && v[1] > 0 {
-		fmt.Fprintf(&b, "\nvigil / litewitness, summed over the rounds: throughput %.2f×, CPU per cosignature %.2f× less\n", v[0]/l[0], l[1]/v[1])
+		fmt.Fprintf(&b, "\nvigil against litewitness, summed over the rounds: %.2f× the throughput, %.2f× the witness CPU per cosignature\n", v[0]/l[0], v[1]/l[1])
 	}
 	return b.String()
 }
