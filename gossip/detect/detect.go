@@ -222,7 +222,7 @@ type conflict struct {
 	witness map[string]bool
 }
 
-// log returns the state of origin.
+// state returns the state of origin, created on first use.
 func (d *Detector) state(origin string) *logState {
 	d.mu.Lock()
 	defer d.mu.Unlock()
