@@ -14,7 +14,6 @@ import (
 
 	"github.com/vigilnet/vigil/gossip/evidence"
 	vpb "github.com/vigilnet/vigil/proto"
-	"github.com/vigilnet/vigil/testnet/scriptlog"
 	"github.com/vigilnet/vigil/tlog"
 )
 
@@ -57,17 +56,7 @@ func (c cosigner) cosign(t *testing.T, n []byte, corrupt bool) []byte {
 // only the log's and the accused witness's, and names the failing line.
 func TestVerifyEveryRosterSignature(t *testing.T) {
 	dir := t.TempDir()
-	l, err := scriptlog.New("example.com/sigs-log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.AppendN(6, "common")
-	fork, _ := l.Fork(6)
-	l.AppendN(10, "a")
-	fork.AppendN(3, "b")
-	a, _ := fork.CheckpointAt(9)
-	b, _ := l.CheckpointAt(16)
-	proof, _ := l.ConsistencyProof(9, 16)
+	l, a, b, proof := splitView(t, "example.com/sigs-log")
 	w1, w2, outsider := newCosigner(t, "w1.example"), newCosigner(t, "w2.example"), newCosigner(t, "w3.example")
 	rosterPath := filepath.Join(dir, "roster")
 	policy := fmt.Sprintf("log %s\nwitness w1 %s\nwitness w2 %s\n", l.VerifierKey(), w1.vkey, w2.vkey)

@@ -20,21 +20,33 @@ import (
 	"github.com/vigilnet/vigil/testnet/scriptlog"
 )
 
-// splitViewEvidence writes a roster and a valid different-size evidence
-// file into dir and returns their paths and the evidence.
-func splitViewEvidence(t *testing.T, dir string) (rosterPath, evPath string, e *vpb.Evidence) {
+// splitView returns a log of origin and a different-size split view of it:
+// checkpoint a of a fork at size 9 (6 shared entries), checkpoint b of the
+// log at size 16, and the log's consistency proof from 9 to 16.
+func splitView(t *testing.T, origin string) (l *scriptlog.Log, a, b []byte, proof [][]byte) {
 	t.Helper()
-	l, err := scriptlog.New("example.com/cli-log")
+	l, err := scriptlog.New(origin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.AppendN(6, "common")
-	fork, _ := l.Fork(6)
+	fork, err := l.Fork(6)
+	if err != nil {
+		t.Fatal(err)
+	}
 	l.AppendN(10, "a")
 	fork.AppendN(3, "b")
-	a, _ := fork.CheckpointAt(9)
-	b, _ := l.CheckpointAt(16)
-	p, _ := l.ConsistencyProof(9, 16)
+	a, _ = fork.CheckpointAt(9)
+	b, _ = l.CheckpointAt(16)
+	proof, _ = l.ConsistencyProof(9, 16)
+	return l, a, b, proof
+}
+
+// splitViewEvidence writes a roster and a valid different-size evidence
+// file into dir and returns their paths and the evidence.
+func splitViewEvidence(t *testing.T, dir string) (rosterPath, evPath string, e *vpb.Evidence) {
+	t.Helper()
+	l, a, b, p := splitView(t, "example.com/cli-log")
 	e = &vpb.Evidence{Kind: vpb.Kind_KIND_LOG_EQUIVOCATION_DIFFERENT_SIZES, CheckpointA: a, CheckpointB: b, ConsistencyProof: p, Observer: "node-7"}
 	file, err := evidence.MarshalFile(e)
 	if err != nil {
