@@ -1,6 +1,9 @@
 # Vigil build, test and measurement targets.
 # Everything the project needs is installed by these targets or by .ci/run.
 
+# Go 1.27 (crypto/mldsa): the go command fetches this toolchain through the
+# module proxy on first use; every target and script runs with it.
+export GOTOOLCHAIN := go1.27.3
 GO        ?= go
 BIN       := bin
 TOOLS     := $(CURDIR)/bin/tools
