@@ -225,7 +225,12 @@ type LogInfo struct {
 	// Suspicions lists the MaxLogSuspicions newest seen of them.
 	OpenSuspicions int         `json:"open_suspicions"`
 	Suspicions     []Suspicion `json:"suspicions"`
-	Error          string      `json:"error,omitempty"`
+	// Freshness is the log's freshness on the node's clock (freshness.go).
+	Freshness Freshness `json:"freshness"`
+	// Contested, when not null, says the log is contested and names the
+	// conflicting sizes (contested.go).
+	Contested *Contested `json:"contested"`
+	Error     string     `json:"error,omitempty"`
 }
 
 // WitnessInfo is one roster witness.
@@ -267,7 +272,8 @@ func (f *Feed) logsSnapshot(r *http.Request) LogsResponse {
 		byOrigin[e.Origin]++
 	}
 	resp.Evidence = len(evidence)
-	open := openByOrigin(f.suspicionList(r.Context()))
+	suspicions := f.suspicionList(r.Context())
+	open := openByOrigin(suspicions)
 	resp.Logs = []LogInfo{}
 	for _, v := range f.views.all(r.Context()) {
 		li := LogInfo{Origin: v.log.Origin, LogID: v.logID, Key: v.log.VKey, URL: v.log.URL, Latest: summaryPtr(v.latest()), Quorum: summaryPtr(v.quorumEntry()), Evidence: byOrigin[v.log.Origin]}
@@ -278,6 +284,8 @@ func (f *Feed) logsSnapshot(r *http.Request) LogsResponse {
 		if v.err != nil {
 			li.Error = v.err.Error()
 		}
+		li.Freshness = f.fresh.freshness(v)
+		li.Contested = contestedOf(v.log.Origin, evidence, suspicions)
 		ss := open[v.log.Origin]
 		li.State = logState(li.Evidence, ss)
 		li.OpenSuspicions = len(ss)

@@ -259,7 +259,7 @@ func TestBrowserDashboard(t *testing.T) {
 	e.waitServed(s, 0, e.logs[0].Size(), 3)
 	e.logs[2].AppendN(40, "a")
 	e.cosign(2, 1)
-	e.waitServed(s, 2, 40, 1)
+	e.waitLatest(2, 40, 1)
 	e.src.setPeers(peersFixture())
 
 	b.open(1280, 900, false)
@@ -296,8 +296,8 @@ func TestBrowserDashboard(t *testing.T) {
 	if want := fmt.Sprintf("size %d cosigned by w2 and size %d cosigned by w0, w1, w2", size0+17, size0); !strings.Contains(div, want) || !strings.Contains(div, "nobody has shown them consistent") {
 		t.Errorf("divergence on the row: %q, want %q", div, want)
 	}
-	if got := b.waitJS("the divergent pill", `Array.from(`+row0+`.querySelectorAll('.size .pill')).map(p => p.textContent).join(',')`); got != "divergent" {
-		t.Errorf("log 0's pills during the divergence: %q, want only divergent", got)
+	if got := b.waitJS("the contested pill", `Array.from(`+row0+`.querySelectorAll('.size .pill')).map(p => p.textContent).join(',')`); got != "contested" {
+		t.Errorf("log 0's pills during the divergence: %q, want only contested", got)
 	}
 	if got := b.waitJS("the row's state", row0+`.dataset.state`); got != feed.StateDivergent {
 		t.Errorf("log 0's state: %q", got)

@@ -77,7 +77,7 @@ type dashboard struct {
 	Peers       []Peer
 	PeersErr    bool
 	Asset       func(string) string
-	Fresh, Aged int // logs cosigned within the hour, and not
+	Fresh, Aged int // logs fresh, and late or stale
 	// Divergent counts the logs with an open unproven divergence.
 	Divergent int
 }
@@ -85,9 +85,8 @@ type dashboard struct {
 type dashLog struct {
 	LogInfo
 	Cosigned   bool
-	CosignedAt string // RFC 3339, for the script's relative times
-	Age        string
-	Freshness  string // fresh, aging, stale or none
+	CosignedAt string // RFC 3339 of the newest cosignature of Latest
+	dashFreshness
 	Chart      chart
 	NWitnesses int
 }
@@ -155,24 +154,9 @@ func (f *Feed) dashboardData(r *http.Request) dashboard {
 	}
 	now := f.now()
 	for _, li := range snap.Logs {
-		dl := dashLog{LogInfo: li, Freshness: "none", Age: "never", NWitnesses: len(snap.Witnesses)}
-		if li.Latest != nil {
-			dl.Cosigned = len(li.Latest.Cosigners) > 0
-			if t := li.Latest.CosignedAt; t != nil {
-				dl.CosignedAt = t.Format(time.RFC3339)
-				age := now.Sub(*t)
-				dl.Age = humanAge(age)
-				switch {
-				case age < 10*time.Minute:
-					dl.Freshness = "fresh"
-				case age < time.Hour:
-					dl.Freshness = "aging"
-				default:
-					dl.Freshness = "stale"
-				}
-			}
-		}
-		if dl.Freshness == "fresh" {
+		dl := dashLog{LogInfo: li, NWitnesses: len(snap.Witnesses)}
+		dl.fill(now)
+		if dl.FreshState == FreshnessFresh {
 			d.Fresh++
 		} else {
 			d.Aged++

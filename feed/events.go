@@ -21,6 +21,7 @@ const (
 	EventEvidence   = "evidence"   // new evidence
 	EventPeers      = "peers"      // the peer list changed
 	EventSuspicion  = "suspicion"  // a suspicion opened, changed or resolved
+	EventFreshness  = "freshness"  // a log's freshness state changed
 	// EventReset tells a resuming client that events were lost (it reconnected
 	// too late, or the node restarted): reload the state from the API.
 	EventReset = "reset"
@@ -238,10 +239,10 @@ func eventTypes(q string) (map[string]bool, error) {
 	want := map[string]bool{}
 	for _, t := range strings.Split(q, ",") {
 		switch t {
-		case EventCheckpoint, EventEvidence, EventPeers, EventSuspicion:
+		case EventCheckpoint, EventEvidence, EventPeers, EventSuspicion, EventFreshness:
 			want[t] = true
 		default:
-			return nil, fmt.Errorf("bad types: %q is not one of %s, %s, %s, %s", t, EventCheckpoint, EventEvidence, EventPeers, EventSuspicion)
+			return nil, fmt.Errorf("bad types: %q is not one of %s, %s, %s, %s, %s", t, EventCheckpoint, EventEvidence, EventPeers, EventSuspicion, EventFreshness)
 		}
 	}
 	return want, nil
@@ -382,6 +383,8 @@ type CheckpointEvent struct {
 	Origin string `json:"origin"`
 	LogID  string `json:"log_id"`
 	CheckpointSummary
+	// Contested, when set, says the log is contested (contested.go).
+	Contested *Contested `json:"contested,omitempty"`
 }
 
 // EvidenceEvent is the data of an evidence event.
@@ -392,7 +395,15 @@ type PeersEvent struct {
 	Peers []Peer `json:"peers"`
 }
 
+// publishCheckpoint announces a change of v's newest checkpoint, unless
+// the checkpoint is still waiting for its quorum (freshTracker.admit).
 func (f *Feed) publishCheckpoint(v *logView) {
-	f.hub.publish(EventCheckpoint, CheckpointEvent{Origin: v.log.Origin, LogID: v.logID, CheckpointSummary: summarize(v.latest())})
+	if f.fresh.admit(v) {
+		f.emitCheckpoint(v)
+	}
+}
+
+func (f *Feed) emitCheckpoint(v *logView) {
+	f.hub.publish(EventCheckpoint, CheckpointEvent{Origin: v.log.Origin, LogID: v.logID, CheckpointSummary: summarize(v.latest()), Contested: f.contested(v.log.Origin)})
 	f.metrics.events.WithLabelValues(EventCheckpoint).Inc()
 }

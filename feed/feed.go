@@ -151,6 +151,9 @@ type Config struct {
 	StreamLifetime time.Duration
 	// Heartbeat is the interval of SSE keep-alive comments; 0 means 15s.
 	Heartbeat time.Duration
+	// Freshness sets the logs' expected publication intervals and how
+	// often their freshness is re-evaluated (freshness.go).
+	Freshness FreshnessConfig
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -166,6 +169,7 @@ type Feed struct {
 	hub     *hub
 	views   *viewCache
 	auth    *access
+	fresh   *freshTracker
 
 	dirtyMu sync.Mutex
 	dirty   map[string]bool
@@ -233,6 +237,7 @@ func New(cfg Config) (*Feed, error) {
 		urgent:  make(chan struct{}, 1),
 	}
 	f.views = newViewCache(f)
+	f.fresh = newFreshTracker(f, cfg.Freshness)
 	// Prime the evidence and peer lists so only later changes become
 	// events. Here, not in Run: what the caller's hooks report between New
 	// and Run (a node starts Run in its own goroutine) is a later change,
@@ -244,7 +249,9 @@ func New(cfg Config) (*Feed, error) {
 }
 
 // Metrics returns the feed's Prometheus collectors for the caller to register.
-func (f *Feed) Metrics() []prometheus.Collector { return f.metrics.collectors(f.hub) }
+func (f *Feed) Metrics() []prometheus.Collector {
+	return append(f.metrics.collectors(f.hub), f.fresh.m.collectors()...)
+}
 
 // CheckpointUpdated tells the feed that the source holds something new for
 // origin (a checkpoint this node cosigned, or cosignatures from gossip). It
@@ -295,6 +302,9 @@ func (f *Feed) poke() {
 // it returns, every open event stream is closed.
 func (f *Feed) Run(ctx context.Context) error {
 	defer f.hub.close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { f.fresh.run(ctx) })
 	t := time.NewTicker(f.cfg.RefreshInterval)
 	defer t.Stop()
 	for {

@@ -207,6 +207,10 @@ type envOptions struct {
 	// The feed's stream caps and lifetime (0: its defaults).
 	maxSubscribers, maxSubscribersPerAddr int
 	streamLifetime                        time.Duration
+	// now is the clock of the feed and of the witnesses' cosignatures
+	// (nil: time.Now); freshness is the feed's Freshness.
+	now       func() time.Time
+	freshness feed.FreshnessConfig
 }
 
 type env struct {
@@ -262,7 +266,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	t.Cleanup(func() { sdb.Close() })
 	e.src.db = sdb
 	for i, tw := range e.wits {
-		signer, err := tlog.NewCosignatureSigner(skeys[i], nil)
+		signer, err := tlog.NewCosignatureSigner(skeys[i], o.now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,6 +288,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Source: e.src, Tokens: o.tokens, CORSOrigins: o.cors, EventBuffer: o.eventBuffer,
 		Heartbeat: time.Second, Logger: testLogger(t), WrapVerifiers: o.wrap, RebuildInterval: o.rebuildInterval,
 		MaxSubscribers: o.maxSubscribers, MaxSubscribersPerAddr: o.maxSubscribersPerAddr, StreamLifetime: o.streamLifetime,
+		Now: o.now, Freshness: o.freshness,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,9 @@ type Config struct {
 	HTTP HTTPConfig `yaml:"http"`
 	// Store sets the data volume's free-space watermarks (docs/operations.md).
 	Store StoreConfig `yaml:"store"`
+	// Freshness sets the logs' expected publication intervals, from which
+	// the feed derives each log's fresh / late / stale state.
+	Freshness FreshnessConfig `yaml:"freshness"`
 	// RecoverFromPeers (vigil node --recover-from-peers, never from the
 	// file) resumes logs whose stored witness state was rolled back at the
 	// size and root of the store's witness journal.
@@ -108,6 +111,34 @@ func (h HTTPConfig) validate() error {
 		return fmt.Errorf("config: http max_event_streams (%d) must be below max_conns (%d), or streams could hold every connection", h.MaxEventStreams, h.MaxConns)
 	case h.MaxEventStreamsPerAddr >= h.MaxConnsPerAddr:
 		return fmt.Errorf("config: http max_event_streams_per_addr (%d) must be below max_conns_per_addr (%d)", h.MaxEventStreamsPerAddr, h.MaxConnsPerAddr)
+	}
+	return nil
+}
+
+// FreshnessConfig sets the logs' expected publication intervals. A log is
+// late when no checkpoint of it has been quorum-cosigned for 2 intervals and
+// stale after 12 (feed.LateAfter, feed.StaleAfter).
+type FreshnessConfig struct {
+	// DefaultInterval applies to a log with no entry in Intervals and no
+	// qpd in its logs/v0 list (whose interval is 86400/qpd seconds, at
+	// least a minute); 0 means 5m (feed.DefaultExpectedInterval).
+	DefaultInterval time.Duration `yaml:"default_interval"`
+	// Intervals overrides the interval per log origin.
+	Intervals map[string]time.Duration `yaml:"intervals"`
+	// CheckEvery is how often freshness is re-evaluated on the clock;
+	// 0 means 1s.
+	CheckEvery time.Duration `yaml:"check_every"`
+}
+
+// validate refuses intervals that cannot work.
+func (f FreshnessConfig) validate() error {
+	if f.DefaultInterval < 0 || f.CheckEvery < 0 {
+		return errors.New("config: freshness default_interval and check_every must not be negative")
+	}
+	for origin, d := range f.Intervals {
+		if d <= 0 {
+			return fmt.Errorf("config: freshness interval of %q must be positive", origin)
+		}
 	}
 	return nil
 }
@@ -223,6 +254,9 @@ func (c Config) Validate() error {
 		return errors.New("config: witness rate_per_log and burst must not be negative")
 	}
 	if err := c.HTTP.validate(); err != nil {
+		return err
+	}
+	if err := c.Freshness.validate(); err != nil {
 		return err
 	}
 	switch c.LogLevel {

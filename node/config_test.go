@@ -56,6 +56,13 @@ func TestLoadConfig(t *testing.T) {
 		{name: "negative rate", yaml: "witness:\n  rate_per_log: -1\n", errHas: "rate_per_log"},
 		{name: "negative burst", yaml: "witness:\n  burst: -3\n", errHas: "burst"},
 		{name: "negative memory limit", yaml: "memory_limit_mb: -1\n", errHas: "memory_limit_mb"},
+		{name: "freshness", yaml: "freshness:\n  default_interval: 10m\n  check_every: 2s\n  intervals:\n    example.com/log: 30s\n", want: func(c *node.Config) {
+			c.Freshness.DefaultInterval = 10 * time.Minute
+			c.Freshness.CheckEvery = 2 * time.Second
+			c.Freshness.Intervals = map[string]time.Duration{"example.com/log": 30 * time.Second}
+		}},
+		{name: "freshness interval zero", yaml: "freshness:\n  intervals:\n    example.com/log: 0s\n", errHas: "example.com/log"},
+		{name: "freshness negative default", yaml: "freshness:\n  default_interval: -1m\n", errHas: "default_interval"},
 		{name: "empty listen", yaml: "listen: \"\"\n", errHas: "listen"},
 		{name: "empty data", yaml: "data: \"\"\n", errHas: "data"},
 		{name: "http caps", yaml: "http:\n  max_conns: 900\n  max_event_streams: 300\n  event_stream_lifetime: 2m\n",

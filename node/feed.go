@@ -60,6 +60,11 @@ func (n *Node) mountFeed() error {
 		MaxSubscribers:        n.cfg.HTTP.MaxEventStreams,
 		MaxSubscribersPerAddr: n.cfg.HTTP.MaxEventStreamsPerAddr,
 		StreamLifetime:        n.cfg.HTTP.EventStreamLifetime,
+		Freshness: feed.FreshnessConfig{
+			DefaultInterval: n.cfg.Freshness.DefaultInterval,
+			Intervals:       n.cfg.Freshness.Intervals,
+			Check:           n.cfg.Freshness.CheckEvery,
+		},
 	}
 	if n.keys != nil && n.keys.Cosigner != nil {
 		v, err := tlog.NewCosignatureVerifier(n.keys.Cosigner.VerifierKey())

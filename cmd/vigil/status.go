@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -74,22 +75,54 @@ func runStatus(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	body, err := newFeedClient(*nodeURL).get(ctx, "/v1/logs")
 	if err != nil {
-		return err
+		return &exitError{code: exitStatusUnreadable, err: err}
 	}
 	var logs feed.LogsResponse
 	if err := json.Unmarshal(body, &logs); err != nil {
-		return fmt.Errorf("decoding /v1/logs: %w", err)
+		return &exitError{code: exitStatusUnreadable, err: fmt.Errorf("decoding /v1/logs: %w", err)}
 	}
 	writeStatus(env.stdout, logs)
-	if n := divergentLogs(logs); n > 0 {
-		return &exitError{code: exitDivergent, err: fmt.Errorf("%d %s an unproven divergence open: two checkpoints signed by the log that nobody has shown consistent", n, plural(n, "log has", "logs have"))}
+	return statusVerdict(logs)
+}
+
+// Exit codes of vigil status (docs/api.md). When several apply, the lowest
+// non-zero one wins: a contested log matters more than a stale one.
+const (
+	// exitContested: the node holds evidence or a log is contested.
+	exitContested = 1
+	// exitStatusUnreadable: the node could not be read or answered
+	// something that is not a /v1/logs response (also bad flags).
+	exitStatusUnreadable = 2
+	// exitStale: a log is stale.
+	exitStale = 3
+)
+
+// statusVerdict maps the node's state to vigil status's exit code.
+func statusVerdict(logs feed.LogsResponse) error {
+	contested, divergent, stale := 0, divergentLogs(logs), 0
+	for _, l := range logs.Logs {
+		if l.Contested != nil || l.Evidence > 0 || len(l.Divergences()) > 0 {
+			contested++
+		}
+		if l.Freshness.State == feed.FreshnessStale {
+			stale++
+		}
+	}
+	switch {
+	case logs.Evidence > 0 || contested > 0:
+		msg := fmt.Sprintf("%d %s contested", contested, plural(contested, "log is", "logs are"))
+		if logs.Evidence > 0 {
+			msg += fmt.Sprintf("; the node holds %d piece(s) of evidence of misbehaviour", logs.Evidence)
+		}
+		if divergent > 0 {
+			msg += fmt.Sprintf("; %d %s an unproven divergence open: two checkpoints signed by the log that nobody has shown consistent", divergent, plural(divergent, "log has", "logs have"))
+		}
+		return &exitError{code: exitContested, err: errors.New(msg)}
+	case stale > 0:
+		return &exitError{code: exitStale, err: fmt.Errorf("%d %s stale: no quorum-cosigned checkpoint for %d expected intervals", stale, plural(stale, "log is", "logs are"), feed.StaleAfter)}
 	}
 	return nil
 }
-
-// exitDivergent is vigil status's exit code when a log has an open
-// unproven divergence (1 is a failure to read the node, 2 a usage error).
-const exitDivergent = 3
 
 // divergentLogs counts the logs with an open unproven divergence.
 func divergentLogs(logs feed.LogsResponse) int {
@@ -113,7 +146,7 @@ func plural(n int, one, many string) string {
 // divergence and the count of other open suspicions per log.
 func writeStatus(w io.Writer, logs feed.LogsResponse) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ORIGIN\tSIZE\tCOSIGNERS\tQUORUM\tAGE\tEVIDENCE\tSTATE")
+	fmt.Fprintln(tw, "ORIGIN\tSIZE\tCOSIGNERS\tQUORUM\tAGE\tFRESHNESS\tEVIDENCE\tSTATE")
 	for _, l := range logs.Logs {
 		size, cosigners, quorum, age := "-", "-", "-", "-"
 		if c := l.Latest; c != nil {
@@ -133,10 +166,32 @@ func writeStatus(w io.Writer, logs feed.LogsResponse) {
 		if state == "" {
 			state = "-" // a node older than the state field
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", l.Origin, size, cosigners, quorum, age, l.Evidence, state)
+		if l.Contested != nil && state == feed.StateOK {
+			state = "contested"
+		}
+		fresh := l.Freshness.State
+		if fresh == "" {
+			fresh = "-" // a node older than the freshness field
+		}
+		if l.Contested != nil {
+			size += " CONTESTED"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", l.Origin, size, cosigners, quorum, age, fresh, l.Evidence, state)
 	}
 	tw.Flush()
 	for _, l := range logs.Logs {
+		if c := l.Contested; c != nil {
+			sizes := make([]string, len(c.Sizes))
+			for i, n := range c.Sizes {
+				sizes[i] = fmt.Sprint(n)
+			}
+			fmt.Fprintf(w, "\nCONTESTED %s: conflicting sizes %s (%d evidence, %d open divergences): do not rely on its checkpoints until this is settled\n",
+				l.Origin, strings.Join(sizes, ", "), len(c.Evidence), len(c.Suspicions))
+		}
+		if l.Freshness.State == feed.FreshnessLate || l.Freshness.State == feed.FreshnessStale {
+			fmt.Fprintf(w, "\n%s %s: no quorum-cosigned checkpoint since %s (expected every %s)\n", strings.ToUpper(l.Freshness.State), l.Origin,
+				l.Freshness.Since.UTC().Format(time.RFC3339), time.Duration(l.Freshness.ExpectedIntervalSeconds*float64(time.Second)))
+		}
 		for _, d := range l.Divergences() {
 			fmt.Fprintf(w, "\nDIVERGENT %s: size %d (root %s, cosigned by %s) and size %d (root %s, cosigned by %s) are both signed by the log; nobody has shown them consistent\n",
 				l.Origin, d.Size, d.Root, witnessList(d.Cosigners), d.Other.Size, d.Other.Root, witnessList(d.Other.Cosigners))

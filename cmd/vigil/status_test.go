@@ -13,8 +13,8 @@ import (
 )
 
 // TestStatusDivergence: vigil status lists an open unproven divergence
-// with both sizes, roots and cosigners and exits 3 while it is open; other
-// suspicions are listed but leave the exit code alone.
+// with both sizes, roots and cosigners and exits 1 (contested) while it is
+// open; other suspicions are listed but leave the exit code alone.
 func TestStatusDivergence(t *testing.T) {
 	url, _, l, db := startFeedCmdNode(t)
 	ctx := context.Background()
@@ -55,10 +55,11 @@ func TestStatusDivergence(t *testing.T) {
 				return err
 			}
 			return db.RecordDivergence(ctx, l.Origin(), small, large, "log serves no tiles", first.Add(time.Minute))
-		}, exitDivergent, "divergent", []string{
+		}, exitContested, "divergent", []string{
 			fmt.Sprintf("DIVERGENT %s: size 12 (root %s, cosigned by other) and size 9 (root %s, cosigned by self) are both signed by the log; nobody has shown them consistent", l.Origin(), b64(lr), b64(sr)),
 			"log serves no tiles; seen 2 times, first 2026-12-07T17:00:00Z, last 2026-12-07T17:01:00Z",
 			"SUSPECT " + l.Origin() + ": 1 checkpoint the log did not let the node check",
+			"CONTESTED " + l.Origin() + ": conflicting sizes 9, 12 (0 evidence, 1 open divergences)",
 		}, nil, "1 log has an unproven divergence open"},
 		{"resolved", func() error {
 			return db.ResolveSuspicion(ctx, l.Origin(), 12, lr, store.ResolvedConsistent, first.Add(time.Hour))

@@ -11,17 +11,38 @@
     conn.className = live ? 'conn live' : 'conn';
   }
 
-  function ago(ts) {
-    var s = Math.max(0, Math.round((Date.now() - Date.parse(ts)) / 1000));
+  function ago(s) {
+    s = Math.max(0, Math.round(s));
     if (s < 60) return s + 's ago';
     if (s < 3600) return Math.floor(s / 60) + 'm ago';
     if (s < 172800) return Math.floor(s / 3600) + 'h ago';
     return Math.floor(s / 86400) + 'd ago';
   }
 
+  // tick ages each log's freshness on this browser's clock: the server
+  // renders the age at render time and the thresholds, so a log turns late
+  // and stale here even when no event arrives.
   function tick() {
-    var els = document.querySelectorAll('[data-ts]');
-    for (var i = 0; i < els.length; i++) els[i].textContent = ago(els[i].getAttribute('data-ts'));
+    var now = Date.now();
+    var els = document.querySelectorAll('.fresh[data-age]');
+    var fresh = 0;
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i];
+      if (!el.vigilT0) el.vigilT0 = now;
+      var age = parseFloat(el.getAttribute('data-age')) + (now - el.vigilT0) / 1000;
+      var late = parseFloat(el.getAttribute('data-late'));
+      var stale = parseFloat(el.getAttribute('data-stale'));
+      var st = age > stale ? 'stale' : age > late ? 'late' : 'fresh';
+      if (st === 'fresh') fresh++;
+      if (el.getAttribute('data-state') !== st) {
+        el.setAttribute('data-state', st);
+        el.className = 'fresh ' + st;
+        el.querySelector('.fstate').textContent = st;
+      }
+      if (!el.hasAttribute('data-never')) el.querySelector('.fage').textContent = ago(age);
+    }
+    var fc = document.getElementById('fresh-count');
+    if (fc && els.length) fc.textContent = fresh;
   }
 
   // refresh re-renders the page on the server and replaces each section,
@@ -52,9 +73,9 @@
   var es = new EventSource('/v1/events' + (last ? '?last_event_id=' + encodeURIComponent(last) : ''));
   es.onopen = function () { setStatus('Live', true); };
   es.onerror = function () { setStatus('Reconnecting…', false); };
-  ['checkpoint', 'evidence', 'peers', 'suspicion', 'reset'].forEach(function (t) {
+  ['checkpoint', 'evidence', 'peers', 'suspicion', 'freshness', 'reset'].forEach(function (t) {
     es.addEventListener(t, refresh);
   });
   tick();
-  setInterval(tick, 5000);
+  setInterval(tick, 1000);
 })();
