@@ -39,6 +39,7 @@ type FeedConfig struct {
 // nodeFeed is the node's feed state, embedded in Node.
 type nodeFeed struct {
 	feed     *feed.Feed
+	feedNow  func() time.Time // Deps.Now
 	peers    peerBook
 	evidence evidenceList
 }
@@ -60,6 +61,7 @@ func (n *Node) mountFeed() error {
 		MaxSubscribers:        n.cfg.HTTP.MaxEventStreams,
 		MaxSubscribersPerAddr: n.cfg.HTTP.MaxEventStreamsPerAddr,
 		StreamLifetime:        n.cfg.HTTP.EventStreamLifetime,
+		Now:                   n.feedNow,
 		Freshness: feed.FreshnessConfig{
 			DefaultInterval: n.cfg.Freshness.DefaultInterval,
 			Intervals:       n.cfg.Freshness.Intervals,

@@ -33,6 +33,8 @@ type Deps struct {
 	// Keys are the node's keys; nil means load them from cfg.KeysDir.
 	Keys   *Keys
 	Logger *slog.Logger
+	// Now is the feed's clock (freshness, event times); nil means time.Now.
+	Now func() time.Time
 }
 
 // Node is a running Vigil node.
@@ -62,6 +64,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: deps.Logger, keys: deps.Keys, store: deps.Store, ln: deps.Listener, mux: http.NewServeMux(), reg: prometheus.NewRegistry(), sigs: gossip.NewSignatureCache()}
+	n.feedNow = deps.Now
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
