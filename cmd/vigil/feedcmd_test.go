@@ -23,7 +23,7 @@ import (
 // startFeedCmdNode runs an in-process witness node on 127.0.0.1 whose
 // roster lists one log, the node's own key and one other witness; the node
 // has cosigned the log at size 9. db is the node's store.
-func startFeedCmdNode(t *testing.T) (url, rosterPath string, l *scriptlog.Log, db *store.DB) {
+func startFeedCmdNode(t *testing.T, configure ...func(*node.Config)) (url, rosterPath string, l *scriptlog.Log, db *store.DB) {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := scriptlog.New("example.com/cmdlog")
@@ -48,6 +48,9 @@ func startFeedCmdNode(t *testing.T) (url, rosterPath string, l *scriptlog.Log, d
 	}
 	cfg := node.DefaultConfig()
 	cfg.Listen, cfg.DataDir, cfg.Roster = ln.Addr().String(), filepath.Join(dir, "data"), rosterPath
+	for _, c := range configure {
+		c(&cfg)
+	}
 	db, err = store.Open(cfg.DataDir, store.Options{})
 	if err != nil {
 		t.Fatal(err)

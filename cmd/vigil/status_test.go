@@ -4,11 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigilnet/vigil/feed"
+	"github.com/vigilnet/vigil/node"
 	"github.com/vigilnet/vigil/store"
 )
 
@@ -87,5 +94,96 @@ func TestStatusDivergence(t *testing.T) {
 				t.Errorf("%s: stdout has %q:\n%s", st.name, not, out)
 			}
 		}
+	}
+}
+
+// TestStatusStaleAndUnreadable: a node whose log has not been
+// quorum-cosigned for twelve expected intervals makes vigil status exit 3
+// and say since when; a node that cannot be read, or answers something
+// other than /v1/logs, exits 2.
+func TestStatusStaleAndUnreadable(t *testing.T) {
+	// An interval of a millisecond: the checkpoint cosigned at start-up is
+	// stale 12 ms later.
+	url, _, l, _ := startFeedCmdNode(t, func(c *node.Config) { c.Freshness.DefaultInterval = time.Millisecond })
+	// Cosignature times are whole seconds: wait until the node says stale.
+	tk := time.NewTicker(5 * time.Millisecond)
+	defer tk.Stop()
+	end := time.After(10 * time.Second)
+	for {
+		body, err := newFeedClient(url).get(context.Background(), "/v1/logs")
+		var logs feed.LogsResponse
+		if err == nil && json.Unmarshal(body, &logs) == nil && len(logs.Logs) == 1 && logs.Logs[0].Freshness.State == feed.FreshnessStale {
+			break
+		}
+		select {
+		case <-tk.C:
+		case <-end:
+			t.Fatalf("the log never turned stale: %v %s", err, body)
+		}
+	}
+	var out, errb bytes.Buffer
+	code := vigilMain([]string{"status", "--node", url}, &out, &errb)
+	if code != exitStale || !strings.Contains(errb.String(), "1 log is stale") || !strings.Contains(out.String(), "STALE "+l.Origin()+": no quorum-cosigned checkpoint since ") {
+		t.Errorf("stale: exit %d, stderr %q\n%s", code, errb.String(), out.String())
+	}
+	if f := strings.Fields(strings.Split(out.String(), "\n")[1]); len(f) < 3 || f[len(f)-3] != "stale" {
+		t.Errorf("stale: row %q lacks the freshness column", strings.Split(out.String(), "\n")[1])
+	}
+
+	notJSON := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<html>") }))
+	defer notJSON.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, tc := range []struct{ name, url, err string }{
+		{"not a /v1/logs response", notJSON.URL, "decoding /v1/logs"},
+		{"nothing listening", closed.URL, "connect"},
+	} {
+		out.Reset()
+		errb.Reset()
+		if code := vigilMain([]string{"status", "--node", tc.url}, &out, &errb); code != exitStatusUnreadable || !strings.Contains(errb.String(), tc.err) {
+			t.Errorf("%s: exit %d, stderr %q", tc.name, code, errb.String())
+		}
+	}
+}
+
+// TestStatusVerdict: the exit code of each state, the lowest non-zero code
+// winning when several apply.
+func TestStatusVerdict(t *testing.T) {
+	fresh := feed.LogInfo{Origin: "a", State: feed.StateOK, Freshness: feed.Freshness{State: feed.FreshnessFresh}}
+	late := fresh
+	late.Freshness.State = feed.FreshnessLate
+	stale := fresh
+	stale.Freshness.State = feed.FreshnessStale
+	contested := fresh
+	contested.Contested = &feed.Contested{Sizes: []uint64{9, 12}, Evidence: []string{}, Suspicions: []string{"x"}}
+	staleContested := contested
+	staleContested.Freshness.State = feed.FreshnessStale
+	tests := []struct {
+		name     string
+		logs     feed.LogsResponse
+		code     int
+		contains string
+	}{
+		{"all fresh", feed.LogsResponse{Logs: []feed.LogInfo{fresh}}, 0, ""},
+		{"late is no failure", feed.LogsResponse{Logs: []feed.LogInfo{fresh, late}}, 0, ""},
+		{"stale", feed.LogsResponse{Logs: []feed.LogInfo{fresh, stale}}, exitStale, "1 log is stale"},
+		{"contested", feed.LogsResponse{Logs: []feed.LogInfo{contested}}, exitContested, "1 log is contested"},
+		{"evidence held", feed.LogsResponse{Evidence: 2, Logs: []feed.LogInfo{fresh}}, exitContested, "2 piece(s) of evidence"},
+		{"contested and stale", feed.LogsResponse{Logs: []feed.LogInfo{staleContested, stale}}, exitContested, "1 log is contested"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := statusVerdict(tc.logs)
+			code := 0
+			var ee *exitError
+			if errors.As(err, &ee) {
+				code = ee.code
+			} else if err != nil {
+				t.Fatalf("error without an exit code: %v", err)
+			}
+			if code != tc.code || (tc.contains != "" && !strings.Contains(err.Error(), tc.contains)) {
+				t.Errorf("exit %d (%v), want %d with %q", code, err, tc.code, tc.contains)
+			}
+		})
 	}
 }
