@@ -50,7 +50,7 @@ func commands() map[string]command {
 		"log":            {"run a standalone SCITT transparency service on Tessera", runLog},
 		"submit":         {"sign a statement, register it with a transparency service, save the receipt", runSubmit},
 		"verify-receipt": {"verify a COSE receipt for a statement offline", runVerifyReceipt},
-		"status":         {"print a node's logs: size, cosigners, age, evidence, divergences (exit 3 while one is open)", runStatus},
+		"status":         {"print a node's logs: size, cosigners, freshness, evidence, contested state (exit 1 contested, 2 unreadable, 3 stale)", runStatus},
 		"checkpoint":     {"print a log's newest checkpoint with at least k cosignatures", runCheckpoint},
 		"evidence":       {"list, show or export the split-view evidence a node holds", runEvidence},
 		"verify":         {"check an evidence file offline against a roster: exit 0 valid, 1 invalid", runVerify},
