@@ -84,8 +84,6 @@ type dashboard struct {
 
 type dashLog struct {
 	LogInfo
-	Cosigned   bool
-	CosignedAt string // RFC 3339 of the newest cosignature of Latest
 	dashFreshness
 	Chart      chart
 	NWitnesses int

@@ -27,12 +27,6 @@ type dashFreshness struct {
 }
 
 func (dl *dashLog) fill(now time.Time) {
-	if li := dl.Latest; li != nil {
-		dl.Cosigned = len(li.Cosigners) > 0
-		if t := li.CosignedAt; t != nil {
-			dl.CosignedAt = t.Format(time.RFC3339)
-		}
-	}
 	fr := dl.LogInfo.Freshness
 	age := now.Sub(fr.Since)
 	dl.FreshState = fr.State

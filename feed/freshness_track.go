@@ -133,28 +133,29 @@ func (t *freshTracker) admit(v *logView) bool {
 	return lt.lost
 }
 
-// times returns what freshness depends on for v. Call with mu held.
+// times returns what freshness depends on for v; lt may be nil. Call with
+// mu held.
 func (t *freshTracker) times(v *logView, lt *logTrack) logTimes {
-	lt2 := logTimes{start: t.start}
+	out := logTimes{start: t.start}
 	if e := v.latest(); e != nil {
 		switch {
 		case !e.cosignedAt.IsZero():
-			lt2.seen = e.cosignedAt
+			out.seen = e.cosignedAt
 		case lt != nil && lt.seenSize == e.cp.Size && lt.seenRoot == e.cp.Root:
-			lt2.seen = lt.seenAt
+			out.seen = lt.seenAt
 		default:
-			lt2.seen = t.f.now()
+			out.seen = t.f.now()
 		}
 	}
 	if q := v.quorumEntry(); q != nil {
-		lt2.quorum = q.cosignedAt
-		if lt2.quorum.IsZero() {
+		out.quorum = q.cosignedAt
+		if out.quorum.IsZero() {
 			// A quorum of no cosignatures (a roster without a quorum
 			// group): the checkpoint counts as soon as it is seen.
-			lt2.quorum = lt2.seen
+			out.quorum = out.seen
 		}
 	}
-	return lt2
+	return out
 }
 
 // freshness returns v's freshness now.
