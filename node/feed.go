@@ -47,6 +47,11 @@ type nodeFeed struct {
 // mountFeed builds the feed over the node's store and roster and adds its
 // routes to the node's mux.
 func (n *Node) mountFeed() error {
+	for origin := range n.cfg.Freshness.Intervals {
+		if _, ok := n.roster.Load().Log(origin); !ok {
+			n.log.Warn("freshness.intervals names a log the roster does not list; its interval is unused", "origin", origin)
+		}
+	}
 	cfg := feed.Config{
 		Source: feedSource{n},
 		// Notes that gossip verified cost the feed no Ed25519 work.
