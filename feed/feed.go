@@ -94,7 +94,9 @@ type Peer struct {
 	ID string `json:"id"`
 	// Name is the operator name from the roster, if the peer is a roster witness.
 	Name string `json:"name,omitempty"`
-	// Role is "witness" or "observer".
+	// Role is "witness" (the peers file binds it to a roster witness),
+	// "observer" (the peers file names it, not as a roster witness) or
+	// "unknown" (nothing the node was configured with names it).
 	Role  string  `json:"role"`
 	Score float64 `json:"score"`
 	// Connected reports a live connection.
@@ -151,6 +153,15 @@ type Config struct {
 	StreamLifetime time.Duration
 	// Heartbeat is the interval of SSE keep-alive comments; 0 means 15s.
 	Heartbeat time.Duration
+	// WitnessStore, if set, persists the witness timeline (witness_timeline.go)
+	// across restarts; nil keeps it in memory.
+	WitnessStore WitnessStore
+	// ExpectedInterval returns a log's expected publication interval, the
+	// unit of the witness late and missing thresholds; nil means
+	// DefaultExpectedInterval for every log.
+	ExpectedInterval func(origin string) time.Duration
+	// WitnessTick is how often witness states are recomputed; 0 means 5s.
+	WitnessTick time.Duration
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -166,6 +177,8 @@ type Feed struct {
 	hub     *hub
 	views   *viewCache
 	auth    *access
+	// witnesses is the witness timeline.
+	witnesses *witnessTracker
 
 	dirtyMu sync.Mutex
 	dirty   map[string]bool
@@ -233,6 +246,10 @@ func New(cfg Config) (*Feed, error) {
 		urgent:  make(chan struct{}, 1),
 	}
 	f.views = newViewCache(f)
+	f.witnesses = newWitnessTracker(f)
+	if err := f.witnesses.load(context.Background()); err != nil {
+		return nil, err
+	}
 	// Prime the evidence and peer lists so only later changes become
 	// events. Here, not in Run: what the caller's hooks report between New
 	// and Run (a node starts Run in its own goroutine) is a later change,
@@ -244,7 +261,9 @@ func New(cfg Config) (*Feed, error) {
 }
 
 // Metrics returns the feed's Prometheus collectors for the caller to register.
-func (f *Feed) Metrics() []prometheus.Collector { return f.metrics.collectors(f.hub) }
+func (f *Feed) Metrics() []prometheus.Collector {
+	return append(f.metrics.collectors(f.hub), newWitnessCollector(f))
+}
 
 // CheckpointUpdated tells the feed that the source holds something new for
 // origin (a checkpoint this node cosigned, or cosignatures from gossip). It
@@ -295,6 +314,7 @@ func (f *Feed) poke() {
 // it returns, every open event stream is closed.
 func (f *Feed) Run(ctx context.Context) error {
 	defer f.hub.close()
+	defer f.witnesses.start(ctx)()
 	t := time.NewTicker(f.cfg.RefreshInterval)
 	defer t.Stop()
 	for {
