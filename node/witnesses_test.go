@@ -311,6 +311,9 @@ func TestNodeWitnessTimeline(t *testing.T) {
 	if w := ws["w1"]; w.State != feed.WitnessAlive || w.LagSize != 0 {
 		t.Errorf("w1 while w2 is silent: %+v", w)
 	}
+	if code, page := fn.get("/"); code != 200 || !strings.Contains(page, `data-witness="w2" data-state="missing"`) || !strings.Contains(page, `data-witness="w1" data-state="alive"`) || !strings.Contains(page, "2 behind") {
+		t.Errorf("dashboard witness section: %d\n%s", code, page)
+	}
 	if v := metricValue(t, fn, `vigil_witness_alive{witness="w2"}`); v != "0" {
 		t.Errorf("vigil_witness_alive{w2} = %q, want 0", v)
 	}
