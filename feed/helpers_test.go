@@ -207,6 +207,9 @@ type envOptions struct {
 	// The feed's stream caps and lifetime (0: its defaults).
 	maxSubscribers, maxSubscribersPerAddr int
 	streamLifetime                        time.Duration
+	// witnessInterval is every log's expected interval for the witness
+	// timeline (0: the default), ticked at a tenth of it.
+	witnessInterval time.Duration
 }
 
 type env struct {
@@ -274,17 +277,27 @@ func newEnv(t testing.TB, o envOptions) *env {
 		tw.db = db
 		tw.w, err = witness.New(witness.Config{
 			Signer: signer, Logs: r, Store: db,
-			AfterCosign: func(c witness.Cosigned) { e.src.addNote(t, c.Note) },
+			AfterCosign: func(c witness.Cosigned) {
+				e.src.addNote(t, c.Note)
+				if e.feed != nil {
+					e.feed.CosignaturesSeen(c.Log.Origin, nil, c.Note)
+				}
+			},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	f, err := feed.New(feed.Config{
+	fc := feed.Config{
 		Source: e.src, Tokens: o.tokens, CORSOrigins: o.cors, EventBuffer: o.eventBuffer,
 		Heartbeat: time.Second, Logger: testLogger(t), WrapVerifiers: o.wrap, RebuildInterval: o.rebuildInterval,
 		MaxSubscribers: o.maxSubscribers, MaxSubscribersPerAddr: o.maxSubscribersPerAddr, StreamLifetime: o.streamLifetime,
-	})
+	}
+	if iv := o.witnessInterval; iv > 0 {
+		fc.ExpectedInterval = func(string) time.Duration { return iv }
+		fc.WitnessTick = iv / 10
+	}
+	f, err := feed.New(fc)
 	if err != nil {
 		t.Fatal(err)
 	}
