@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vigilnet/vigil/feed"
+	"github.com/vigilnet/vigil/gossip"
 	"github.com/vigilnet/vigil/node"
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/store"
@@ -368,5 +370,39 @@ func TestNodeWitnessTimeline(t *testing.T) {
 	}
 	if after.State != feed.WitnessAlive {
 		t.Errorf("state after restart %s", after.State)
+	}
+}
+
+// TestNodePeerRoles: /v1/peers takes roles from configuration only. A peer
+// the peers file binds to a roster witness's name is a witness, one it
+// names otherwise is a known observer, and any other peer (here a flooding
+// one with a very negative score) is unknown, never an observer.
+func TestNodePeerRoles(t *testing.T) {
+	fn := startFeedNode(t)
+	hooks := fn.n.FeedHooks()
+	var ids []peer.ID
+	for range 3 {
+		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := peer.IDFromPrivateKey(k)
+		ids = append(ids, id)
+	}
+	hooks.Peers(nil, []gossip.Peer{{Name: "w1", Info: peer.AddrInfo{ID: ids[0]}}, {Name: "auditor", Info: peer.AddrInfo{ID: ids[1]}}})
+	hooks.ScoreInspect(map[peer.ID]float64{ids[0]: 3, ids[1]: 1, ids[2]: -89.5})
+	code, body := fn.get("/v1/peers")
+	var pr feed.PeersResponse
+	if err := json.Unmarshal([]byte(body), &pr); code != 200 || err != nil {
+		t.Fatalf("peers: %d %v %s", code, err, body)
+	}
+	want := map[string]string{ids[0].String(): "witness w1", ids[1].String(): "observer auditor", ids[2].String(): "unknown "}
+	if len(pr.Peers) != len(want) {
+		t.Fatalf("peers %+v", pr.Peers)
+	}
+	for _, p := range pr.Peers {
+		if got := p.Role + " " + p.Name; got != want[p.ID] {
+			t.Errorf("peer %s: %q, want %q", p.ID, got, want[p.ID])
+		}
 	}
 }
