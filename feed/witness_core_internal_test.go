@@ -1,9 +1,16 @@
 package feed
 
 import (
+	crand "crypto/rand"
+	"encoding/base64"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/tlog"
 )
 
 var t0 = time.Date(2026, 6, 30, 12, 0, 0, 0, time.UTC)
@@ -241,6 +248,43 @@ func FuzzWitnessTimelineDecode(f *testing.F) {
 		tl.observe("L", 7, []seenCosig{{witness: "a"}}, names, now)
 		if _, err := tl.encodeDirty(); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzWitnessSignatureLines: splitting a note and reading its signature
+// lines never panics, and only a roster witness's key is ever reported.
+func FuzzWitnessSignatureLines(f *testing.F) {
+	skey, vkey, err := tlog.GenerateCosignerKey(crand.Reader, "witness0.example")
+	if err != nil {
+		f.Fatal(err)
+	}
+	r, err := roster.ParsePolicy([]byte("witness w0 " + vkey + "\n"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	signer, err := tlog.NewCosignatureSigner(skey, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	signed, err := note.Sign(&note.Note{Text: "example.com/log\n5\n" + base64.StdEncoding.EncodeToString(make([]byte, 32)) + "\n"}, signer)
+	if err != nil {
+		f.Fatal(err)
+	}
+	// The signed seed is read as w0's cosignature, with its timestamp.
+	_, lines := splitNote(signed)
+	if c, ok := rosterCosig(r, lines[0]); !ok || c.witness != "w0" || c.at.IsZero() {
+		f.Fatalf("a real cosignature line read as %+v, %v", c, ok)
+	}
+	f.Add(signed)
+	f.Add([]byte("a\n\n\u2014 x AAAA\n"))
+	f.Add([]byte("\n\n\u2014  \n"))
+	f.Fuzz(func(t *testing.T, n []byte) {
+		_, lines := splitNote(n)
+		for _, l := range lines {
+			if c, ok := rosterCosig(r, l); ok && c.witness != "w0" {
+				t.Fatalf("line %q read as %q", l, c.witness)
+			}
 		}
 	})
 }
