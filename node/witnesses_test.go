@@ -232,6 +232,12 @@ func (s *sse) waitWitness(t *testing.T, name, state string) feed.WitnessEvent {
 
 func witnessesOf(t *testing.T, fn *feedNode) map[string]feed.WitnessStatus {
 	t.Helper()
+	return witnessesOfQuorum(t, fn, 2)
+}
+
+// witnessesOfQuorum reads /v1/witnesses, checking quorum_witnesses_needed.
+func witnessesOfQuorum(t *testing.T, fn *feedNode, quorum int) map[string]feed.WitnessStatus {
+	t.Helper()
 	code, body := fn.get("/v1/witnesses")
 	var wr feed.WitnessesResponse
 	if err := json.Unmarshal([]byte(body), &wr); code != 200 || err != nil {
@@ -241,8 +247,8 @@ func witnessesOf(t *testing.T, fn *feedNode) map[string]feed.WitnessStatus {
 	for _, w := range wr.Witnesses {
 		out[w.Name] = w
 	}
-	if wr.QuorumNeeded != 2 {
-		t.Errorf("quorum_witnesses_needed %d, want 2", wr.QuorumNeeded)
+	if wr.QuorumNeeded != quorum {
+		t.Errorf("quorum_witnesses_needed %d, want %d", wr.QuorumNeeded, quorum)
 	}
 	return out
 }
