@@ -121,7 +121,7 @@ func (t *witnessTracker) status(r *roster.Roster, w *roster.Witness, now time.Ti
 	tl := t.tl
 	ws := WitnessStatus{Name: w.Name, Key: w.VKey, URL: w.URL, Shares: map[string]*float64{}, Logs: []WitnessLog{}, Evidence: []string{}}
 	rec := tl.witnesses[w.Name]
-	ws.State = tl.state(w.Name, t.interval, now)
+	ws.State = tl.state(w.Name, t.watched(r), now)
 	if rec != nil && rec.State == ws.State && !rec.Since.IsZero() {
 		since := rec.Since
 		ws.StateSince = &since

@@ -159,7 +159,9 @@ func (tl *timeline) observe(origin string, size uint64, cosigs []seenCosig, rost
 	}
 }
 
-// intervalFunc returns a log's expected publication interval.
+// intervalFunc returns a log's expected publication interval, or 0 for a
+// log that is not watched (no longer in the roster), which then counts
+// for no witness's state.
 type intervalFunc func(origin string) time.Duration
 
 // state computes a witness's state at now over the logs with a head.
@@ -170,6 +172,10 @@ func (tl *timeline) state(name string, interval intervalFunc, now time.Time) str
 	}
 	st := WitnessAlive
 	for origin, h := range tl.heads {
+		iv := interval(origin)
+		if iv <= 0 {
+			continue
+		}
 		since := h.Seen
 		if wl := w.Logs[origin]; wl != nil {
 			if wl.BehindSince.IsZero() {
@@ -177,7 +183,6 @@ func (tl *timeline) state(name string, interval intervalFunc, now time.Time) str
 			}
 			since = wl.BehindSince
 		}
-		iv := interval(origin)
 		behind := now.Sub(since)
 		switch {
 		case behind > MissingFactor*iv:

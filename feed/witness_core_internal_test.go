@@ -21,7 +21,12 @@ func fixedInterval(d time.Duration) intervalFunc { return func(string) time.Dura
 // observations and checks each witness's state and the transitions.
 func TestWitnessStateMachine(t *testing.T) {
 	roster := []string{"a", "b"}
-	iv := fixedInterval(time.Minute)
+	iv := func(origin string) time.Duration {
+		if origin == "gone" {
+			return 0
+		}
+		return time.Minute
+	}
 	type step struct {
 		at     time.Duration // after t0
 		origin string
@@ -61,6 +66,11 @@ func TestWitnessStateMachine(t *testing.T) {
 			{at: 0, origin: "L", size: 1, cosig: []string{"a", "b"}},
 			{at: time.Second, origin: "M", size: 1, cosig: []string{"a"}},
 			{at: 5 * time.Minute, want: map[string]string{"a": WitnessAlive, "b": WitnessMissing}, events: []string{"b:alive>missing"}},
+		}},
+		{"a log left out of the roster counts for nobody", []step{
+			{at: 0, origin: "L", size: 1, cosig: []string{"a", "b"}},
+			{at: time.Second, origin: "gone", size: 1, cosig: []string{"a"}},
+			{at: 10 * time.Minute, want: map[string]string{"a": WitnessAlive, "b": WitnessAlive}},
 		}},
 		{"a cosignature without a new head counts once", []step{
 			{at: 0, origin: "L", size: 3, cosig: []string{"a"}},

@@ -182,6 +182,16 @@ func (t *witnessTracker) save(ctx context.Context) {
 	}
 }
 
+// watched is the tracker's interval for the logs of r, and 0 for others.
+func (t *witnessTracker) watched(r *roster.Roster) intervalFunc {
+	return func(origin string) time.Duration {
+		if _, ok := r.Log(origin); !ok {
+			return 0
+		}
+		return t.interval(origin)
+	}
+}
+
 // rosterNames returns the roster's witness names; t.mu must be held.
 func (t *witnessTracker) rosterNames(r *roster.Roster) []string {
 	if r != t.namesOf {
@@ -223,10 +233,11 @@ func (f *Feed) CosignaturesSeen(origin string, oldNote, newNote []byte) {
 	if len(cosigs) == 0 {
 		return
 	}
-	size, ok := peekSize(newNote)
-	if !ok {
+	cp, err := tlog.ParseCheckpoint(body)
+	if err != nil {
 		return
 	}
+	size := cp.Size
 	now := f.now()
 	t.mu.Lock()
 	t.tl.observe(origin, size, cosigs, t.rosterNames(r), now)
@@ -319,7 +330,7 @@ func (t *witnessTracker) step() {
 	r := t.f.src.Roster()
 	t.mu.Lock()
 	t.tl.prune(now)
-	trs := t.tl.tick(t.rosterNames(r), t.interval, now)
+	trs := t.tl.tick(t.rosterNames(r), t.watched(r), now)
 	t.mu.Unlock()
 	for _, tr := range trs {
 		ev := WitnessEvent{Witness: tr.witness, State: tr.state, Previous: tr.previous}

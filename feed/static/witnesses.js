@@ -6,6 +6,7 @@
   var every = 5000;
 
   function refreshWitnesses() {
+    if (document.hidden) return; // a background tab costs the node nothing
     fetch(location.pathname, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
       .then(function (html) {
