@@ -247,9 +247,7 @@ func New(cfg Config) (*Feed, error) {
 	}
 	f.views = newViewCache(f)
 	f.witnesses = newWitnessTracker(f)
-	if err := f.witnesses.load(context.Background()); err != nil {
-		return nil, err
-	}
+	f.witnesses.load(context.Background())
 	// Prime the evidence and peer lists so only later changes become
 	// events. Here, not in Run: what the caller's hooks report between New
 	// and Run (a node starts Run in its own goroutine) is a later change,

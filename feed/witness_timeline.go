@@ -67,16 +67,20 @@ func newWitnessTracker(f *Feed) *witnessTracker {
 	return t
 }
 
-// load reads the saved timeline. A record that does not decode is logged
-// and skipped: the timeline is a record of observations, and losing one
-// witness's history must not stop the node.
-func (t *witnessTracker) load(ctx context.Context) error {
+// load reads the saved timeline. The timeline is a record of
+// observations, and losing it must not stop the node: a record that does
+// not decode is logged and skipped, and if the store cannot be read at all
+// the timeline runs in memory only, so that what the store holds is not
+// overwritten with less.
+func (t *witnessTracker) load(ctx context.Context) {
 	if t.store == nil {
-		return nil
+		return
 	}
 	recs, err := t.store.WitnessTimeline(ctx)
 	if err != nil {
-		return fmt.Errorf("reading the witness timeline: %w", err)
+		t.f.log.Error("feed: reading the witness timeline; keeping it in memory only", "err", err)
+		t.store = nil
+		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -85,7 +89,6 @@ func (t *witnessTracker) load(ctx context.Context) error {
 			t.f.log.Warn("feed: skipping a witness timeline record", "key", k, "err", err)
 		}
 	}
-	return nil
 }
 
 type headsRecord struct {
