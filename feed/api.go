@@ -50,6 +50,7 @@ func (f *Feed) Handler() http.Handler {
 //	GET /v1/evidence/{id}[?format=json|raw]
 //	GET /v1/suspicions[?open=true|false&after=ID&limit=N]
 //	GET /v1/peers
+//	GET /v1/witnesses, GET /v1/witnesses/{name}
 //	GET /v1/events
 //	GET /  (dashboard), GET /feed/static/..., POST /feed/login
 //	OPTIONS /v1/... (only when CORS origins are configured)
@@ -61,6 +62,8 @@ func (f *Feed) Register(mux *http.ServeMux) {
 	f.route(mux, "GET /v1/evidence/{id}", "evidence", f.serveEvidence)
 	f.route(mux, "GET /v1/suspicions", "suspicions", f.serveSuspicions)
 	f.route(mux, "GET /v1/peers", "peers", f.servePeers)
+	f.route(mux, "GET /v1/witnesses", "witnesses", f.serveWitnesses)
+	f.route(mux, "GET /v1/witnesses/{name}", "witness", f.serveWitness)
 	f.route(mux, "GET /v1/events", "events", f.serveEvents)
 	f.registerDashboard(mux)
 	if f.auth.corsEnabled() {

@@ -80,6 +80,8 @@ type dashboard struct {
 	Fresh, Aged int // logs fresh, and late or stale
 	// Divergent counts the logs with an open unproven divergence.
 	Divergent int
+	// WitnessRows is the witness section (witness_dashboard.go).
+	WitnessRows []dashWitness
 }
 
 type dashLog struct {
@@ -168,6 +170,7 @@ func (f *Feed) dashboardData(r *http.Request) dashboard {
 	}
 	peers, err := f.src.Peers(r.Context())
 	d.Peers, d.PeersErr = peers, err != nil
+	d.WitnessRows = f.witnessRows(r)
 	return d
 }
 

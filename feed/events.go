@@ -239,10 +239,10 @@ func eventTypes(q string) (map[string]bool, error) {
 	want := map[string]bool{}
 	for _, t := range strings.Split(q, ",") {
 		switch t {
-		case EventCheckpoint, EventEvidence, EventPeers, EventSuspicion, EventFreshness:
+		case EventCheckpoint, EventEvidence, EventPeers, EventSuspicion, EventFreshness, EventWitness:
 			want[t] = true
 		default:
-			return nil, fmt.Errorf("bad types: %q is not one of %s, %s, %s, %s, %s", t, EventCheckpoint, EventEvidence, EventPeers, EventSuspicion, EventFreshness)
+			return nil, fmt.Errorf("bad types: %q is not one of %s, %s, %s, %s, %s, %s", t, EventCheckpoint, EventEvidence, EventPeers, EventSuspicion, EventFreshness, EventWitness)
 		}
 	}
 	return want, nil

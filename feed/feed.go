@@ -94,7 +94,9 @@ type Peer struct {
 	ID string `json:"id"`
 	// Name is the operator name from the roster, if the peer is a roster witness.
 	Name string `json:"name,omitempty"`
-	// Role is "witness" or "observer".
+	// Role is "witness" (the peers file binds it to a roster witness),
+	// "observer" (the peers file names it, not as a roster witness) or
+	// "unknown" (nothing the node was configured with names it).
 	Role  string  `json:"role"`
 	Score float64 `json:"score"`
 	// Connected reports a live connection.
@@ -154,6 +156,15 @@ type Config struct {
 	// Freshness sets the logs' expected publication intervals and how
 	// often their freshness is re-evaluated (freshness.go).
 	Freshness FreshnessConfig
+	// WitnessStore, if set, persists the witness timeline (witness_timeline.go)
+	// across restarts; nil keeps it in memory.
+	WitnessStore WitnessStore
+	// ExpectedInterval returns a log's expected publication interval, the
+	// unit of the witness late and missing thresholds; nil means the log's
+	// freshness interval (Freshness.Interval).
+	ExpectedInterval func(origin string) time.Duration
+	// WitnessTick is how often witness states are recomputed; 0 means 5s.
+	WitnessTick time.Duration
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -170,6 +181,8 @@ type Feed struct {
 	views   *viewCache
 	auth    *access
 	fresh   *freshTracker
+	// witnesses is the witness timeline.
+	witnesses *witnessTracker
 
 	dirtyMu sync.Mutex
 	dirty   map[string]bool
@@ -238,6 +251,8 @@ func New(cfg Config) (*Feed, error) {
 	}
 	f.views = newViewCache(f)
 	f.fresh = newFreshTracker(f, cfg.Freshness)
+	f.witnesses = newWitnessTracker(f)
+	f.witnesses.load(context.Background())
 	// Prime the evidence and peer lists so only later changes become
 	// events. Here, not in Run: what the caller's hooks report between New
 	// and Run (a node starts Run in its own goroutine) is a later change,
@@ -250,7 +265,7 @@ func New(cfg Config) (*Feed, error) {
 
 // Metrics returns the feed's Prometheus collectors for the caller to register.
 func (f *Feed) Metrics() []prometheus.Collector {
-	return append(f.metrics.collectors(f.hub), f.fresh.m.collectors()...)
+	return append(append(f.metrics.collectors(f.hub), f.fresh.m.collectors()...), newWitnessCollector(f))
 }
 
 // CheckpointUpdated tells the feed that the source holds something new for
@@ -305,6 +320,7 @@ func (f *Feed) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { f.fresh.run(ctx) })
+	defer f.witnesses.start(ctx)()
 	t := time.NewTicker(f.cfg.RefreshInterval)
 	defer t.Stop()
 	for {

@@ -34,7 +34,8 @@ func TestBrowserFreshnessAndContested(t *testing.T) {
 	b.open(1280, 900, false)
 	b.must("Page.navigate", map[string]any{"url": e.url + "/"}, nil)
 	b.waitJS("the live connection", `document.getElementById('conn') && document.getElementById('conn').textContent === 'Live'`)
-	s := e.subscribe("")
+	// Only log events matter here; the witness timeline has its own clock.
+	s := e.subscribeQuery("types=checkpoint,freshness", "")
 	fresh0 := `document.querySelector('#log-` + tlog.LogID(e.logs[0].Origin()) + ` .fresh')`
 	for _, state := range []string{feed.FreshnessLate, feed.FreshnessStale} {
 		got := b.waitJS("log 0 "+state, `(() => { const f = `+fresh0+`; return f && f.dataset.state === '`+state+`' && f.className + '|' + f.querySelector('.fstate').textContent; })()`)

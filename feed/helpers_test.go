@@ -211,6 +211,9 @@ type envOptions struct {
 	// (nil: time.Now); freshness is the feed's Freshness.
 	now       func() time.Time
 	freshness feed.FreshnessConfig
+	// witnessInterval is every log's expected interval for the witness
+	// timeline (0: the default), ticked at a tenth of it.
+	witnessInterval time.Duration
 }
 
 type env struct {
@@ -278,18 +281,28 @@ func newEnv(t testing.TB, o envOptions) *env {
 		tw.db = db
 		tw.w, err = witness.New(witness.Config{
 			Signer: signer, Logs: r, Store: db,
-			AfterCosign: func(c witness.Cosigned) { e.src.addNote(t, c.Note) },
+			AfterCosign: func(c witness.Cosigned) {
+				e.src.addNote(t, c.Note)
+				if e.feed != nil {
+					e.feed.CosignaturesSeen(c.Log.Origin, nil, c.Note)
+				}
+			},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	f, err := feed.New(feed.Config{
+	fc := feed.Config{
 		Source: e.src, Tokens: o.tokens, CORSOrigins: o.cors, EventBuffer: o.eventBuffer,
 		Heartbeat: time.Second, Logger: testLogger(t), WrapVerifiers: o.wrap, RebuildInterval: o.rebuildInterval,
 		MaxSubscribers: o.maxSubscribers, MaxSubscribersPerAddr: o.maxSubscribersPerAddr, StreamLifetime: o.streamLifetime,
 		Now: o.now, Freshness: o.freshness,
-	})
+	}
+	if iv := o.witnessInterval; iv > 0 {
+		fc.ExpectedInterval = func(string) time.Duration { return iv }
+		fc.WitnessTick = iv / 10
+	}
+	f, err := feed.New(fc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -252,6 +252,8 @@ func (c Config) Validate() error {
 		return errors.New("config: store high_watermark_mb must not be below low_watermark_mb")
 	case c.Witness.RatePerLog < 0 || c.Witness.Burst < 0:
 		return errors.New("config: witness rate_per_log and burst must not be negative")
+	case c.Feed.WitnessInterval < 0:
+		return errors.New("config: feed witness_interval must not be negative")
 	}
 	if err := c.HTTP.validate(); err != nil {
 		return err

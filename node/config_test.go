@@ -69,6 +69,8 @@ func TestLoadConfig(t *testing.T) {
 			want: func(c *node.Config) {
 				c.HTTP.MaxConns, c.HTTP.MaxEventStreams, c.HTTP.EventStreamLifetime = 900, 300, 2*time.Minute
 			}},
+		{name: "witness interval", yaml: "feed:\n  witness_interval: 2m\n", want: func(c *node.Config) { c.Feed.WitnessInterval = 2 * time.Minute }},
+		{name: "negative witness interval", yaml: "feed:\n  witness_interval: -1s\n", errHas: "witness_interval"},
 		{name: "streams could fill every connection", yaml: "http:\n  max_conns: 100\n  max_event_streams: 100\n", errHas: "max_event_streams"},
 		{name: "streams per address could fill the address", yaml: "http:\n  max_conns_per_addr: 4\n  max_event_streams_per_addr: 4\n", errHas: "max_event_streams_per_addr"},
 		{name: "zero connections", yaml: "http:\n  max_conns: 0\n", errHas: "max_conns"},

@@ -34,6 +34,11 @@ type FeedConfig struct {
 	// CORSOrigins are the browser origins ("https://host[:port]" or "*")
 	// allowed to read the feed cross-origin; empty means CORS is off.
 	CORSOrigins []string `yaml:"cors_origins"`
+	// WitnessInterval is the expected interval between a log's
+	// checkpoints that the witness timeline measures lateness in (a
+	// witness is late after one interval behind, missing after three);
+	// 0 means 5 minutes.
+	WitnessInterval time.Duration `yaml:"witness_interval"`
 }
 
 // nodeFeed is the node's feed state, embedded in Node.
@@ -72,6 +77,11 @@ func (n *Node) mountFeed() error {
 			Intervals:       n.cfg.Freshness.Intervals,
 			Check:           n.cfg.Freshness.CheckEvery,
 		},
+		WitnessStore: n.store,
+	}
+	if iv := n.cfg.Feed.WitnessInterval; iv > 0 {
+		cfg.ExpectedInterval = func(string) time.Duration { return iv }
+		cfg.WitnessTick = min(5*time.Second, max(iv/10, 10*time.Millisecond))
 	}
 	if n.keys != nil && n.keys.Cosigner != nil {
 		v, err := tlog.NewCosignatureVerifier(n.keys.Cosigner.VerifierKey())
@@ -105,6 +115,7 @@ func (n *Node) runFeed(ctx context.Context) error {
 func (n *Node) afterCosign(c witness.Cosigned) {
 	if n.feed != nil {
 		n.feed.Cosigned(c.Log, c.Note)
+		n.feed.CosignaturesSeen(c.Log.Origin, nil, c.Note)
 	}
 }
 
@@ -389,8 +400,24 @@ func (s notifyingStore) Evidence(ctx context.Context, id string) (store.Evidence
 }
 
 func (s notifyingStore) MergeCheckpoint(ctx context.Context, origin string, size uint64, root [32]byte, fn func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error)) error {
-	err := s.Store.MergeCheckpoint(ctx, origin, size, root, fn)
+	// The last run of fn is the one written; its notes feed the witness
+	// timeline.
+	var oldNote, newNote []byte
+	err := s.Store.MergeCheckpoint(ctx, origin, size, root, func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error) {
+		rec, write, err := fn(old, exists)
+		oldNote, newNote = nil, nil
+		if err == nil && write {
+			if exists {
+				oldNote = old.Note
+			}
+			newNote = rec.Note
+		}
+		return rec, write, err
+	})
 	if err == nil && s.n.feed != nil {
+		if newNote != nil {
+			s.n.feed.CosignaturesSeen(origin, oldNote, newNote)
+		}
 		s.n.feed.CheckpointUpdated(origin)
 	}
 	return err
@@ -433,10 +460,8 @@ func (b *peerBook) list(r *roster.Roster) []feed.Peer {
 	defer b.mu.Unlock()
 	out := make([]feed.Peer, 0, len(b.scores))
 	for id, score := range b.scores {
-		p := feed.Peer{ID: id.String(), Name: b.names[id], Role: "observer", Score: score, Connected: true}
-		if _, ok := r.Witness(p.Name); ok && p.Name != "" {
-			p.Role = "witness"
-		}
+		p := feed.Peer{ID: id.String(), Name: b.names[id], Score: score, Connected: true}
+		p.Role = peerRole(r, p.Name)
 		if b.host != nil {
 			p.Connected = b.host.Network().Connectedness(id) == network.Connected
 			for _, a := range b.host.Peerstore().Addrs(id) {

@@ -425,7 +425,8 @@ func TestNodeFeedGossipHooks(t *testing.T) {
 		t.Fatalf("peers: %d %v %s", code, err, body)
 	}
 	for _, p := range pr.Peers {
-		want := feed.Peer{ID: ids[1].String(), Role: "observer", Score: -1, Connected: true}
+		// Named by nothing the node was configured with: unknown, not observer.
+		want := feed.Peer{ID: ids[1].String(), Role: "unknown", Score: -1, Connected: true}
 		if p.ID == ids[0].String() {
 			want = feed.Peer{ID: ids[0].String(), Name: "w1", Role: "witness", Score: 3.5, Connected: true}
 		}

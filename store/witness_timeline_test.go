@@ -1,0 +1,58 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/vigilnet/vigil/store"
+)
+
+// TestWitnessTimelineRecords: records written survive a reopen of the same
+// Badger directory, a later write replaces one by key, keys outside the
+// timeline's prefix are not listed, and a bad key is refused writing
+// nothing.
+func TestWitnessTimelineRecords(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.WitnessTimeline(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("empty store: %v %v", got, err)
+	}
+	if err := db.PutWitnessTimeline(ctx, map[string][]byte{"heads": []byte(`{"a":1}`), "witness/w1": []byte("one")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutWitnessTimeline(ctx, map[string][]byte{"witness/w1": []byte("two")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutWitnessTimeline(ctx, map[string][]byte{"witness/w2": []byte("x"), "": []byte("bad")}); err == nil || !strings.Contains(err.Error(), "key") {
+		t.Fatalf("empty key: %v", err)
+	}
+	if err := db.PutWitnessTimeline(ctx, map[string][]byte{strings.Repeat("k", 2000): nil}); err == nil {
+		t.Fatal("a 2000-byte key was accepted")
+	}
+	// Witness state lives beside it under "w/" and must not show.
+	if err := db.UpdateWitnessState(ctx, "example.com/log", func(store.WitnessState, bool) (store.WitnessState, error) {
+		return store.WitnessState{Size: 1}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.WitnessTimeline(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got["heads"]) != `{"a":1}` || string(got["witness/w1"]) != "two" {
+		t.Fatalf("after reopen: %q", got)
+	}
+}
