@@ -66,6 +66,40 @@ func (f *Feed) Register(mux *http.ServeMux) {
 	if f.auth.corsEnabled() {
 		mux.Handle("OPTIONS /v1/", http.HandlerFunc(f.auth.preflight))
 	}
+	mux.Handle(v1Fallback, f.unmatched(mux))
+}
+
+// v1Fallback is the pattern of every /v1/ request no route matches.
+const v1Fallback = "/v1/"
+
+// probeMethods are the methods unmatched tries to name in Allow.
+var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// unmatched answers /v1/ requests that no route takes in the JSON error
+// shape: 405 with Allow when the path exists under other methods, else 404.
+// It asks mux which patterns would take the path under each method, so it
+// follows routes added by anyone.
+func (f *Feed) unmatched(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range probeMethods {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, p := mux.Handler(probe); p != "" && p != v1Fallback {
+				allow = append(allow, m)
+				if m == http.MethodGet {
+					allow = append(allow, http.MethodHead)
+				}
+			}
+		}
+		f.auth.cors(w, r)
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			f.fail(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+			return
+		}
+		f.fail(w, r, http.StatusNotFound, fmt.Errorf("not found: no API endpoint at %s (docs/api.md lists them)", r.URL.Path))
+	})
 }
 
 // route wraps h with access control, CORS and metrics.
