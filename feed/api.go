@@ -51,7 +51,7 @@ func (f *Feed) Handler() http.Handler {
 //	GET /v1/suspicions[?open=true|false&after=ID&limit=N]
 //	GET /v1/peers
 //	GET /v1/events
-//	GET /  (dashboard), GET /feed/static/..., POST /feed/login
+//	GET /  (dashboard), GET /feed/static/..., POST /feed/login, GET /favicon.ico
 //	OPTIONS /v1/... (only when CORS origins are configured)
 func (f *Feed) Register(mux *http.ServeMux) {
 	f.route(mux, "GET /v1/logs", "logs", f.serveLogs)
@@ -63,6 +63,7 @@ func (f *Feed) Register(mux *http.ServeMux) {
 	f.route(mux, "GET /v1/peers", "peers", f.servePeers)
 	f.route(mux, "GET /v1/events", "events", f.serveEvents)
 	f.registerDashboard(mux)
+	mux.HandleFunc("GET /favicon.ico", serveFavicon)
 	if f.auth.corsEnabled() {
 		mux.Handle("OPTIONS /v1/", http.HandlerFunc(f.auth.preflight))
 	}

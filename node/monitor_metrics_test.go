@@ -1,7 +1,10 @@
 package node_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"image/png"
 	"net/http"
 	"strings"
 	"testing"
@@ -93,5 +96,34 @@ func TestNodeJSONErrors(t *testing.T) {
 				t.Errorf("Allow %q, want %q", got, tc.allow)
 			}
 		})
+	}
+}
+
+// TestNodeFavicon: /favicon.ico is a valid icon, public even with tokens,
+// and the dashboard links it.
+func TestNodeFavicon(t *testing.T) {
+	a := newLog(t, "example.com/a")
+	cfg, vkey := newConfig(t, rosterOf(a))
+	cfg.Feed.Tokens = []string{feedToken}
+	tn := startNode(t, cfg, vkey)
+	code, body, hdr := request(t, nil, http.MethodGet, tn.n.URL()+"/favicon.ico", nil, nil)
+	requireStatus(t, "favicon", code, body, http.StatusOK)
+	if hdr.Get("Content-Type") != "image/x-icon" {
+		t.Errorf("Content-Type %q", hdr.Get("Content-Type"))
+	}
+	// ICONDIR (reserved 0, type 1, one image), one entry, then the PNG.
+	b := []byte(body)
+	if len(b) < 22 || binary.LittleEndian.Uint16(b[2:]) != 1 || binary.LittleEndian.Uint16(b[4:]) != 1 {
+		t.Fatalf("not an ICO file: % x", b[:min(len(b), 22)])
+	}
+	off := binary.LittleEndian.Uint32(b[18:])
+	img, err := png.Decode(bytes.NewReader(b[off:]))
+	if err != nil || img.Bounds().Dx() != 16 || img.Bounds().Dy() != 16 {
+		t.Fatalf("icon image: %v %v", img, err)
+	}
+	code, page, _ := request(t, nil, http.MethodGet, tn.n.URL()+"/", nil, map[string]string{"Authorization": "Bearer " + feedToken})
+	requireStatus(t, "dashboard", code, page, http.StatusOK)
+	if !strings.Contains(page, `<link rel="icon" href="/favicon.ico"`) {
+		t.Error("the dashboard does not link the icon")
 	}
 }
