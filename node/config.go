@@ -33,7 +33,7 @@ type Config struct {
 	// LogLists are witness-network logs/v0 lists merged into the roster:
 	// file paths or http(s) URLs, re-fetched every LogListRefresh.
 	LogLists []string `yaml:"log_lists"`
-	// LogListRefresh is how often LogLists are re-fetched (default 24h, at
+	// LogListRefresh is how often LogLists are re-fetched (0 means 24h; at
 	// most 168h: the witness network asks for at least weekly). A re-fetch
 	// adds new logs and never removes or changes a configured one.
 	LogListRefresh time.Duration `yaml:"log_list_refresh"`
@@ -173,7 +173,7 @@ type WitnessConfig struct {
 	// root).
 	SubmissionPrefix string `yaml:"submission_prefix"`
 	// MonitoringPrefix is the C2SP tlog-witness monitoring prefix: the
-	// node serves GET <monitoring_prefix>/<log ID>/checkpoint (default
+	// node serves GET <monitoring_prefix>/<log ID>/checkpoint ("" means
 	// /monitoring). It may equal SubmissionPrefix; it must not be under
 	// /v1/, which is the feed's.
 	MonitoringPrefix string `yaml:"monitoring_prefix"`

@@ -26,27 +26,40 @@ const maxLogListRefresh = 7 * 24 * time.Hour
 
 // validateMonitoring checks the witness prefixes and the list refresh.
 func (c Config) validateMonitoring() error {
-	if err := checkPrefix("submission_prefix", c.Witness.SubmissionPrefix, true); err != nil {
+	if err := checkPrefix("submission_prefix", c.Witness.SubmissionPrefix); err != nil {
 		return err
 	}
-	if err := checkPrefix("monitoring_prefix", c.Witness.MonitoringPrefix, false); err != nil {
+	if err := checkPrefix("monitoring_prefix", c.Witness.MonitoringPrefix); err != nil {
 		return err
 	}
-	if c.LogListRefresh <= 0 || c.LogListRefresh > maxLogListRefresh {
-		return fmt.Errorf("config: log_list_refresh %s must be positive and at most %s (lists are re-fetched at least weekly)", c.LogListRefresh, maxLogListRefresh)
+	if c.LogListRefresh < 0 || c.LogListRefresh > maxLogListRefresh {
+		return fmt.Errorf("config: log_list_refresh %s must be at most %s (lists are re-fetched at least weekly; 0 means %s)", c.LogListRefresh, maxLogListRefresh, DefaultLogListRefresh)
 	}
 	return nil
 }
 
-// checkPrefix accepts "" (where allowed) or a path that starts with "/",
-// does not end with one, is outside /v1/ (the feed's) and holds only
-// unreserved path characters.
-func checkPrefix(key, p string, emptyOK bool) error {
+// monitoringPrefix is the monitoring prefix in effect ("" means the default).
+func (w WitnessConfig) monitoringPrefix() string {
+	if w.MonitoringPrefix == "" {
+		return DefaultMonitoringPrefix
+	}
+	return w.MonitoringPrefix
+}
+
+// logListRefresh is the list refresh interval in effect (0 means the default).
+func (c Config) logListRefresh() time.Duration {
+	if c.LogListRefresh == 0 {
+		return DefaultLogListRefresh
+	}
+	return c.LogListRefresh
+}
+
+// checkPrefix accepts "" (the default) or a path that starts with "/", does
+// not end with one, is outside /v1/ (the feed's) and holds only unreserved
+// path characters.
+func checkPrefix(key, p string) error {
 	if p == "" {
-		if emptyOK {
-			return nil
-		}
-		return fmt.Errorf("config: witness %s is empty (the default is %s)", key, DefaultMonitoringPrefix)
+		return nil
 	}
 	bad := !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/..") || strings.HasSuffix(p, "/.")
 	for i := 0; i < len(p) && !bad; i++ {
@@ -65,7 +78,7 @@ func checkPrefix(key, p string, emptyOK bool) error {
 // mountWitness adds the C2SP tlog-witness submission and monitoring APIs
 // under their configured prefixes.
 func (n *Node) mountWitness() {
-	sub, mon := n.cfg.Witness.SubmissionPrefix, n.cfg.Witness.MonitoringPrefix
+	sub, mon := n.cfg.Witness.SubmissionPrefix, n.cfg.Witness.monitoringPrefix()
 	n.mux.Handle("POST "+sub+"/add-checkpoint", http.StripPrefix(sub, n.witness.Handler()))
 	n.mux.Handle(mon+"/", http.StripPrefix(mon, n.witness.MonitoringHandler(&logIndex{p: &n.roster})))
 }
@@ -125,7 +138,7 @@ func (n *Node) info() Info {
 			Name:             n.keys.Cosigner.Name(),
 			VKey:             n.keys.Cosigner.VerifierKey(),
 			SubmissionPrefix: n.cfg.Witness.SubmissionPrefix,
-			MonitoringPrefix: n.cfg.Witness.MonitoringPrefix,
+			MonitoringPrefix: n.cfg.Witness.monitoringPrefix(),
 		}
 	}
 	return in

@@ -143,7 +143,7 @@ func (n *Node) runLogLists(ctx context.Context) error {
 	if len(n.cfg.LogLists) == 0 {
 		return nil
 	}
-	t := time.NewTicker(n.cfg.LogListRefresh)
+	t := time.NewTicker(n.cfg.logListRefresh())
 	defer t.Stop()
 	for {
 		select {

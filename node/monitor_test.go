@@ -189,7 +189,7 @@ func TestConfigWitnessPrefixes(t *testing.T) {
 		{"", "/monitoring", true},
 		{"/w", "/w", true},
 		{"/a/b-c_d.e~f", "/m", true},
-		{"", "", false},
+		{"", "", true}, // the zero value means the default
 		{"w", "/m", false},
 		{"/w/", "/m", false},
 		{"/w", "/v1/logs", false},
@@ -209,7 +209,7 @@ func TestConfigWitnessPrefixes(t *testing.T) {
 	if cfg.LogListRefresh != 24*time.Hour {
 		t.Errorf("default log_list_refresh %s", cfg.LogListRefresh)
 	}
-	for _, d := range []time.Duration{0, -time.Hour, 8 * 24 * time.Hour} {
+	for _, d := range []time.Duration{-time.Hour, 8 * 24 * time.Hour} {
 		cfg.LogListRefresh = d
 		if cfg.Validate() == nil {
 			t.Errorf("log_list_refresh %s accepted", d)
