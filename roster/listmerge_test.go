@@ -155,3 +155,27 @@ func TestFetchLogList(t *testing.T) {
 		}
 	}
 }
+
+// TestLogListTestdata: every testdata list (the fuzz seeds) parses, so the
+// seeds reach the round trip.
+func TestLogListTestdata(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.logs")
+	if len(files) < 2 {
+		t.Fatalf("%d testdata lists", len(files))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs, err := roster.ParseLogList(b)
+		if err != nil || len(logs) == 0 {
+			t.Errorf("%s: %d logs, %v", f, len(logs), err)
+		}
+		for _, l := range logs {
+			if l.Contact == "" {
+				t.Errorf("%s: %s has no contact", f, l.Origin)
+			}
+		}
+	}
+}
