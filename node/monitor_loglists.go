@@ -18,12 +18,17 @@ import (
 // embedded in Node. Re-fetching a list only ever adds to it.
 type nodeLists struct {
 	listMu sync.Mutex
-	// policy is the roster file as last read; listLogs the logs adopted
-	// from lists, by origin; listsLoaded whether the first load succeeded.
+	// policy is the roster file as last read; adopted the logs adopted
+	// from each list (by list location, then origin), also recorded under
+	// the data directory (monitor_adopted.go); listsLoaded whether the
+	// first load succeeded.
 	policy      *roster.Roster
-	listLogs    map[string]*roster.Log
+	adopted     map[string]map[string]*roster.Log
 	listsLoaded bool
-	listClient  *http.Client
+	// startFetchErr is the fetch failure of the first load, if any: the
+	// refresh loop then retries soon.
+	startFetchErr error
+	listClient    *http.Client
 
 	listFetches *prometheus.CounterVec
 	listAdded   prometheus.Counter
@@ -32,7 +37,7 @@ type nodeLists struct {
 
 func newNodeLists() nodeLists {
 	return nodeLists{
-		listLogs:   map[string]*roster.Log{},
+		adopted:    map[string]map[string]*roster.Log{},
 		listClient: &http.Client{Timeout: time.Minute},
 		listFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_log_list_fetches_total",
@@ -54,40 +59,63 @@ func (n *Node) listMetrics() []prometheus.Collector {
 }
 
 // reloadRoster rebuilds the roster from the roster file (if rereadPolicy)
-// and the re-fetched lists. The first load is strict, as a roster file is:
-// an unreadable list or two keys for one origin stop the node from
-// starting. Later loads keep every log already configured as it is:
+// and the re-fetched lists. A log adopted from a list stays configured as
+// it was adopted, across restarts, whatever the list says later:
 //
 // SPEC (witness-network log lists): "You must not remove or update an
 // already configured log as a result of a changed list."
-func (n *Node) reloadRoster(ctx context.Context, rereadPolicy bool) error {
+//
+// The first load is strict where the operator can fix things: a list file
+// that cannot be read or parsed, or a list that gives a log of the roster
+// file (or of another list) another key, stops the node from starting. A
+// list URL that cannot be fetched is logged and retried (runLogLists). The
+// returned error is fatal (the roster is unchanged); fetch failures that
+// were tolerated are returned by RefreshLogLists.
+func (n *Node) reloadRoster(ctx context.Context, rereadPolicy bool) (fetchErr error, err error) {
 	n.listMu.Lock()
 	defer n.listMu.Unlock()
 	policy := n.policy
 	if rereadPolicy || policy == nil {
-		p, err := roster.Load(n.cfg.Roster)
-		if err != nil {
-			return err
+		if policy, err = roster.Load(n.cfg.Roster); err != nil {
+			return nil, err
 		}
-		policy = p
 	}
 	strict := !n.listsLoaded
-	// Logs configured before this fetch: the policy's and those adopted.
-	configured := make(map[string]*roster.Log, len(n.listLogs))
-	for o, l := range n.listLogs {
-		configured[o] = l
+	adopted := make(map[string]map[string]*roster.Log, len(n.cfg.LogLists))
+	for _, loc := range n.cfg.LogLists {
+		m := map[string]*roster.Log{}
+		for o, l := range n.adopted[loc] {
+			m[o] = l
+		}
+		if strict {
+			if m, err = n.readAdopted(loc); err != nil {
+				return nil, err
+			}
+		}
+		adopted[loc] = m
 	}
+	// Logs configured before this fetch: the roster file's, then those
+	// adopted from each list, in list order.
+	configured := map[string]*roster.Log{}
 	for _, l := range policy.Logs() {
 		configured[l.Origin] = l
 	}
-	var added []*roster.Log
-	var fetchErr error
+	wasAdopted := map[string]bool{}
+	for _, loc := range n.cfg.LogLists {
+		for o, l := range adopted[loc] {
+			if _, ok := configured[o]; !ok {
+				configured[o] = l
+				wasAdopted[o] = true
+			}
+		}
+	}
+	changed := map[string]bool{}
 	for _, loc := range n.cfg.LogLists {
 		fetched, err := roster.FetchLogList(ctx, n.listClient, loc)
 		if err != nil {
 			n.listFetches.WithLabelValues("error").Inc()
-			if strict {
-				return err
+			if strict && !roster.IsURL(loc) {
+				return nil, err
 			}
 			n.log.Warn("fetching log list failed; keeping the logs already configured", "list", loc, "err", err)
 			fetchErr = errors.Join(fetchErr, err)
@@ -98,71 +126,96 @@ func (n *Node) reloadRoster(ctx context.Context, rereadPolicy bool) error {
 		configured, ch = roster.MergeListLogs(configured, fetched)
 		for _, l := range ch.Ignored {
 			prev := configured[l.Origin]
-			if strict && prev.VKey != l.VKey {
-				return fmt.Errorf("%s: %w: log %q listed with two different keys", loc, roster.ErrSyntax, l.Origin)
+			if strict && prev.VKey != l.VKey && !wasAdopted[l.Origin] {
+				return nil, fmt.Errorf("%s: %w: log %q is configured with key %s, the list gives %s", loc, roster.ErrSyntax, l.Origin, prev.VKey, l.VKey)
 			}
+			n.listIgnored.Inc()
+			n.log.Warn("log list changes an already configured log; keeping it as configured", "list", loc, "origin", l.Origin, "key", prev.VKey, "listed_key", l.VKey, "qpd", prev.QPD, "listed_qpd", l.QPD)
+		}
+		for _, l := range ch.Added {
+			adopted[loc][l.Origin] = l
+			changed[loc] = true
 			if !strict {
-				n.listIgnored.Inc()
-				n.log.Warn("log list changes an already configured log; keeping it as configured", "list", loc, "origin", l.Origin, "key", prev.VKey, "listed_key", l.VKey, "qpd", prev.QPD, "listed_qpd", l.QPD)
+				n.listAdded.Inc()
+				n.log.Info("log adopted from a log list", "list", loc, "origin", l.Origin, "qpd", l.QPD)
 			}
 		}
-		added = append(added, ch.Added...)
 	}
-	lists := map[string]*roster.Log{}
-	for o, l := range n.listLogs {
-		lists[o] = l
-	}
-	for _, l := range added {
-		lists[l.Origin] = l
-	}
-	logs := make([]*roster.Log, 0, len(lists))
-	for _, l := range lists {
-		logs = append(logs, l)
+	seen := map[string]bool{}
+	var logs []*roster.Log
+	for _, loc := range n.cfg.LogLists {
+		for o, l := range adopted[loc] {
+			if !seen[o] {
+				seen[o] = true
+				logs = append(logs, l)
+			}
+		}
 	}
 	sort.Slice(logs, func(i, j int) bool { return logs[i].Origin < logs[j].Origin })
 	r, err := policy.WithLogs(logs)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	n.policy, n.listLogs, n.listsLoaded = policy, lists, true
-	n.roster.Store(r)
-	if !strict && len(added) > 0 {
-		n.listAdded.Add(float64(len(added)))
-		for _, l := range added {
-			n.log.Info("log adopted from a log list", "origin", l.Origin, "qpd", l.QPD)
+	// Recorded before they are used: a log the node may cosign for stays
+	// configured after a restart.
+	for _, loc := range n.cfg.LogLists {
+		if changed[loc] {
+			if err := n.writeAdopted(loc, adopted[loc]); err != nil {
+				return nil, err
+			}
 		}
 	}
-	n.log.Info("roster loaded", "logs", len(r.Logs()), "witnesses", len(r.Witnesses()), "from_lists", len(lists))
-	return fetchErr
+	if strict {
+		n.startFetchErr = fetchErr
+	}
+	n.policy, n.adopted, n.listsLoaded = policy, adopted, true
+	n.roster.Store(r)
+	n.log.Info("roster loaded", "logs", len(r.Logs()), "witnesses", len(r.Witnesses()), "from_lists", len(logs))
+	return fetchErr, nil
 }
 
 // runLogLists re-fetches the configured lists every LogListRefresh until
-// ctx ends. A failed fetch keeps what is configured and is retried at the
-// next tick.
+// ctx ends. After a failed fetch it retries sooner: after a minute,
+// doubling up to the refresh interval.
 func (n *Node) runLogLists(ctx context.Context) error {
 	if len(n.cfg.LogLists) == 0 {
 		return nil
 	}
-	t := time.NewTicker(n.cfg.logListRefresh())
-	defer t.Stop()
+	n.listMu.Lock()
+	failed := n.startFetchErr != nil
+	n.listMu.Unlock()
+	refresh, backoff := n.cfg.logListRefresh(), time.Minute
 	for {
+		wait := refresh
+		if failed {
+			wait = min(backoff, refresh)
+			backoff = min(2*backoff, refresh)
+		} else {
+			backoff = time.Minute
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
-			n.RefreshLogLists(ctx)
 		}
+		_, err := n.RefreshLogLists(ctx)
+		failed = err != nil
 	}
 }
 
 // RefreshLogLists re-fetches the configured logs/v0 lists now and adopts
 // the logs they add; the roster file is not re-read. It returns the number
-// of logs in the roster afterwards and any fetch error (the logs already
+// of logs in the roster afterwards and any error (the logs already
 // configured stay in either case).
 func (n *Node) RefreshLogLists(ctx context.Context) (int, error) {
 	fctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	err := n.reloadRoster(fctx, false)
+	fetchErr, err := n.reloadRoster(fctx, false)
+	if err == nil {
+		err = fetchErr
+	}
 	if err != nil {
 		n.log.Warn("log list refresh", "err", err)
 	}

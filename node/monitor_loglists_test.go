@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/vigilnet/vigil/node"
 	"github.com/vigilnet/vigil/testnet/scriptlog"
 )
 
@@ -175,5 +178,79 @@ func TestNodeQPDBudget(t *testing.T) {
 	}
 	if hasMetric(m, `vigil_witness_qpd_remaining{origin="example.com/a"}`) {
 		t.Error("a log without qpd has a budget gauge")
+	}
+}
+
+// TestNodeLogListAdoptedAcrossRestart: logs adopted from a list stay as
+// adopted across restarts, whatever the list says by then, and a list
+// server that is down at start does not stop the node: it starts with what
+// it adopted before and retries.
+func TestNodeLogListAdoptedAcrossRestart(t *testing.T) {
+	a, b, c, d := newLog(t, "example.com/a"), newLog(t, "example.com/b"), newLog(t, "example.com/c"), newLog(t, "example.com/d")
+	bOtherKey := newLog(t, "example.com/b")
+	ls := newListServer(t, listOf(listEntry(b, 1000)))
+	cfg, vkey := newConfig(t, rosterOf(a))
+	cfg.LogLists = []string{ls.srv.URL + "/log-list.1"}
+	cfg.LogListRefresh = 20 * time.Millisecond
+
+	tn := startNode(t, cfg, vkey)
+	code, body := tn.push(b, 0, 3)
+	requireStatus(t, "b from the list", code, body, http.StatusOK)
+	tn.stop()
+
+	// While the node is down the list re-keys b and adds c.
+	ls.set(listOf(listEntry(bOtherKey, 5), listEntry(c, 1000)), http.StatusOK)
+	tn = startNode(t, cfg, vkey)
+	if l, ok := tn.n.Roster().Log(b.Origin()); !ok || l.VKey != b.VerifierKey() || l.QPD != 1000 {
+		t.Fatalf("b after a restart with a changed list: %+v", l)
+	}
+	code, body = tn.push(b, 3, 5)
+	requireStatus(t, "b with the key it was adopted with", code, body, http.StatusOK)
+	code, body = tn.push(bOtherKey, 0, 2)
+	requireStatus(t, "b with the key the list gives now", code, body, http.StatusForbidden)
+	code, body = tn.push(c, 0, 2)
+	requireStatus(t, "c adopted at start", code, body, http.StatusOK)
+	tn.stop()
+
+	// The list server is down at start: the node starts with what it
+	// adopted, then picks up d once the server is back.
+	ls.set("", http.StatusServiceUnavailable)
+	tn = startNode(t, cfg, vkey)
+	for _, l := range []*scriptlog.Log{a, b, c} {
+		if _, ok := tn.n.Roster().Log(l.Origin()); !ok {
+			t.Fatalf("%s missing after a start with the list server down", l.Origin())
+		}
+	}
+	ls.set(listOf(listEntry(d, 1000)), http.StatusOK)
+	waitFor(t, "d to be adopted after the list server is back", func() bool { _, ok := tn.n.Roster().Log(d.Origin()); return ok })
+	code, body = tn.push(d, 0, 1)
+	requireStatus(t, "d", code, body, http.StatusOK)
+	if _, ok := tn.n.Roster().Log(c.Origin()); !ok {
+		t.Fatal("c was dropped when the list stopped naming it")
+	}
+}
+
+// TestNodeLogListFileErrors: a list file that is missing, or that gives a
+// roster log another key, stops the node from starting.
+func TestNodeLogListFileErrors(t *testing.T) {
+	a := newLog(t, "example.com/a")
+	aOtherKey := newLog(t, "example.com/a")
+	for name, list := range map[string]*string{
+		"missing file":         nil,
+		"re-keys a roster log": func() *string { s := listOf(listEntry(aOtherKey, 10)); return &s }(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, _ := newConfig(t, rosterOf(a))
+			path := filepath.Join(t.TempDir(), "list.txt")
+			if list != nil {
+				writeFile(t, path, *list)
+			}
+			cfg.LogLists = []string{path}
+			ln := listen(t)
+			defer ln.Close()
+			if _, err := node.New(cfg, node.Deps{Listener: ln, Logger: testLogger(t)}); err == nil || !strings.Contains(err.Error(), path) {
+				t.Fatalf("New: %v, want an error naming %s", err, path)
+			}
+		})
 	}
 }

@@ -163,12 +163,14 @@ func (v rosterView) Log(origin string) (*roster.Log, bool) { return v.p.Load().L
 
 // ReloadRoster re-reads the roster file and re-fetches the log lists; on
 // error the old roster stays. Logs adopted from a list stay configured, as
-// they are, whatever the list says now (monitor_loglists.go). State is
-// untouched: the store keeps every log's witness state.
+// they are, whatever the list says now, and a list URL that cannot be
+// fetched is logged and retried (monitor_loglists.go). State is untouched:
+// the store keeps every log's witness state.
 func (n *Node) ReloadRoster() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return n.reloadRoster(ctx, true)
+	_, err := n.reloadRoster(ctx, true)
+	return err
 }
 
 // Roster returns the current roster.
