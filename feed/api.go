@@ -333,8 +333,8 @@ func (f *Feed) serveLogs(w http.ResponseWriter, r *http.Request) {
 	f.writeJSON(w, r, listMaxAge, false, f.logsSnapshot(r))
 }
 
-// serveCheckpoint is the C2SP tlog-witness monitoring endpoint with the
-// monitoring prefix /v1/logs: the newest checkpoint (with at least k roster
+// serveCheckpoint serves, in the C2SP tlog-witness monitoring endpoint's
+// format, the newest checkpoint the node holds (with at least k roster
 // cosignatures if ?k=N is given) as a signed note. The note is verified and
 // encoded when the view is built; this path only looks it up.
 func (f *Feed) serveCheckpoint(w http.ResponseWriter, r *http.Request) {
