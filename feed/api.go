@@ -52,7 +52,7 @@ func (f *Feed) Handler() http.Handler {
 //	GET /v1/peers
 //	GET /v1/witnesses, GET /v1/witnesses/{name}
 //	GET /v1/events
-//	GET /  (dashboard), GET /feed/static/..., POST /feed/login
+//	GET /  (dashboard), GET /feed/static/..., POST /feed/login, GET /favicon.ico
 //	OPTIONS /v1/... (only when CORS origins are configured)
 func (f *Feed) Register(mux *http.ServeMux) {
 	f.route(mux, "GET /v1/logs", "logs", f.serveLogs)
@@ -66,9 +66,44 @@ func (f *Feed) Register(mux *http.ServeMux) {
 	f.route(mux, "GET /v1/witnesses/{name}", "witness", f.serveWitness)
 	f.route(mux, "GET /v1/events", "events", f.serveEvents)
 	f.registerDashboard(mux)
+	mux.HandleFunc("GET /favicon.ico", serveFavicon)
 	if f.auth.corsEnabled() {
 		mux.Handle("OPTIONS /v1/", http.HandlerFunc(f.auth.preflight))
 	}
+	mux.Handle(v1Fallback, f.unmatched(mux))
+}
+
+// v1Fallback is the pattern of every /v1/ request no route matches.
+const v1Fallback = "/v1/"
+
+// probeMethods are the methods unmatched tries to name in Allow.
+var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// unmatched answers /v1/ requests that no route takes in the JSON error
+// shape: 405 with Allow when the path exists under other methods, else 404.
+// It asks mux which patterns would take the path under each method, so it
+// follows routes added by anyone.
+func (f *Feed) unmatched(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range probeMethods {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, p := mux.Handler(probe); p != "" && p != v1Fallback {
+				allow = append(allow, m)
+				if m == http.MethodGet {
+					allow = append(allow, http.MethodHead)
+				}
+			}
+		}
+		f.auth.cors(w, r)
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			f.fail(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+			return
+		}
+		f.fail(w, r, http.StatusNotFound, fmt.Errorf("not found: no API endpoint at %s (docs/api.md lists them)", r.URL.Path))
+	})
 }
 
 // route wraps h with access control, CORS and metrics.
@@ -309,8 +344,8 @@ func (f *Feed) serveLogs(w http.ResponseWriter, r *http.Request) {
 	f.writeJSON(w, r, listMaxAge, false, f.logsSnapshot(r))
 }
 
-// serveCheckpoint is the C2SP tlog-witness monitoring endpoint with the
-// monitoring prefix /v1/logs: the newest checkpoint (with at least k roster
+// serveCheckpoint serves, in the C2SP tlog-witness monitoring endpoint's
+// format, the newest checkpoint the node holds (with at least k roster
 // cosignatures if ?k=N is given) as a signed note. The note is verified and
 // encoded when the view is built; this path only looks it up.
 func (f *Feed) serveCheckpoint(w http.ResponseWriter, r *http.Request) {

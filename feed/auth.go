@@ -160,3 +160,17 @@ func (f *Feed) serveLogin(w http.ResponseWriter, r *http.Request) {
 	})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
+
+// Protect wraps h (the node's /metrics, /v1/info) with the feed's access
+// control: with tokens configured a request needs one, else it gets 401
+// with the JSON error shape; with none h is public.
+func (f *Feed) Protect(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !f.auth.allowed(r) {
+			f.auth.challenge(w)
+			f.fail(w, r, http.StatusUnauthorized, errors.New("a bearer token is required"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -4,9 +4,11 @@
 // divergences among them) and its peers; a server-sent event stream of
 // changes; and a server-rendered HTML dashboard.
 //
-// GET /v1/logs/{logID}/checkpoint is the C2SP tlog-witness monitoring
-// endpoint (c2sp.org/tlog-witness, monitoring prefix /v1/logs), extended with
-// ?k=N. The feed trusts nothing its Source returns: every note is verified
+// GET /v1/logs/{logID}/checkpoint serves checkpoints in the format of the
+// C2SP tlog-witness monitoring endpoint (c2sp.org/tlog-witness), merged from
+// every source and extended with ?k=N; the node's witness serves the
+// endpoint itself, for what it cosigned, under its monitoring prefix. The
+// feed trusts nothing its Source returns: every note is verified
 // against the roster (log signature, then each witness cosignature) before it
 // is served, and the verified, merged note is cached so that serving it does
 // no signature verification.

@@ -30,8 +30,13 @@ type Config struct {
 	// Roster is the network's tlog-policy file (default roster.txt); empty
 	// means no logs, which only AllowNoLogs lets a node start with.
 	Roster string `yaml:"roster"`
-	// LogLists are witness-network logs/v0 lists merged into the roster.
+	// LogLists are witness-network logs/v0 lists merged into the roster:
+	// file paths or http(s) URLs, re-fetched every LogListRefresh.
 	LogLists []string `yaml:"log_lists"`
+	// LogListRefresh is how often LogLists are re-fetched (0 means 24h; at
+	// most 168h: the witness network asks for at least weekly). A re-fetch
+	// adds new logs and never removes or changes a configured one.
+	LogListRefresh time.Duration `yaml:"log_list_refresh"`
 	// Observer runs without a cosigning key: the node never cosigns.
 	Observer bool `yaml:"observer"`
 	// Witness tunes the add-checkpoint endpoint.
@@ -95,6 +100,16 @@ type HTTPConfig struct {
 	// EventStreamLifetime is how long an event stream lasts before the node
 	// ends it, telling the client to reconnect (default 10m).
 	EventStreamLifetime time.Duration `yaml:"event_stream_lifetime"`
+	// TLSCert and TLSKey are PEM files; with both set the listener serves
+	// HTTPS (HTTP/1.1) instead of plain HTTP. The files are re-read when
+	// they change, so a renewed certificate needs no restart.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// MetricsListen, if set, serves GET /metrics on this address (plain
+	// HTTP, no token) instead of on the main listener; bind it to a
+	// private interface. Empty means /metrics is on the main listener,
+	// behind the feed tokens when tokens are set.
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 // DefaultHTTPConfig returns the default HTTP bounds.
@@ -111,6 +126,8 @@ func (h HTTPConfig) validate() error {
 		return fmt.Errorf("config: http max_event_streams (%d) must be below max_conns (%d), or streams could hold every connection", h.MaxEventStreams, h.MaxConns)
 	case h.MaxEventStreamsPerAddr >= h.MaxConnsPerAddr:
 		return fmt.Errorf("config: http max_event_streams_per_addr (%d) must be below max_conns_per_addr (%d)", h.MaxEventStreamsPerAddr, h.MaxConnsPerAddr)
+	case (h.TLSCert == "") != (h.TLSKey == ""):
+		return errors.New("config: http tls_cert and tls_key must be given together")
 	}
 	return nil
 }
@@ -182,6 +199,15 @@ type WitnessConfig struct {
 	// load, for more cosignatures to share one sync; 0 means the default
 	// (store.DefaultCommitLinger, 500µs), negative means never wait.
 	CommitLinger time.Duration `yaml:"commit_linger"`
+	// SubmissionPrefix is the C2SP tlog-witness submission prefix: the
+	// node serves POST <submission_prefix>/add-checkpoint (default "", the
+	// root).
+	SubmissionPrefix string `yaml:"submission_prefix"`
+	// MonitoringPrefix is the C2SP tlog-witness monitoring prefix: the
+	// node serves GET <monitoring_prefix>/<log ID>/checkpoint ("" means
+	// /monitoring). It may equal SubmissionPrefix; it must not be under
+	// /v1/, which is the feed's.
+	MonitoringPrefix string `yaml:"monitoring_prefix"`
 }
 
 // DefaultConfig returns the configuration used when no file is given.
@@ -193,10 +219,11 @@ func DefaultConfig() Config {
 		LogLevel: "info",
 		// Keeps a node watching 1,000 logs under 100 MB of RSS
 		// (docs/BENCHMARKS.md); raise it for much larger rosters.
-		MemoryLimitMB: 48,
-		Witness:       WitnessConfig{RatePerLog: 20, Burst: 40},
-		Roster:        "roster.txt",
-		HTTP:          DefaultHTTPConfig(),
+		MemoryLimitMB:  48,
+		Witness:        WitnessConfig{RatePerLog: 20, Burst: 40, MonitoringPrefix: DefaultMonitoringPrefix},
+		LogListRefresh: DefaultLogListRefresh,
+		Roster:         "roster.txt",
+		HTTP:           DefaultHTTPConfig(),
 	}
 }
 
@@ -259,6 +286,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Freshness.validate(); err != nil {
+		return err
+	}
+	if err := c.validateMonitoring(); err != nil {
 		return err
 	}
 	switch c.LogLevel {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigilnet/vigil/gossip"
@@ -56,6 +55,8 @@ type Node struct {
 	conns *connLimiter
 	nodeFeed
 	nodeGossip
+	nodeLists
+	nodeListeners
 }
 
 // New builds a node from cfg and deps without serving yet.
@@ -65,6 +66,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 	}
 	n := &Node{cfg: cfg, log: deps.Logger, keys: deps.Keys, store: deps.Store, ln: deps.Listener, mux: http.NewServeMux(), reg: prometheus.NewRegistry(), sigs: gossip.NewSignatureCache()}
 	n.feedNow = deps.Now
+	n.nodeLists = newNodeLists()
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -109,6 +111,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		Help: "Logs in the roster this node follows.",
 	}, func() float64 { return float64(len(n.roster.Load().Logs())) })
 	n.reg.MustRegister(n.logsG)
+	n.reg.MustRegister(n.listMetrics()...)
 	n.conns = newConnLimiter(cfg.HTTP, n.log, isEventStream)
 	n.reg.MustRegister(n.conns.Metrics()...)
 
@@ -131,7 +134,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			return nil, err
 		}
 		n.reg.MustRegister(n.witness.Metrics()...)
-		n.mux.Handle("POST /add-checkpoint", n.witness.Handler())
+		n.mountWitness()
 	}
 	if err := n.mountFeed(); err != nil {
 		return nil, err
@@ -147,7 +150,10 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		n.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		n.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	n.mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
+	n.mux.Handle("GET /v1/info", n.feed.Protect(http.HandlerFunc(n.serveInfo)))
+	if err := n.setupListeners(); err != nil {
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -158,16 +164,16 @@ type rosterView struct {
 
 func (v rosterView) Log(origin string) (*roster.Log, bool) { return v.p.Load().Log(origin) }
 
-// ReloadRoster re-reads the roster files; on error the old roster stays.
-// State is untouched: the store keeps every log's witness state.
+// ReloadRoster re-reads the roster file and re-fetches the log lists; on
+// error the old roster stays. Logs adopted from a list stay configured, as
+// they are, whatever the list says now, and a list URL that cannot be
+// fetched is logged and retried (monitor_loglists.go). State is untouched:
+// the store keeps every log's witness state.
 func (n *Node) ReloadRoster() error {
-	r, err := roster.Load(n.cfg.Roster, n.cfg.LogLists...)
-	if err != nil {
-		return err
-	}
-	n.roster.Store(r)
-	n.log.Info("roster loaded", "logs", len(r.Logs()), "witnesses", len(r.Witnesses()))
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := n.reloadRoster(ctx, true)
+	return err
 }
 
 // Roster returns the current roster.
@@ -176,8 +182,8 @@ func (n *Node) Roster() *roster.Roster { return n.roster.Load() }
 // Addr returns the HTTP listen address.
 func (n *Node) Addr() net.Addr { return n.ln.Addr() }
 
-// URL returns the node's base URL.
-func (n *Node) URL() string { return "http://" + n.ln.Addr().String() }
+// URL returns the node's base URL (https:// when the listener serves TLS).
+func (n *Node) URL() string { return n.scheme() + "://" + n.ln.Addr().String() }
 
 // Witness returns the co-signing core, or nil for an observer.
 func (n *Node) Witness() *witness.Witness { return n.witness }
@@ -232,14 +238,17 @@ func (n *Node) Run(ctx context.Context) error {
 		ConnContext:       n.conns.connContext,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
+	n.configureTLS(srv)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		n.log.Info("serving", "addr", n.ln.Addr().String(), "witness", n.witness != nil)
-		if err := srv.Serve(n.conns.listener(n.ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		n.log.Info("serving", "addr", n.ln.Addr().String(), "tls", n.tls != nil, "witness", n.witness != nil)
+		if err := n.serve(srv); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serving HTTP: %w", err)
 		}
 		return nil
 	})
+	n.runMetricsListener(gctx, g)
+	g.Go(func() error { return n.runLogLists(gctx) })
 	g.Go(func() error { return n.runFeed(gctx) })
 	g.Go(func() error { return n.runGossip(gctx) })
 	g.Go(func() error {

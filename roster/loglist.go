@@ -86,7 +86,7 @@ func ParseLogList(data []byte) ([]*Log, error) {
 			if val == "" {
 				return nil, fail("empty contact")
 			}
-			state = 1
+			cur.Contact, state = val, 1
 			if err := finish(ln); err != nil {
 				return nil, err
 			}
@@ -106,4 +106,29 @@ func ParseLogList(data []byte) ([]*Log, error) {
 		return nil, fmt.Errorf("%w: line %d: log %q is missing qpd or contact", ErrSyntax, ln, curKey)
 	}
 	return logs, nil
+}
+
+// FormatLogList writes logs as a logs/v0 list that ParseLogList reads back,
+// after the given comment lines. Every log needs a qpd of at least 1 and a
+// contact.
+func FormatLogList(comments []string, logs []*Log) ([]byte, error) {
+	var b bytes.Buffer
+	for _, c := range comments {
+		if strings.ContainsAny(c, "\r\n") {
+			return nil, fmt.Errorf("comment %q spans lines", c)
+		}
+		fmt.Fprintf(&b, "# %s\n", c)
+	}
+	b.WriteString("logs/v0\n")
+	for _, l := range logs {
+		if l.QPD < 1 || l.Contact == "" || strings.ContainsAny(l.Origin+l.Contact+l.VKey, "\r\n") {
+			return nil, fmt.Errorf("log %q cannot be written as a logs/v0 entry (qpd %v, contact %q)", l.Origin, l.QPD, l.Contact)
+		}
+		fmt.Fprintf(&b, "vkey %s\n", l.VKey)
+		if l.Verifier == nil || l.Verifier.Name() != l.Origin {
+			fmt.Fprintf(&b, "origin %s\n", l.Origin)
+		}
+		fmt.Fprintf(&b, "qpd %s\ncontact %s\n", strconv.FormatFloat(l.QPD, 'f', -1, 64), l.Contact)
+	}
+	return b.Bytes(), nil
 }

@@ -25,6 +25,8 @@ type Log struct {
 	URL string
 	// QPD is the add-checkpoint budget per day from a logs/v0 list; 0 if unset.
 	QPD float64
+	// Contact is the logs/v0 list's contact line; empty for a policy log.
+	Contact string
 }
 
 // Witness is one cosigner whose cosignatures count towards the quorum.

@@ -199,8 +199,31 @@ func FuzzParseLogList(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, err := roster.ParseLogList(b); err != nil && !errors.Is(err, roster.ErrSyntax) {
-			t.Fatalf("error %v is not ErrSyntax", err)
+		logs, err := roster.ParseLogList(b)
+		if err != nil {
+			if !errors.Is(err, roster.ErrSyntax) {
+				t.Fatalf("error %v is not ErrSyntax", err)
+			}
+			return
+		}
+		// What parses is written back (the node records adopted logs so)
+		// and reads back the same.
+		out, err := roster.FormatLogList([]string{"round trip"}, logs)
+		if err != nil {
+			t.Fatalf("formatting parsed logs: %v", err)
+		}
+		again, err := roster.ParseLogList(out)
+		if err != nil {
+			t.Fatalf("formatted list does not parse: %v\n%s", err, out)
+		}
+		if len(again) != len(logs) {
+			t.Fatalf("%d logs after a round trip, want %d", len(again), len(logs))
+		}
+		for i := range logs {
+			x, y := logs[i], again[i]
+			if x.Origin != y.Origin || x.VKey != y.VKey || x.QPD != y.QPD || x.Contact != y.Contact {
+				t.Fatalf("round trip changed %+v into %+v", x, y)
+			}
 		}
 	})
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/vigilnet/vigil/tlog"
 )
 
-// Spec vectors from c2sp.org/tlog-cosignature §7 (../shared/specs/tlog-cosignature.md).
+// Spec vectors from c2sp.org/tlog-cosignature §7 (https://c2sp.org/tlog-cosignature).
 const (
 	specLogVKey     = "example.com/log+d455c521+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"
 	specWitnessVKey = "witness.example/w1+20324abe+BCmsuuFBvMrwsi4alNNNC8c2HlJtC/4SyJeUvJMilm3X"

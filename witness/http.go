@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/store"
 )
 
 // MaxRequestBytes caps an add-checkpoint body: room for a 63-line proof and a
@@ -22,6 +25,88 @@ func (w *Witness) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /add-checkpoint", http.HandlerFunc(w.serveAddCheckpoint))
 	return mux
+}
+
+// LogIndex finds a log by its ID, the lowercase hex SHA-256 of its origin
+// (tlog.LogID). The node passes a view that follows roster reloads.
+type LogIndex interface {
+	LogByID(id string) (*roster.Log, bool)
+}
+
+// MonitoringHandler returns the C2SP tlog-witness monitoring API, to be
+// mounted under the monitoring prefix with the prefix stripped:
+// GET /{logID}/checkpoint, where logID is the lowercase hex SHA-256 of the
+// origin. The body is the newest checkpoint this witness cosigned for the
+// log: the log's signature(s) it verified and its own cosignature(s).
+func (w *Witness) MonitoringHandler(idx LogIndex) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{logID}/checkpoint", func(rw http.ResponseWriter, r *http.Request) {
+		w.serveMonitoring(rw, r, idx)
+	})
+	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/checkpoint") && strings.Count(r.URL.Path, "/") == 2 {
+			rw.Header().Set("Allow", "GET, HEAD")
+			monitoringError(rw, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use GET")
+			return
+		}
+		monitoringError(rw, http.StatusNotFound, "not found: the monitoring API serves /<lowercase hex SHA-256 of the origin>/checkpoint")
+	})
+	return mux
+}
+
+func (w *Witness) serveMonitoring(rw http.ResponseWriter, r *http.Request, idx LogIndex) {
+	id := r.PathValue("logID")
+	if !validLogID(id) {
+		monitoringError(rw, http.StatusNotFound, "not found: "+strconv.Quote(id)+" is not a lowercase hex SHA-256 of an origin")
+		return
+	}
+	lg, ok := idx.LogByID(id)
+	if !ok {
+		monitoringError(rw, http.StatusNotFound, "unknown log: no configured log has ID "+id)
+		return
+	}
+	note, err := w.Latest(r.Context(), lg.Origin)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || err == nil && len(note) == 0:
+		// SPEC (tlog-witness, monitoring): a log the witness never
+		// cosigned is a 404.
+		monitoringError(rw, http.StatusNotFound, "this witness has never cosigned "+lg.Origin)
+		return
+	case err != nil:
+		w.log.Warn("monitoring: reading witness state", "origin", lg.Origin, "err", err)
+		rw.Header().Set("Retry-After", "1")
+		monitoringError(rw, http.StatusServiceUnavailable, "reading the witness state failed; try again")
+		return
+	}
+	h := rw.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	// The state changes with every cosignature; a short shared lifetime
+	// keeps CDNs useful (the spec lets the endpoint lag up to an hour).
+	h.Set("Cache-Control", "public, max-age=10")
+	h.Set("Content-Length", strconv.Itoa(len(note)))
+	rw.Write(note)
+}
+
+// validLogID reports whether id is 64 lowercase hex digits.
+func validLogID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func monitoringError(rw http.ResponseWriter, code int, reason string) {
+	h := rw.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	rw.WriteHeader(code)
+	fmt.Fprintln(rw, reason)
 }
 
 func (w *Witness) serveAddCheckpoint(rw http.ResponseWriter, r *http.Request) {

@@ -29,5 +29,5 @@ func newMetrics() *Metrics {
 
 // Metrics returns the witness's collectors for the caller to register.
 func (w *Witness) Metrics() []prometheus.Collector {
-	return []prometheus.Collector{w.metrics.requests, w.metrics.latency, w.metrics.cosignatures}
+	return []prometheus.Collector{w.metrics.requests, w.metrics.latency, w.metrics.cosignatures, w.qpd}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // RateLimits bounds add-checkpoint requests per log. A log whose roster entry
-// has a qpd budget (from a logs/v0 list) gets that budget instead of PerLog.
+// has a qpd budget (from a logs/v0 list) is also held to that budget
+// (qpd.go).
 type RateLimits struct {
 	// PerLog is the sustained rate per log, in requests per second; 0 means
 	// unlimited.
@@ -32,11 +33,6 @@ func newLimiters(cfg RateLimits) *limiters {
 
 func (l *limiters) allow(lg *roster.Log) error {
 	perSec, burst := l.cfg.PerLog, l.cfg.Burst
-	if lg.QPD > 0 {
-		// Allow a little burst above a per-day budget: logs push in bursts
-		// after batching.
-		perSec, burst = lg.QPD/86400, 10
-	}
 	if perSec <= 0 {
 		return nil
 	}

@@ -128,6 +128,8 @@ type Config struct {
 	// needs (the node gossips it). It must not block.
 	AfterRefuse func(signedCheckpoint []byte, err error)
 	Logger      *slog.Logger
+	// Now is the clock of the qpd budgets; nil means time.Now.
+	Now func() time.Time
 }
 
 // Witness co-signs checkpoints consistent with everything it cosigned before.
@@ -135,6 +137,7 @@ type Witness struct {
 	cfg     Config
 	log     *slog.Logger
 	limits  *limiters
+	qpd     *qpdBudgets
 	metrics *Metrics
 
 	rejectLimiter *rate.Limiter
@@ -154,6 +157,7 @@ func New(cfg Config) (*Witness, error) {
 		cfg:           cfg,
 		log:           lg,
 		limits:        newLimiters(cfg.Limits),
+		qpd:           newQPDBudgets(cfg.Now),
 		metrics:       newMetrics(),
 		rejectLimiter: rate.NewLimiter(5, 10),
 	}, nil
@@ -203,6 +207,11 @@ func (w *Witness) add(ctx context.Context, req *AddCheckpointRequest) ([]byte, e
 		return nil, fmt.Errorf("%w: old size 0 needs an empty proof", ErrInconsistent)
 	}
 	if err := w.limits.allow(lg); err != nil {
+		return nil, err
+	}
+	// The qpd budget is charged only after the log's signature verified,
+	// so nobody but the log can spend it.
+	if err := w.qpd.allow(origin, lg.QPD); err != nil {
 		return nil, err
 	}
 	if err := w.adoptFloor(ctx, origin); err != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -16,18 +18,44 @@ import (
 	"github.com/vigilnet/vigil/store"
 )
 
+// hideFlags sets fs's usage to list every flag but the hidden ones: old
+// names kept as aliases so existing scripts go on working.
+func hideFlags(env *cliEnv, fs *flag.FlagSet, name, synopsis string, hidden ...string) {
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "usage: vigil %s %s\n", name, synopsis)
+		shown := flag.NewFlagSet(name, flag.ContinueOnError)
+		shown.SetOutput(env.stderr)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !slices.Contains(hidden, f.Name) {
+				shown.Var(f.Value, f.Name, f.Usage)
+			}
+		})
+		shown.PrintDefaults()
+	}
+}
+
 // runEvidence lists, shows and exports the evidence a node holds, reading
 // its data directory (node stopped) or its feed (node running).
 func runEvidence(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "evidence", "list|show ID|export ID [-o FILE] [--data DIR | --feed URL]")
+	const synopsis = "list|show ID|export ID [-o FILE] [--data DIR | --node URL]"
+	fs := newFlagSet(env, "evidence", synopsis)
 	data := fs.String("data", "", "read the node's data directory (the node must be stopped)")
-	feedURL := fs.String("feed", "", "read a running node's feed (default "+defaultNodeURL+")")
+	nodeURL := fs.String("node", "", "read a running node's feed at this base URL (default "+defaultNodeURL+"; VIGIL_TOKEN holds a bearer token for a private feed)")
+	// --feed is the older name of --node, kept working but not shown.
+	feedURL := fs.String("feed", "", "")
+	hideFlags(env, fs, "evidence", synopsis, "feed")
 	out := fs.String("o", "", "export: write the evidence file here instead of stdout")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) == 0 || *data != "" && *feedURL != "" {
+	if *nodeURL == "" {
+		nodeURL = feedURL
+	} else if *feedURL != "" && *feedURL != *nodeURL {
+		fmt.Fprintln(env.stderr, "vigil evidence: --feed is another name for --node; give one")
+		return errUsage
+	}
+	if len(pos) == 0 || *data != "" && *nodeURL != "" {
 		fs.Usage()
 		return errUsage
 	}
@@ -35,7 +63,7 @@ func runEvidence(ctx context.Context, env *cliEnv, args []string) error {
 	if *data != "" {
 		db, err := store.Open(*data, store.Options{})
 		if errors.Is(err, store.ErrLocked) {
-			return fmt.Errorf("%w (the node is running: use --feed)", err)
+			return fmt.Errorf("%w (the node is running: use --node URL)", err)
 		}
 		if err != nil {
 			return err
@@ -43,7 +71,7 @@ func runEvidence(ctx context.Context, env *cliEnv, args []string) error {
 		defer db.Close()
 		src = dbEvidence{db}
 	} else {
-		u := *feedURL
+		u := *nodeURL
 		if u == "" {
 			u = defaultNodeURL
 		}

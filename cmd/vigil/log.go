@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vigilnet/vigil/node"
 	"github.com/vigilnet/vigil/scitt"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/errgroup"
@@ -45,6 +47,8 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 	initKeys := fs.Bool("init", false, "create the keys (if absent), print the verifier keys and exit")
 	origin := fs.String("origin", "", "with --init: the log origin and service identity, e.g. example.com/log")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -120,6 +124,18 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("/", scitt.NewHandler(svc, scitt.HandlerOptions{SyncWait: *syncWait, Logger: logger}))
+	var certs *node.CertFiles
+	if *tlsCert != "" || *tlsKey != "" {
+		if *tlsCert == "" || *tlsKey == "" {
+			_ = svc.Close(context.Background())
+			fmt.Fprintln(env.stderr, "vigil log: --tls-cert and --tls-key go together")
+			return errUsage
+		}
+		if certs, err = node.LoadCertFiles(*tlsCert, *tlsKey, logger); err != nil {
+			_ = svc.Close(context.Background())
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		_ = svc.Close(context.Background())
@@ -133,10 +149,21 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(env.stdout, "vigil log %s listening on http://%s\n", svc.Origin(), ln.Addr())
+	scheme := "http"
+	if certs != nil {
+		scheme = "https"
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}
+	}
+	fmt.Fprintf(env.stdout, "vigil log %s listening on %s://%s\n", svc.Origin(), scheme, ln.Addr())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if certs != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

@@ -25,6 +25,8 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 	allowReadableKeys := fs.Bool("allow-readable-keys", false, "accept private key files readable by group or others, with a warning")
 	observer := fs.Bool("observer", false, "run without a cosigning key: follow, gossip and detect, never cosign")
 	logLevel := fs.String("log-level", def.LogLevel, "debug, info, warn or error")
+	tlsCert := fs.String("tls-cert", def.HTTP.TLSCert, "serve HTTPS with this PEM certificate (chain) file; needs --tls-key (config http.tls_cert)")
+	tlsKey := fs.String("tls-key", def.HTTP.TLSKey, "PEM private key of --tls-cert (config http.tls_key)")
 	recoverPeers := fs.Bool("recover-from-peers", false, "resume logs whose stored witness state was rolled back (a damaged write-ahead log) at the size and root of the witness journal")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -59,6 +61,10 @@ func runNode(ctx context.Context, env *cliEnv, args []string) error {
 			cfg.AllowNoLogs = *allowNoLogs
 		case "allow-readable-keys":
 			cfg.AllowReadableKeys = *allowReadableKeys
+		case "tls-cert":
+			cfg.HTTP.TLSCert = *tlsCert
+		case "tls-key":
+			cfg.HTTP.TLSKey = *tlsKey
 		case "recover-from-peers":
 			cfg.RecoverFromPeers = *recoverPeers
 		}

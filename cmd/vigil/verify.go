@@ -17,7 +17,7 @@ import (
 // runVerify checks an evidence file offline against a roster: only the
 // logs' and witnesses' public keys are used. Exit 0: the evidence is valid
 // and the output says exactly what it proves; exit 1: invalid, with the
-// reason; exit 2: usage.
+// reason; exit 2: usage, or a file that cannot be read.
 func runVerify(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "verify", "FILE --roster FILE [--logs FILE]...")
 	rosterPath := fs.String("roster", "", "roster file (C2SP tlog-policy) with the log's and witnesses' keys")
@@ -31,11 +31,17 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
+	// Input that cannot be read is exit 2, as for verify-receipt: 1 means
+	// the evidence was read and is invalid.
 	r, err := roster.Load(*rosterPath, logLists...)
 	if err != nil {
-		return err
+		return &exitError{code: 2, err: err}
 	}
 	data, err := readEvidenceFile(pos[0])
+	var ee *exitError
+	if err != nil && !errors.As(err, &ee) {
+		return &exitError{code: 2, err: err}
+	}
 	if err != nil {
 		return err
 	}
