@@ -20,7 +20,8 @@ const (
 // time this node first saw them (the node does, over its store's time
 // index). Without it the feed answers queries by time with 501.
 type TimeSource interface {
-	// CheckpointsByTime returns up to q.Limit signed notes of origin first
+	// CheckpointsByTime returns up to q.Limit signed notes of origin, one
+	// per checkpoint with every cosignature held merged into it, first
 	// seen in [q.Since, q.Until) (a zero bound bounds nothing), oldest
 	// first, continuing after q.Cursor ("" for the first page), and the
 	// cursor of the next page ("" on the last). A cursor that does not

@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -147,17 +148,50 @@ func (c *viewCache) timed(ctx context.Context, idx *rosterIndex, l *roster.Log, 
 	if err != nil {
 		return nil, "", fmt.Errorf("reading checkpoints of %s by time: %w", l.Origin, err)
 	}
+	// A source may hold one note per cosigner of a checkpoint: merge the
+	// notes of one checkpoint into one entry, first seen when the
+	// earliest of them was.
+	type key struct {
+		size uint64
+		root [32]byte
+	}
+	seen := map[key]time.Time{}
+	notes := make([][]byte, 0, len(page.Notes))
+	for _, n := range page.Notes {
+		cp, ok := peekCheckpoint(n.Note)
+		if !ok {
+			continue
+		}
+		k := key{cp.Size, cp.Root}
+		if t, ok := seen[k]; !ok || n.FirstSeen.Before(t) {
+			seen[k] = n.FirstSeen
+		}
+		notes = append(notes, n.Note)
+	}
 	var memo map[[32]byte]*verified
 	if v := c.slot(l.Origin).v.Load(); v != nil && v.roster == idx.r {
 		memo = v.memo
 	}
-	keep := map[[32]byte]*verified{}
-	out := make([]timedEntry, 0, len(page.Notes))
-	for _, n := range page.Notes {
-		entries, _ := c.merge(idx, l, [][]byte{n.Note}, memo, keep, nil)
-		for _, e := range entries {
-			out = append(out, timedEntry{e: e, firstSeen: n.FirstSeen.UTC()})
-		}
+	entries, _ := c.merge(idx, l, notes, memo, map[[32]byte]*verified{}, nil)
+	out := make([]timedEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, timedEntry{e: e, firstSeen: seen[key{e.cp.Size, e.cp.Root}].UTC()})
 	}
+	slices.SortStableFunc(out, func(a, b timedEntry) int {
+		if c := a.firstSeen.Compare(b.firstSeen); c != 0 {
+			return c
+		}
+		return compare(a.e.cp.Size, b.e.cp.Size)
+	})
 	return out, page.Next, nil
+}
+
+// peekCheckpoint parses the checkpoint of an unverified note, for grouping only.
+func peekCheckpoint(raw []byte) (tlog.Checkpoint, bool) {
+	i := bytes.LastIndex(raw, []byte("\n\n"))
+	if i < 0 {
+		return tlog.Checkpoint{}, false
+	}
+	cp, err := tlog.ParseCheckpoint(raw[:i+1])
+	return cp, err == nil
 }
