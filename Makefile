@@ -123,10 +123,13 @@ test-mysql:
 
 # test-alerts checks the shipped Prometheus alerting rules and runs their
 # unit tests (docs/alerts/vigil.rules.test.yml) with promtool, from Debian's
-# prometheus package, installed if missing. Takes about a second.
+# prometheus package, installed if missing (where it cannot be installed it
+# warns and skips; node's TestAlertRuleMetricsRegistered still checks the
+# rules' metric names). Takes about a second.
 .PHONY: test-alerts
 test-alerts:
-	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) || \
+	  { echo "WARNING: could not install promtool (Debian package prometheus); the alert rule tests are skipped"; exit 0; }; \
 	cd docs/alerts && promtool check rules vigil.rules.yml && promtool test rules vigil.rules.test.yml
 
 # chromium installs the headless browser the feed's dashboard test drives
