@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigilnet/vigil/gossip"
+	"github.com/vigilnet/vigil/notify"
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/store"
 	"github.com/vigilnet/vigil/witness"
@@ -52,6 +53,8 @@ type Node struct {
 	sigs *gossip.SignatureCache
 	// conns bounds the HTTP listener's connections.
 	conns *connLimiter
+	// notifier sends alerts.webhooks notifications (nil without webhooks).
+	notifier *notify.Notifier
 	nodeFeed
 	nodeGossip
 }
@@ -131,6 +134,9 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		n.mux.Handle("POST /add-checkpoint", n.witness.Handler())
 	}
 	if err := n.mountFeed(); err != nil {
+		return nil, err
+	}
+	if err := n.startNotify(); err != nil {
 		return nil, err
 	}
 	if err := n.startGossip(); err != nil {
@@ -238,6 +244,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return n.runFeed(gctx) })
+	g.Go(func() error { return n.runNotify(gctx) })
 	g.Go(func() error { return n.runGossip(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
