@@ -91,18 +91,19 @@ func (s *timedSource) CheckpointsByTime(ctx context.Context, origin string, q fe
 // fixed seed and whose clock the test sets, so that notes and signatures
 // (Ed25519 is deterministic) are the same on every run.
 type exportEnv struct {
-	t     *testing.T
-	src   *timedSource
-	log   *scriptlog.Log
-	wits  []*witness.Witness
-	names []string
-	last  []uint64
-	url   string
+	t       testing.TB
+	handler http.Handler
+	src     *timedSource
+	log     *scriptlog.Log
+	wits    []*witness.Witness
+	names   []string
+	last    []uint64
+	url     string
 }
 
 var t0 = time.Date(2026, 6, 30, 12, 0, 0, 0, time.UTC)
 
-func newExportEnv(t *testing.T) *exportEnv {
+func newExportEnv(t testing.TB) *exportEnv {
 	t.Helper()
 	seed := rand.NewChaCha8([32]byte{'v', 'i', 'g', 'i', 'l'})
 	skey, vkey, err := note.GenerateKey(seed, "example.com/quarterly")
@@ -161,7 +162,8 @@ func newExportEnv(t *testing.T) *exportEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(f.Handler())
+	e.handler = f.Handler()
+	srv := httptest.NewServer(e.handler)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
 	return e
@@ -206,7 +208,7 @@ func (e *exportEnv) get(path string) (int, http.Header, string) {
 
 // quarter fills a quarter: the log grows daily-ish; w2 stops cosigning
 // half-way; one piece of evidence names w1.
-func quarter(t *testing.T) *exportEnv {
+func quarter(t testing.TB) *exportEnv {
 	e := newExportEnv(t)
 	e.grow(3, t0.Add(-time.Hour), 0, 1, 2) // before the period
 	for i := range 6 {
