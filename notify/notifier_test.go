@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilnet/vigil/notify"
 	"github.com/vigilnet/vigil/store"
 )
@@ -256,4 +258,62 @@ func TestWitnessDebounceAndFilters(t *testing.T) {
 			t.Errorf("the witness-only webhook got %s", id)
 		}
 	}
+}
+
+// TestDeliveryToAClosedPort: a receiver not listening at all (connection
+// refused) gets the notification once it starts listening on its address.
+func TestDeliveryToAClosedPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := notify.Config{Webhooks: []notify.Webhook{{URL: "http://" + addr + "/hook", Secret: secret}}, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}
+	r := start(t, filepath.Join(t.TempDir(), "data"), cfg)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(r.n.Metrics()...)
+	r.observe(t, in(notify.EventEvidence, `{"id":"refused","kind":"log-equivocation","origin":"l"}`))
+	deadline := time.Now().Add(20 * time.Second)
+	for counter(t, reg, "vigil_notify_deliveries_total", "retry") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed attempts recorded")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	rcv := &receiver{t: t, url: "http://" + addr + "/hook", changed: make(chan struct{})}
+	rcv.srv = &http.Server{Handler: http.HandlerFunc(rcv.serve), ReadHeaderTimeout: 5 * time.Second}
+	go rcv.srv.Serve(ln)
+	t.Cleanup(func() { rcv.srv.Close() })
+	rcv.waitFor("the delivery", func() bool { return len(rcv.got) == 1 })
+	if ids := rcv.ids(); ids[0] != "evidence/refused" {
+		t.Fatalf("received %v", ids)
+	}
+}
+
+// counter reads the value of name's sample with the given label value
+// from reg (0 when there is none yet).
+func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == label {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
