@@ -31,7 +31,15 @@ func (n *Node) runNotify(ctx context.Context) error {
 		return nil
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return n.notifier.Run(gctx) })
+	g.Go(func() error {
+		// Notifications must never take the node down: a notifier that
+		// cannot run (an unreadable outbox) is logged and left stopped.
+		if err := n.notifier.Run(gctx); err != nil {
+			n.log.Error("notify: the notifier stopped; no webhooks will be sent", "err", err)
+		}
+		<-gctx.Done()
+		return nil
+	})
 	g.Go(func() error {
 		err := n.feed.Subscribe(gctx, func(ev feed.Event) {
 			if ev.Type == feed.EventReset {

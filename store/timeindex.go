@@ -77,8 +77,32 @@ func (d *DB) IndexCheckpointTimes(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	var keys [][]byte
+	// Index keys are written in batches while the scan goes on, so the
+	// first build over a large store holds one batch in memory, not one
+	// key per record. The mark is the scan's read version, written with
+	// the last batch: every record version up to it has been indexed.
 	var readTs uint64
+	var batch [][]byte
+	wrote := false
+	flush := func(last bool) error {
+		if len(batch) == 0 && (!last || !wrote) {
+			return nil
+		}
+		keys := batch
+		batch = nil
+		wrote = true
+		return d.commitGossip(ctx, "checkpoint_time_index", func(txn *badger.Txn) error {
+			for _, k := range keys {
+				if err := txn.Set(k, nil); err != nil {
+					return err
+				}
+			}
+			if last {
+				return txn.Set([]byte(checkpointTimeMark), binary.BigEndian.AppendUint64(nil, readTs))
+			}
+			return nil
+		}, nil)
+	}
 	err := d.view("checkpoint_time_scan", func(txn *badger.Txn) error {
 		readTs = txn.ReadTs()
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(checkpointPrefix), SinceTs: mark})
@@ -89,35 +113,27 @@ func (d *DB) IndexCheckpointTimes(ctx context.Context) error {
 			}
 			key := it.Item().KeyCopy(nil)
 			rec, ok, err := getCheckpoint(txn, key)
-			if err != nil || !ok {
+			if err != nil {
 				return err
 			}
+			if !ok {
+				continue
+			}
 			h := key[len(checkpointPrefix) : len(checkpointPrefix)+sha256.Size]
-			keys = append(keys, checkpointTimeKey(h, rec.FirstSeen, rec.Size, rec.Root))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("indexing checkpoints by time: %w", err)
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), timeIndexBatch)
-		batch := keys[:n]
-		keys = keys[n:]
-		last := len(keys) == 0
-		if err := d.commitGossip(ctx, "checkpoint_time_index", func(txn *badger.Txn) error {
-			for _, k := range batch {
-				if err := txn.Set(k, nil); err != nil {
+			batch = append(batch, checkpointTimeKey(h, rec.FirstSeen, rec.Size, rec.Root))
+			if len(batch) == timeIndexBatch {
+				if err := flush(false); err != nil {
 					return err
 				}
 			}
-			if last {
-				return txn.Set([]byte(checkpointTimeMark), binary.BigEndian.AppendUint64(nil, readTs))
-			}
-			return nil
-		}, nil); err != nil {
-			return fmt.Errorf("indexing checkpoints by time: %w", err)
 		}
+		return nil
+	})
+	if err == nil {
+		err = flush(true)
+	}
+	if err != nil {
+		return fmt.Errorf("indexing checkpoints by time: %w", err)
 	}
 	// With nothing to index the mark stays: a query must not write.
 	return nil
