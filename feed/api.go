@@ -45,8 +45,9 @@ func (f *Feed) Handler() http.Handler {
 //
 //	GET /v1/logs
 //	GET /v1/logs/{logID}/checkpoint[?k=N]
-//	GET /v1/logs/{logID}/checkpoints[?from=SIZE&limit=N]
-//	GET /v1/evidence
+//	GET /v1/logs/{logID}/checkpoints[?from=SIZE|since=T&until=T&cursor=C][&limit=N&witness=NAME]
+//	GET /v1/evidence[?since=T&until=T&log=ID&kind=K&witness=NAME&after=ID&limit=N]
+//	GET /v1/export?since=T&until=T&format=jsonl|csv
 //	GET /v1/evidence/{id}[?format=json|raw]
 //	GET /v1/suspicions[?open=true|false&after=ID&limit=N]
 //	GET /v1/peers
@@ -60,6 +61,7 @@ func (f *Feed) Register(mux *http.ServeMux) {
 	f.route(mux, "GET /v1/logs/{logID}/checkpoints", "checkpoints", f.serveHistory)
 	f.route(mux, "GET /v1/evidence", "evidence_list", f.serveEvidenceList)
 	f.route(mux, "GET /v1/evidence/{id}", "evidence", f.serveEvidence)
+	f.route(mux, "GET /v1/export", "export", f.serveExport)
 	f.route(mux, "GET /v1/suspicions", "suspicions", f.serveSuspicions)
 	f.route(mux, "GET /v1/peers", "peers", f.servePeers)
 	f.route(mux, "GET /v1/witnesses", "witnesses", f.serveWitnesses)
@@ -448,6 +450,9 @@ type HistoryEntry struct {
 	CheckpointSummary
 	// Note is the signed note with the cosignatures the node holds.
 	Note string `json:"note"`
+	// FirstSeen is when this node first saw the checkpoint (queries by
+	// time only).
+	FirstSeen *time.Time `json:"first_seen,omitempty"`
 }
 
 // HistoryResponse is the body of GET /v1/logs/{logID}/checkpoints.
@@ -459,57 +464,9 @@ type HistoryResponse struct {
 	Checkpoints []HistoryEntry `json:"checkpoints"`
 	// Next is the from of the next page, absent on the last page.
 	Next *uint64 `json:"next,omitempty"`
-}
-
-func (f *Feed) serveHistory(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var from uint64
-	if s := q.Get("from"); s != "" || q.Has("from") {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || strconv.FormatUint(n, 10) != s {
-			f.fail(w, r, http.StatusBadRequest, fmt.Errorf("bad from: %q is not a tree size (a non-negative decimal integer)", s))
-			return
-		}
-		from = n
-	}
-	limit := DefaultHistoryLimit
-	if s := q.Get("limit"); s != "" || q.Has("limit") {
-		n, err := parseCount(s)
-		if err == nil && (n < 1 || n > MaxHistoryLimit) {
-			err = fmt.Errorf("%d is not between 1 and %d", n, MaxHistoryLimit)
-		}
-		if err != nil {
-			f.fail(w, r, http.StatusBadRequest, fmt.Errorf("bad limit: %v", err))
-			return
-		}
-		limit = n
-	}
-	idx := f.views.roster()
-	l, ok := idx.byID[r.PathValue("logID")]
-	if !ok {
-		f.fail(w, r, http.StatusNotFound, fmt.Errorf("unknown log: no log in the roster has ID %s", r.PathValue("logID")))
-		return
-	}
-	entries, next, err := f.views.history(r.Context(), idx, l, from, limit)
-	if err != nil {
-		f.log.Warn("feed: reading history", "origin", l.Origin, "err", err)
-		f.fail(w, r, http.StatusServiceUnavailable, errors.New("reading checkpoints failed; try again"))
-		return
-	}
-	resp := HistoryResponse{Origin: l.Origin, LogID: tlog.LogID(l.Origin), Checkpoints: []HistoryEntry{}}
-	for _, e := range entries {
-		resp.Checkpoints = append(resp.Checkpoints, HistoryEntry{CheckpointSummary: summarize(e), Note: string(e.note)})
-	}
-	if next != 0 {
-		resp.Next = &next
-		w.Header().Set("Link", fmt.Sprintf(`</v1/logs/%s/checkpoints?from=%d&limit=%d>; rel="next"`, resp.LogID, next, limit))
-	}
-	f.writeJSON(w, r, checkpointMaxAge, true, resp)
-}
-
-// EvidenceList is the body of GET /v1/evidence.
-type EvidenceList struct {
-	Evidence []Evidence `json:"evidence"`
+	// NextCursor is the cursor of the next page of a query by time,
+	// absent on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // EvidenceDetail is the JSON body of GET /v1/evidence/{id}.
@@ -519,22 +476,6 @@ type EvidenceDetail struct {
 	FileSHA256 string `json:"file_sha256"`
 	// File is the raw evidence file (base64 in JSON); ?format=raw serves it as is.
 	File []byte `json:"file"`
-}
-
-func (f *Feed) serveEvidenceList(w http.ResponseWriter, r *http.Request) {
-	list, err := f.src.Evidence(r.Context())
-	if err != nil {
-		f.log.Warn("feed: listing evidence", "err", err)
-		f.fail(w, r, http.StatusServiceUnavailable, errors.New("reading evidence failed; try again"))
-		return
-	}
-	for i := range list {
-		list[i].LogID = tlog.LogID(list[i].Origin)
-	}
-	if list == nil {
-		list = []Evidence{}
-	}
-	f.writeJSON(w, r, listMaxAge, true, EvidenceList{Evidence: list})
 }
 
 // validEvidenceID accepts what evidence IDs are made of (hex digests,

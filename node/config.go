@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigilnet/vigil/notify"
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/store"
 )
@@ -43,6 +44,8 @@ type Config struct {
 	Witness WitnessConfig `yaml:"witness"`
 	// Feed configures the read API and dashboard (tokens, CORS).
 	Feed FeedConfig `yaml:"feed"`
+	// Alerts configures webhook notifications (docs/operations.md).
+	Alerts notify.Config `yaml:"alerts"`
 	// Gossip configures the libp2p gossip network and the log follower.
 	Gossip GossipConfig `yaml:"gossip"`
 	// LogLevel is debug, info, warn or error.
@@ -289,6 +292,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.validateMonitoring(); err != nil {
+		return err
+	}
+	if err := c.Alerts.Validate(); err != nil {
 		return err
 	}
 	switch c.LogLevel {

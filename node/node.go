@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigilnet/vigil/gossip"
+	"github.com/vigilnet/vigil/notify"
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/store"
 	"github.com/vigilnet/vigil/witness"
@@ -53,6 +54,8 @@ type Node struct {
 	sigs *gossip.SignatureCache
 	// conns bounds the HTTP listener's connections.
 	conns *connLimiter
+	// notifier sends alerts.webhooks notifications (nil without webhooks).
+	notifier *notify.Notifier
 	nodeFeed
 	nodeGossip
 	nodeLists
@@ -137,6 +140,9 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		n.mountWitness()
 	}
 	if err := n.mountFeed(); err != nil {
+		return nil, err
+	}
+	if err := n.startNotify(); err != nil {
 		return nil, err
 	}
 	if err := n.startGossip(); err != nil {
@@ -250,6 +256,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.runMetricsListener(gctx, g)
 	g.Go(func() error { return n.runLogLists(gctx) })
 	g.Go(func() error { return n.runFeed(gctx) })
+	g.Go(func() error { return n.runNotify(gctx) })
 	g.Go(func() error { return n.runGossip(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()

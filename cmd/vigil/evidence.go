@@ -168,16 +168,25 @@ func (s dbEvidence) file(ctx context.Context, id string) ([]byte, error) {
 
 type feedEvidence struct{ c *feedClient }
 
+// list reads every page of /v1/evidence.
 func (s feedEvidence) list(ctx context.Context) ([]feed.Evidence, error) {
-	b, err := s.c.get(ctx, "/v1/evidence")
-	if err != nil {
-		return nil, err
+	var out []feed.Evidence
+	path := "/v1/evidence"
+	for {
+		b, err := s.c.get(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		var l feed.EvidenceList
+		if err := json.Unmarshal(b, &l); err != nil {
+			return nil, fmt.Errorf("decoding /v1/evidence: %w", err)
+		}
+		out = append(out, l.Evidence...)
+		if l.Next == "" {
+			return out, nil
+		}
+		path = "/v1/evidence?after=" + url.QueryEscape(l.Next)
 	}
-	var l feed.EvidenceList
-	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, fmt.Errorf("decoding /v1/evidence: %w", err)
-	}
-	return l.Evidence, nil
 }
 
 func (s feedEvidence) file(ctx context.Context, id string) ([]byte, error) {

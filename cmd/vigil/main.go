@@ -53,6 +53,7 @@ func commands() map[string]command {
 		"status":         {"print a node's logs: size, cosigners, freshness, evidence, contested state (exit 1 contested, 2 unreadable, 3 stale)", runStatus},
 		"checkpoint":     {"print a log's newest checkpoint with at least k cosignatures", runCheckpoint},
 		"evidence":       {"list, show or export the split-view evidence a node holds", runEvidence},
+		"export":         {"save a node's record of a period (checkpoints, witness availability, evidence) as JSON Lines or CSV", runExport},
 		"verify":         {"check an evidence file offline against a roster: exit 0 valid, 1 invalid", runVerify},
 	}
 }

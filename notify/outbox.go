@@ -1,0 +1,49 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Outbox is the durable queue of deliveries; *store.DB implements it
+// (store/outbox.go). Puts and deletes must be durable when they return.
+type Outbox interface {
+	OutboxPut(ctx context.Context, items map[string][]byte) error
+	OutboxDelete(ctx context.Context, key string) error
+	OutboxScan(ctx context.Context, fn func(key string, v []byte) error) error
+}
+
+// delivery is one notification for one webhook. The webhook is named by
+// its URL; its secret stays in the configuration, out of the store.
+type delivery struct {
+	key       string
+	URL       string    `json:"url"`
+	ID        string    `json:"id"`
+	Event     string    `json:"event"`
+	Body      []byte    `json:"body"` // the exact bytes signed and sent
+	Attempts  int       `json:"attempts"`
+	Created   time.Time `json:"created"`
+	Next      time.Time `json:"next"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// deliveryKey orders deliveries by creation: zero-padded nanoseconds and
+// a per-process sequence number.
+func deliveryKey(created time.Time, seq uint64) string {
+	return fmt.Sprintf("%020d-%010d", created.UnixNano(), seq)
+}
+
+func (d *delivery) encode() []byte {
+	b, _ := json.Marshal(d)
+	return b
+}
+
+func decodeDelivery(key string, v []byte) (*delivery, error) {
+	d := &delivery{key: key}
+	if err := json.Unmarshal(v, d); err != nil {
+		return nil, fmt.Errorf("outbox item %s: %w", key, err)
+	}
+	return d, nil
+}
