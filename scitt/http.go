@@ -67,6 +67,8 @@ func NewHandler(s *Service, opts HandlerOptions) *Handler {
 	// Both cost CPU per request (a receipt signature, a scan of the audit
 	// trail), so they share the per-client limit with registrations.
 	h.handle("GET /entries/{id}", "entry", h.limited(h.entry))
+	h.handle("GET /entries/{id}/witnessed-receipt", "witnessed-receipt", h.limited(h.witnessedReceipt))
+	h.handle("GET /entries/{id}/tlog-proof", "tlog-proof", h.limited(h.tlogProof))
 	h.handle("GET /audit", "audit", h.limited(h.auditQuery))
 	h.handle("GET /checkpoint", "checkpoint", h.checkpoint)
 	h.handle("GET /tile/{rest...}", "tile", h.tile)
