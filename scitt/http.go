@@ -183,7 +183,9 @@ func (h *Handler) key(w http.ResponseWriter, r *http.Request) error {
 }
 
 // TransparencyConfiguration is the (vendor-specific) body of
-// /.well-known/transparency-configuration (SCRAPI -05).
+// /.well-known/transparency-configuration (SCRAPI -05). Algorithms are
+// those accepted for signed statements, ReceiptAlgorithms the one receipts
+// are signed with.
 type TransparencyConfiguration struct {
 	Issuer               string   `cbor:"issuer"`
 	Origin               string   `cbor:"origin"`
@@ -191,6 +193,7 @@ type TransparencyConfiguration struct {
 	KeysEndpoint         string   `cbor:"scitt_keys"`
 	CheckpointEndpoint   string   `cbor:"checkpoint"`
 	Algorithms           []string `cbor:"supported_signature_algorithms"`
+	ReceiptAlgorithms    []string `cbor:"receipt_signature_algorithms"`
 	VDS                  []int    `cbor:"receipt_vds"`
 	Kinds                []string `cbor:"statement_content_types"`
 }
@@ -199,7 +202,7 @@ func (h *Handler) configuration(w http.ResponseWriter, r *http.Request) error {
 	c := TransparencyConfiguration{
 		Issuer: h.s.ReceiptKey().Name, Origin: h.s.Origin(),
 		RegistrationEndpoint: "/entries", KeysEndpoint: "/.well-known/scitt-keys", CheckpointEndpoint: "/checkpoint",
-		Algorithms: []string{"EdDSA"}, VDS: []int{1},
+		Algorithms: statementAlgorithms, ReceiptAlgorithms: []string{h.s.ReceiptKey().Algorithm().String()}, VDS: []int{1},
 	}
 	for _, k := range Kinds {
 		c.Kinds = append(c.Kinds, k.ContentType())
