@@ -171,12 +171,11 @@ func TestWitnessedReceiptAfterGrowth(t *testing.T) {
 	// Every checkpoint survives a restart: the same first witnessed
 	// checkpoint is served.
 	stop(t, svc, srv)
-	svc, srv = e.startWith(t, cfg, scitt.HandlerOptions{SyncWait: 10 * time.Second})
+	_, srv = e.startWith(t, cfg, scitt.HandlerOptions{SyncWait: 10 * time.Second})
 	restarted := fetchWitnessed(t, srv.URL+loc+"/witnessed-receipt")
 	if string(restarted.Checkpoint) != string(first.Checkpoint) {
 		t.Errorf("after a restart the first witnessed checkpoint is\n%s\nwant\n%s", restarted.Checkpoint, first.Checkpoint)
 	}
-	_ = svc
 
 	// Unknown entries and bad options.
 	if r := do(t, "GET", srv.URL+"/entries/"+strings.Repeat("ab", 32)+"/witnessed-receipt", "", nil); r.code != 404 || r.problem == nil {
