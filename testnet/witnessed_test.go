@@ -11,12 +11,12 @@ import (
 	"github.com/vigilnet/vigil/testnet"
 )
 
-// TestWitnessedReceiptTestnet registers a statement with the transparency
+// TestWitnessedReceiptSoak registers a statement with the transparency
 // service of a witnessed test network, grows the service's log by a few
 // hundred entries (10,000 under VIGIL_SOAK=1), and checks the statement's
 // witnessed receipt against the latest witnessed checkpoint, and its
 // tlog-proof, offline with the roster.
-func TestWitnessedReceiptTestnet(t *testing.T) {
+func TestWitnessedReceiptSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("network scenario")
 	}
