@@ -67,6 +67,8 @@ func NewHandler(s *Service, opts HandlerOptions) *Handler {
 	// Both cost CPU per request (a receipt signature, a scan of the audit
 	// trail), so they share the per-client limit with registrations.
 	h.handle("GET /entries/{id}", "entry", h.limited(h.entry))
+	h.handle("GET /entries/{id}/witnessed-receipt", "witnessed-receipt", h.limited(h.witnessedReceipt))
+	h.handle("GET /entries/{id}/tlog-proof", "tlog-proof", h.limited(h.tlogProof))
 	h.handle("GET /audit", "audit", h.limited(h.auditQuery))
 	h.handle("GET /checkpoint", "checkpoint", h.checkpoint)
 	h.handle("GET /tile/{rest...}", "tile", h.tile)
@@ -181,7 +183,9 @@ func (h *Handler) key(w http.ResponseWriter, r *http.Request) error {
 }
 
 // TransparencyConfiguration is the (vendor-specific) body of
-// /.well-known/transparency-configuration (SCRAPI -05).
+// /.well-known/transparency-configuration (SCRAPI -05). Algorithms are
+// those accepted for signed statements, ReceiptAlgorithms the one receipts
+// are signed with.
 type TransparencyConfiguration struct {
 	Issuer               string   `cbor:"issuer"`
 	Origin               string   `cbor:"origin"`
@@ -189,6 +193,7 @@ type TransparencyConfiguration struct {
 	KeysEndpoint         string   `cbor:"scitt_keys"`
 	CheckpointEndpoint   string   `cbor:"checkpoint"`
 	Algorithms           []string `cbor:"supported_signature_algorithms"`
+	ReceiptAlgorithms    []string `cbor:"receipt_signature_algorithms"`
 	VDS                  []int    `cbor:"receipt_vds"`
 	Kinds                []string `cbor:"statement_content_types"`
 }
@@ -197,7 +202,7 @@ func (h *Handler) configuration(w http.ResponseWriter, r *http.Request) error {
 	c := TransparencyConfiguration{
 		Issuer: h.s.ReceiptKey().Name, Origin: h.s.Origin(),
 		RegistrationEndpoint: "/entries", KeysEndpoint: "/.well-known/scitt-keys", CheckpointEndpoint: "/checkpoint",
-		Algorithms: []string{"EdDSA"}, VDS: []int{1},
+		Algorithms: statementAlgorithms, ReceiptAlgorithms: []string{h.s.ReceiptKey().Algorithm().String()}, VDS: []int{1},
 	}
 	for _, k := range Kinds {
 		c.Kinds = append(c.Kinds, k.ContentType())

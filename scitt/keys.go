@@ -2,6 +2,7 @@ package scitt
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -33,21 +34,30 @@ func GenerateKey(rand io.Reader, name string) (skey, vkey string, err error) {
 	return note.GenerateKey(rand, name)
 }
 
-// PrivateKey is an Ed25519 signing key with a name (issuer or service identity).
+// PrivateKey is a signing key with a name (issuer or service identity):
+// Ed25519 (Key), or for receipt keys P-256 (EC, see GenerateES256Key).
 type PrivateKey struct {
 	Name string
 	Key  ed25519.PrivateKey
+	// EC, if set, makes this a P-256 key signing with ES256; Key is then nil.
+	EC *ecdsa.PrivateKey
 }
 
-// PublicKey is an Ed25519 verification key with a name.
+// PublicKey is a verification key with a name: Ed25519 (Key) or P-256 (EC).
 type PublicKey struct {
 	Name string
 	Key  ed25519.PublicKey
+	// EC, if set, makes this a P-256 key verifying ES256; Key is then nil.
+	EC *ecdsa.PublicKey
 }
 
-// ParsePrivateKey decodes a PRIVATE+KEY+... string.
+// ParsePrivateKey decodes a PRIVATE+KEY+... string (Ed25519) or an
+// ES256+PRIVATE+KEY+... string (P-256, GenerateES256Key).
 func ParsePrivateKey(s string) (*PrivateKey, error) {
 	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, es256PrivatePrefix) {
+		return parseES256PrivateKey(s)
+	}
 	if _, err := note.NewSigner(s); err != nil {
 		return nil, fmt.Errorf("parsing private key: %w", err)
 	}
@@ -62,9 +72,13 @@ func ParsePrivateKey(s string) (*PrivateKey, error) {
 	return &PrivateKey{Name: parts[2], Key: ed25519.NewKeyFromSeed(raw[1:])}, nil
 }
 
-// ParsePublicKey decodes a <name>+<hash>+<base64> verifier key string.
+// ParsePublicKey decodes a <name>+<hash>+<base64> verifier key string
+// (Ed25519) or a <name>+es256+<base64 SPKI> one (P-256).
 func ParsePublicKey(s string) (*PublicKey, error) {
 	s = strings.TrimSpace(s)
+	if k, ok, err := parseES256PublicKey(s); ok {
+		return k, err
+	}
 	if _, err := note.NewVerifier(s); err != nil {
 		return nil, fmt.Errorf("parsing public key: %w", err)
 	}
@@ -81,6 +95,9 @@ func ParsePublicKey(s string) (*PublicKey, error) {
 
 // Public returns the public half of k.
 func (k *PrivateKey) Public() *PublicKey {
+	if k.EC != nil {
+		return &PublicKey{Name: k.Name, EC: &k.EC.PublicKey}
+	}
 	return &PublicKey{Name: k.Name, Key: k.Key.Public().(ed25519.PublicKey)}
 }
 
@@ -89,6 +106,9 @@ func (k *PrivateKey) KID() []byte { return k.Public().KID() }
 
 // String returns the verifier-key encoding of k.
 func (k *PublicKey) String() string {
+	if k.EC != nil {
+		return k.es256String()
+	}
 	h := sha256.New()
 	h.Write([]byte(k.Name))
 	h.Write([]byte{'\n', algEd25519})
@@ -121,6 +141,13 @@ var (
 
 // KID returns the RFC 9679 COSE Key Thumbprint (SHA-256) of k.
 func (k *PublicKey) KID() []byte {
+	if k.EC != nil {
+		kid, err := ES256KID(k.EC)
+		if err != nil {
+			panic(err) // EC keys are P-256 by construction
+		}
+		return kid
+	}
 	b, err := coreEnc.Marshal(coseKey{Kty: 1, Crv: 6, X: k.Key})
 	if err != nil {
 		panic(err) // cannot happen for fixed types
@@ -129,8 +156,12 @@ func (k *PublicKey) KID() []byte {
 	return sum[:]
 }
 
-// COSEKey returns k as a CBOR-encoded COSE_Key with kid and alg EdDSA.
+// COSEKey returns k as a CBOR-encoded COSE_Key with kid and alg (EdDSA,
+// or ES256 for a P-256 key).
 func (k *PublicKey) COSEKey() []byte {
+	if k.EC != nil {
+		return k.es256COSEKey()
+	}
 	b, err := coreEnc.Marshal(coseKey{Kty: 1, KID: k.KID(), Alg: -8, Crv: 6, X: k.Key})
 	if err != nil {
 		panic(err)
@@ -138,8 +169,12 @@ func (k *PublicKey) COSEKey() []byte {
 	return b
 }
 
-// ParseCOSEKey decodes an OKP Ed25519 COSE_Key. The returned key has no name.
+// ParseCOSEKey decodes an OKP Ed25519 or EC2 P-256 COSE_Key. The returned
+// key has no name.
 func ParseCOSEKey(b []byte) (*PublicKey, error) {
+	if k, ok, err := parseEC2COSEKey(b); ok {
+		return k, err
+	}
 	var ck coseKey
 	if err := strictDec.Unmarshal(b, &ck); err != nil {
 		return nil, fmt.Errorf("decoding COSE_Key: %w", err)

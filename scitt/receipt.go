@@ -52,13 +52,13 @@ func BuildReceipt(key *PrivateKey, sub string, p InclusionProof, root []byte) ([
 	}
 	msg := cose.NewSign1Message()
 	h := msg.Headers.Protected
-	h.SetAlgorithm(cose.AlgorithmEdDSA)
+	h.SetAlgorithm(key.Algorithm())
 	h[labelKID] = key.KID()
 	h[labelVDS] = vdsRFC9162
 	h[labelCWTClaims] = map[int64]any{claimIss: key.Name, claimSub: sub}
 	msg.Headers.Unprotected[labelVDP] = map[int64]any{-1: [][]byte{pb}}
 	msg.Payload = root
-	signer, err := cose.NewSigner(cose.AlgorithmEdDSA, key.Key)
+	signer, err := key.coseSigner()
 	if err != nil {
 		return nil, err
 	}
@@ -88,8 +88,8 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 	}
 	p := msg.Headers.Protected
 	alg, err := p.Algorithm()
-	if err != nil || alg != cose.AlgorithmEdDSA {
-		return nil, invalid("alg must be EdDSA")
+	if err != nil || !receiptAlgorithm(alg) {
+		return nil, invalid("alg must be EdDSA or ES256")
 	}
 	if v, ok := p[labelVDS].(int64); !ok || v != vdsRFC9162 {
 		return nil, invalid("vds (395) must be 1 (RFC9162_SHA256)")
@@ -162,7 +162,10 @@ func (r *Receipt) Verify(entry []byte, key *PublicKey) error {
 	if err != nil {
 		return invalid("inclusion proof: %v", err)
 	}
-	v, err := cose.NewVerifier(cose.AlgorithmEdDSA, key.Key)
+	if alg, _ := r.msg.Headers.Protected.Algorithm(); alg != key.Algorithm() {
+		return invalid("receipt alg %v, the key's is %v", alg, key.Algorithm())
+	}
+	v, err := key.coseVerifier()
 	if err != nil {
 		return err
 	}

@@ -138,6 +138,9 @@ type Service struct {
 	closeErr  error
 
 	proofs *proofCache
+	// checkpoints keeps every published checkpoint (witnessed receipts).
+	checkpoints *checkpointStore
+	witnessState
 }
 
 // entry is the state of one registered (or registering) statement.
@@ -208,6 +211,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			if s.db != nil {
 				s.db.Close()
 			}
+			if s.checkpoints != nil {
+				s.checkpoints.close()
+			}
 		}
 	}()
 
@@ -248,7 +254,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("starting log: %w", err)
 	}
 	s.proofs = newProofCache(s.reader.ReadTile)
-	s.pubs = newPublications(s.reader.ReadCheckpoint, s.origin)
+	if s.checkpoints, err = openCheckpointStore(filepath.Join(cfg.Dir, "checkpoints"), s.origin); err != nil {
+		return nil, err
+	}
+	s.pubs = newPublications(s.recordCheckpoints(s.reader.ReadCheckpoint), s.origin)
 	go s.pubs.run(s.ctx, 10*time.Millisecond)
 	if err := s.restore(ctx); err != nil {
 		return nil, err
@@ -303,6 +312,9 @@ func (s *Service) close(ctx context.Context) error {
 	s.wg.Wait()
 	s.cancel()
 	if err2 := s.audit.Close(); err == nil {
+		err = err2
+	}
+	if err2 := s.checkpoints.close(); err == nil {
 		err = err2
 	}
 	if s.db != nil {

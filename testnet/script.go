@@ -42,12 +42,13 @@ var scriptOps = map[string][2]int{
 	"wait-evidence": {0, 1},
 	"register":      {1, 1},
 	"wait-cosigned": {0, 1},
+	"witnessed":     {0, 0},
 }
 
 // NeedsTransparencyService reports whether st acts on the transparency
 // service, which a network without one cannot run.
 func NeedsTransparencyService(st Step) bool {
-	return st.Op == "register" || st.Op == "wait-cosigned"
+	return st.Op == "register" || st.Op == "wait-cosigned" || st.Op == "witnessed"
 }
 
 // maxRegister bounds one register step: the testnet shows witnessing, it
@@ -107,6 +108,10 @@ func registerCount(s string) (int, error) {
 //	                           show who cosigned the checkpoint covering them
 //	wait-cosigned [TIMEOUT]    until every running member serves that
 //	                           checkpoint with a quorum of cosignatures
+//	witnessed                  fetch the first registered statement's
+//	                           witnessed receipt (against the latest
+//	                           witnessed checkpoint) and tlog-proof, and
+//	                           verify both offline with the roster
 //	say TEXT                   print TEXT
 func ParseScript(src []byte) ([]Step, error) {
 	var steps []Step
@@ -324,6 +329,8 @@ func (s *Scenario) step(ctx context.Context, st Step) error {
 			return err
 		}
 		return s.register(ctx, k)
+	case "witnessed":
+		return s.witnessedReceipts(ctx)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -46,6 +47,7 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 	syncWait := fs.Duration("sync-wait", 2*time.Second, "how long POST /entries waits for a receipt before answering 303")
 	initKeys := fs.Bool("init", false, "create the keys (if absent), print the verifier keys and exit")
 	origin := fs.String("origin", "", "with --init: the log origin and service identity, e.g. example.com/log")
+	receiptAlg := fs.String("receipt-alg", "eddsa", "with --init: the receipt key's algorithm, eddsa (Ed25519) or es256 (P-256)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
@@ -67,7 +69,16 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 			fmt.Fprintln(env.stderr, "vigil log: --init needs --origin")
 			return errUsage
 		}
-		return initLogKeys(env, *data, *keyPath, *receiptKeyPath, *origin)
+		gen := scitt.GenerateKey
+		switch *receiptAlg {
+		case "eddsa":
+		case "es256":
+			gen = scitt.GenerateES256Key
+		default:
+			fmt.Fprintln(env.stderr, "vigil log: --receipt-alg must be eddsa or es256")
+			return errUsage
+		}
+		return initLogKeys(env, *data, *keyPath, *receiptKeyPath, *origin, gen)
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(*logLevel))
@@ -192,6 +203,11 @@ func readPrivateKey(path string) (*scitt.PrivateKey, error) {
 // writeNewKey writes a fresh key named name to path (0600) and its verifier
 // key to path.pub, unless path exists. It returns the verifier key.
 func writeNewKey(path, name string) (string, error) {
+	return writeNewKeyWith(path, name, scitt.GenerateKey)
+}
+
+// writeNewKeyWith is writeNewKey with the key generator given.
+func writeNewKeyWith(path, name string, generate func(io.Reader, string) (string, string, error)) (string, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		k, err := scitt.ParsePrivateKey(string(b))
 		if err != nil {
@@ -199,7 +215,7 @@ func writeNewKey(path, name string) (string, error) {
 		}
 		return k.Public().String(), nil
 	}
-	skey, vkey, err := scitt.GenerateKey(rand.Reader, name)
+	skey, vkey, err := generate(rand.Reader, name)
 	if err != nil {
 		return "", err
 	}
@@ -220,7 +236,7 @@ func writeNewKey(path, name string) (string, error) {
 	return vkey, os.WriteFile(path+".pub", []byte(vkey+"\n"), 0o644)
 }
 
-func initLogKeys(env *cliEnv, data, keyPath, receiptKeyPath, origin string) error {
+func initLogKeys(env *cliEnv, data, keyPath, receiptKeyPath, origin string, receiptKey func(io.Reader, string) (string, string, error)) error {
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return err
 	}
@@ -228,7 +244,7 @@ func initLogKeys(env *cliEnv, data, keyPath, receiptKeyPath, origin string) erro
 	if err != nil {
 		return fmt.Errorf("log key: %w", err)
 	}
-	rV, err := writeNewKey(receiptKeyPath, origin)
+	rV, err := writeNewKeyWith(receiptKeyPath, origin, receiptKey)
 	if err != nil {
 		return fmt.Errorf("receipt key: %w", err)
 	}

@@ -50,6 +50,7 @@ func commands() map[string]command {
 		"log":            {"run a standalone SCITT transparency service on Tessera", runLog},
 		"submit":         {"sign a statement, register it with a transparency service, save the receipt", runSubmit},
 		"verify-receipt": {"verify a COSE receipt for a statement offline", runVerifyReceipt},
+		"verify-proof":   {"verify a C2SP tlog-proof offline against a tlog-policy (log key, witness quorum)", runVerifyProof},
 		"status":         {"print a node's logs: size, cosigners, freshness, evidence, contested state (exit 1 contested, 2 unreadable, 3 stale)", runStatus},
 		"checkpoint":     {"print a log's newest checkpoint with at least k cosignatures", runCheckpoint},
 		"evidence":       {"list, show or export the split-view evidence a node holds", runEvidence},

@@ -13,11 +13,14 @@ import (
 // runVerifyReceipt checks a receipt for a statement offline.
 // Exit 0: valid; 1: invalid (with the reason); 2: usage.
 func runVerifyReceipt(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "verify-receipt", "STATEMENT RECEIPT --log-key VKEY\n"+
+	fs := newFlagSet(env, "verify-receipt", "STATEMENT RECEIPT --log-key VKEY [--roster POLICY]\n"+
 		"  VKEY is the service's receipt verifier key, name+hash+base64 (as printed by vigil log --init),\n"+
 		"  given literally or as a file holding it, or a file holding the CBOR COSE_Key from\n"+
-		"  /.well-known/scitt-keys/{kid} (then the receipt issuer is not checked)")
+		"  /.well-known/scitt-keys/{kid} (then the receipt issuer is not checked).\n"+
+		"  With --roster, RECEIPT is a witnessed receipt (GET /entries/{id}/witnessed-receipt) and its\n"+
+		"  checkpoint must carry the log's signature and the witness quorum of POLICY (a C2SP tlog-policy)")
 	logKey := fs.String("log-key", "", "receipt verifier key (string or file)")
+	rosterPath := fs.String("roster", "", "tlog-policy with the log's and witnesses' keys: verify a witnessed receipt")
 	// Accept flags before, between or after the two positional arguments.
 	var pos []string
 	for {
@@ -45,6 +48,9 @@ func runVerifyReceipt(ctx context.Context, env *cliEnv, args []string) error {
 	rcpt, err := os.ReadFile(pos[1])
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if *rosterPath != "" {
+		return verifyWitnessed(env, stmt, rcpt, key, *rosterPath)
 	}
 	if err := scitt.VerifyReceipt(stmt, rcpt, key); err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("invalid: %w", err)}
