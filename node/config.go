@@ -151,6 +151,11 @@ type WitnessConfig struct {
 	// load, for more cosignatures to share one sync; 0 means the default
 	// (store.DefaultCommitLinger, 500µs), negative means never wait.
 	CommitLinger time.Duration `yaml:"commit_linger"`
+	// CosignatureTypes picks the cosigning keys add-checkpoint signs with:
+	// ed25519 (cosignature/v1, 0x04), mldsa (ML-DSA-44 subtree/v1, 0x06)
+	// or both. Empty means both (Keys.Signers: Ed25519 alone for a keys
+	// directory without witness-mldsa.key).
+	CosignatureTypes string `yaml:"cosignature_types"`
 }
 
 // DefaultConfig returns the configuration used when no file is given.
@@ -221,6 +226,11 @@ func (c Config) Validate() error {
 		return errors.New("config: store high_watermark_mb must not be below low_watermark_mb")
 	case c.Witness.RatePerLog < 0 || c.Witness.Burst < 0:
 		return errors.New("config: witness rate_per_log and burst must not be negative")
+	}
+	switch c.Witness.CosignatureTypes {
+	case "", CosignBoth, CosignEd25519, CosignMLDSA:
+	default:
+		return fmt.Errorf("config: witness cosignature_types %q is not ed25519, mldsa or both", c.Witness.CosignatureTypes)
 	}
 	if err := c.HTTP.validate(); err != nil {
 		return err

@@ -107,10 +107,16 @@ type Cosigned struct {
 	Note []byte
 }
 
-// Config configures a Witness. Signer, Logs and Store are required.
+// Config configures a Witness. Signer or Signers, Logs and Store are
+// required.
 type Config struct {
 	// Signer produces the witness's cosignatures (cosignature/v1).
 	Signer note.Signer
+	// Signers are further cosigning keys under the same cosigner name (an
+	// ML-DSA-44 key beside the Ed25519 one): add-checkpoint returns one
+	// line per key, Signer's first. SPEC (tlog-witness): a witness may
+	// return several cosignature lines.
+	Signers []note.Signer
 	Logs   LogDirectory
 	Store  StateStore
 	// History, if set, is what the node knows this witness's key cosigned
@@ -133,6 +139,7 @@ type Config struct {
 // Witness co-signs checkpoints consistent with everything it cosigned before.
 type Witness struct {
 	cfg     Config
+	signers []note.Signer
 	log     *slog.Logger
 	limits  *limiters
 	metrics *Metrics
@@ -143,7 +150,12 @@ type Witness struct {
 
 // New returns a Witness.
 func New(cfg Config) (*Witness, error) {
-	if cfg.Signer == nil || cfg.Logs == nil || cfg.Store == nil {
+	var signers []note.Signer
+	if cfg.Signer != nil {
+		signers = append(signers, cfg.Signer)
+	}
+	signers = append(signers, cfg.Signers...)
+	if len(signers) == 0 || cfg.Logs == nil || cfg.Store == nil {
 		return nil, errors.New("witness: Signer, Logs and Store are required")
 	}
 	lg := cfg.Logger
@@ -152,6 +164,7 @@ func New(cfg Config) (*Witness, error) {
 	}
 	return &Witness{
 		cfg:           cfg,
+		signers:       signers,
 		log:           lg,
 		limits:        newLimiters(cfg.Limits),
 		metrics:       newMetrics(),
@@ -212,7 +225,7 @@ func (w *Witness) add(ctx context.Context, req *AddCheckpointRequest) ([]byte, e
 	// Cosign before the state update so signing runs in parallel across
 	// requests; the signature is released only if the update commits.
 	n.UnverifiedSigs = nil
-	cosigned, err := note.Sign(n, w.cfg.Signer)
+	cosigned, err := note.Sign(n, w.signers...)
 	if err != nil {
 		return nil, fmt.Errorf("cosigning: %w", err)
 	}
@@ -252,7 +265,7 @@ func (w *Witness) add(ctx context.Context, req *AddCheckpointRequest) ([]byte, e
 	if w.cfg.AfterCosign != nil {
 		w.cfg.AfterCosign(Cosigned{Log: lg, Checkpoint: cp, Note: cosigned})
 	}
-	return lastSignatureLine(cosigned), nil
+	return lastSignatureLines(cosigned, len(w.signers)), nil
 }
 
 // checkConsistency verifies that cp extends the stored state.
@@ -278,10 +291,14 @@ func checkConsistency(old store.WitnessState, cp tlog.Checkpoint, p [][]byte) er
 	return nil
 }
 
-// lastSignatureLine returns the final signature line of a signed note:
-// the cosignature note.Sign appended after the existing signatures.
-func lastSignatureLine(msg []byte) []byte {
-	return msg[bytes.LastIndexByte(msg[:len(msg)-1], '\n')+1:]
+// lastSignatureLines returns the final k signature lines of a signed note:
+// the cosignatures note.Sign appended after the existing signatures.
+func lastSignatureLines(msg []byte, k int) []byte {
+	i := len(msg) - 1
+	for ; k > 0; k-- {
+		i = bytes.LastIndexByte(msg[:i], '\n')
+	}
+	return msg[i+1:]
 }
 
 // Latest returns the newest checkpoint the witness cosigned for origin, with
