@@ -117,8 +117,8 @@ type Config struct {
 	// line per key, Signer's first. SPEC (tlog-witness): a witness may
 	// return several cosignature lines.
 	Signers []note.Signer
-	Logs   LogDirectory
-	Store  StateStore
+	Logs    LogDirectory
+	Store   StateStore
 	// History, if set, is what the node knows this witness's key cosigned
 	// from any source (history.go); nil means the witness's own state only.
 	History OwnHistory
