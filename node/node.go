@@ -133,6 +133,8 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		}
 		n.reg.MustRegister(n.witness.Metrics()...)
 		n.mux.Handle("POST /add-checkpoint", n.witness.Handler())
+		// The witness routes sign-subtree only with an ML-DSA-44 key.
+		n.mux.Handle("POST /sign-subtree", n.witness.Handler())
 	}
 	if err := n.mountFeed(); err != nil {
 		return nil, err

@@ -22,10 +22,14 @@ import (
 const MaxRequestBytes = tlog.MaxNoteBytes + 4<<10
 
 // Handler returns the C2SP tlog-witness submission API:
-// POST /add-checkpoint.
+// POST /add-checkpoint, and POST /sign-subtree when the witness has a
+// subtree-capable (ML-DSA-44) key.
 func (w *Witness) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /add-checkpoint", http.HandlerFunc(w.serveAddCheckpoint))
+	if len(w.subtreeSigners) > 0 {
+		mux.Handle("POST /sign-subtree", http.HandlerFunc(w.serveSignSubtree))
+	}
 	return mux
 }
 

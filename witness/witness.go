@@ -140,9 +140,13 @@ type Config struct {
 type Witness struct {
 	cfg     Config
 	signers []note.Signer
-	log     *slog.Logger
-	limits  *limiters
-	metrics *Metrics
+	// own verifies this witness's cosignatures (sign-subtree's reference
+	// checkpoint); subtreeSigners are the signers that sign subtrees.
+	own            []note.Verifier
+	subtreeSigners []SubtreeSigner
+	log            *slog.Logger
+	limits         *limiters
+	metrics        *Metrics
 
 	rejectLimiter *rate.Limiter
 	suppressed    atomic.Int64
@@ -162,13 +166,19 @@ func New(cfg Config) (*Witness, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
+	own, subtree, err := ownKeys(signers)
+	if err != nil {
+		return nil, err
+	}
 	return &Witness{
-		cfg:           cfg,
-		signers:       signers,
-		log:           lg,
-		limits:        newLimiters(cfg.Limits),
-		metrics:       newMetrics(),
-		rejectLimiter: rate.NewLimiter(5, 10),
+		cfg:            cfg,
+		signers:        signers,
+		own:            own,
+		subtreeSigners: subtree,
+		log:            lg,
+		limits:         newLimiters(cfg.Limits),
+		metrics:        newMetrics(),
+		rejectLimiter:  rate.NewLimiter(5, 10),
 	}, nil
 }
 
