@@ -62,6 +62,10 @@ type Options struct {
 	MemberLogs func(i int) []LogEntry
 	// Quorum is the k of the roster's witness quorum (default: a majority).
 	Quorum int
+	// RosterKeys is the witness key type the roster lists: "ed25519"
+	// (default, type 0x04) or "mldsa" (ML-DSA-44, type 0x06). Every
+	// witness signs with both keys either way.
+	RosterKeys string
 	// Binary, if set, runs every member as a separate `vigil node` process;
 	// empty runs them in this process.
 	Binary string
@@ -148,9 +152,13 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		}
 		m.Name = fmt.Sprintf("%s-%d", m.Role, i)
 		m.Dir = filepath.Join(opts.Dir, m.Name)
-		vkey, err := node.GenerateKeys(filepath.Join(m.Dir, "keys"), m.Name+".testnet.vigil.example")
+		vkeys, err := node.GenerateAllKeys(filepath.Join(m.Dir, "keys"), m.Name+".testnet.vigil.example")
 		if err != nil {
 			return nil, err
+		}
+		vkey := vkeys.Ed25519
+		if opts.RosterKeys == node.CosignMLDSA {
+			vkey = vkeys.MLDSA
 		}
 		keys, err := node.LoadKeys(filepath.Join(m.Dir, "keys"), m.Role == Observer)
 		if err != nil {
