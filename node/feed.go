@@ -62,7 +62,7 @@ func (n *Node) mountFeed() error {
 		StreamLifetime:        n.cfg.HTTP.EventStreamLifetime,
 	}
 	if n.keys != nil && n.keys.Cosigner != nil {
-		v, err := tlog.NewWitnessVerifier(n.keys.OwnVKey(n.cfg.Witness.CosignatureTypes))
+		v, err := tlog.NewWitnessVerifier(n.keys.OwnVKey(n.cfg.Witness.CosignatureTypes, n.roster.Load()))
 		if err != nil {
 			return fmt.Errorf("feed: own key: %w", err)
 		}

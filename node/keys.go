@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/tlog"
 )
 
@@ -296,14 +297,27 @@ func (k *Keys) Signers(types string) ([]tlog.CosignerSigner, error) {
 }
 
 // OwnVKey is the verifier key the node recognises its own cosignatures by
-// (own history, recovery, the feed): the first key it signs with.
-func (k *Keys) OwnVKey(types string) string {
+// (own history, its recovery from peers, the feed): the first key it signs
+// with that the roster r lists as a witness, else the first key it signs
+// with. Peers keep and answer for roster keys' cosignatures only, so under
+// an ML-DSA-only roster a witness signing with both keys must recover by
+// its ML-DSA key.
+func (k *Keys) OwnVKey(types string, r *roster.Roster) string {
 	s, err := k.Signers(types)
 	if err != nil || len(s) == 0 {
 		if k.Cosigner != nil {
 			return k.Cosigner.VerifierKey()
 		}
 		return ""
+	}
+	if r != nil {
+		for _, x := range s {
+			for _, w := range r.Witnesses() {
+				if w.VKey == x.VerifierKey() {
+					return w.VKey
+				}
+			}
+		}
 	}
 	return s[0].VerifierKey()
 }

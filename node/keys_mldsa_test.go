@@ -10,6 +10,7 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 
 	"github.com/vigilnet/vigil/node"
+	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/tlog"
 )
 
@@ -58,8 +59,17 @@ func TestCosignatureTypes(t *testing.T) {
 			t.Errorf("Signers(%q) = %d keys, %v; want %d", tc.types, len(got), err, len(tc.want))
 		}
 	}
-	if k.OwnVKey(node.CosignMLDSA) != vk.MLDSA || k.OwnVKey("") != vk.Ed25519 {
-		t.Error("OwnVKey is not the first signing key")
+	if k.OwnVKey(node.CosignMLDSA, nil) != vk.MLDSA || k.OwnVKey("", nil) != vk.Ed25519 {
+		t.Error("OwnVKey without a roster is not the first signing key")
+	}
+	// Signing with both under an ML-DSA-only roster, the node knows its
+	// own cosignatures by the key the roster lists.
+	mlRoster, err := roster.ParsePolicy([]byte("witness me " + vk.MLDSA + "\nquorum me\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.OwnVKey("", mlRoster) != vk.MLDSA || k.OwnVKey(node.CosignEd25519, mlRoster) != vk.Ed25519 {
+		t.Error("OwnVKey does not prefer the signing key the roster lists")
 	}
 	if _, err := k.Signers("rsa"); err == nil {
 		t.Error("unknown type accepted")
