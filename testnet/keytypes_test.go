@@ -20,8 +20,9 @@ import (
 )
 
 // TestKeyTypeSplitViews: a network whose roster lists only the witnesses'
-// ML-DSA-44 keys, and one whose roster lists only their Ed25519 keys (every
-// witness signs with both), each reach the quorum through gossip, serve it
+// ML-DSA-44 keys (half the witnesses sign with both keys, half with ML-DSA
+// only), and one whose roster lists only their Ed25519 keys (every witness
+// signs with both), each reach the quorum through gossip, serve it
 // to `vigil checkpoint --k`, and catch a same-size and a different-size
 // split view; every node's evidence verifies offline with `vigil verify`.
 // Each network has 10 nodes, 8 witnesses and 2 observers (about 6 s each
@@ -85,15 +86,27 @@ func runKeyTypeSplitViews(t *testing.T, bin, keys string, witnesses, observers i
 		}
 		return out
 	}
+	// Under the ML-DSA roster, every other witness signs with its ML-DSA
+	// key only (witness.cosignature_types: mldsa), the rest with both.
+	var types func(int) string
+	if keys == node.CosignMLDSA {
+		types = func(i int) string {
+			if i%2 == 0 {
+				return node.CosignMLDSA
+			}
+			return ""
+		}
+	}
 	nw, err := testnet.Start(ctx, testnet.Options{
-		Dir:            t.TempDir(),
-		Witnesses:      witnesses,
-		Observers:      observers,
-		RosterKeys:     keys,
-		Logs:           logsFor(0),
-		MemberLogs:     logsFor,
-		FollowInterval: 100 * time.Millisecond,
-		Logger:         slog.New(slog.DiscardHandler),
+		CosignatureTypes: types,
+		Dir:              t.TempDir(),
+		Witnesses:        witnesses,
+		Observers:        observers,
+		RosterKeys:       keys,
+		Logs:             logsFor(0),
+		MemberLogs:       logsFor,
+		FollowInterval:   100 * time.Millisecond,
+		Logger:           slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)

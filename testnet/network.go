@@ -64,8 +64,11 @@ type Options struct {
 	Quorum int
 	// RosterKeys is the witness key type the roster lists: "ed25519"
 	// (default, type 0x04) or "mldsa" (ML-DSA-44, type 0x06). Every
-	// witness signs with both keys either way.
+	// witness signs with both keys unless CosignatureTypes says otherwise.
 	RosterKeys string
+	// CosignatureTypes, if set, gives member i's witness.cosignature_types
+	// (ed25519, mldsa or both; empty is the default, both).
+	CosignatureTypes func(i int) string
 	// Binary, if set, runs every member as a separate `vigil node` process;
 	// empty runs them in this process.
 	Binary string
@@ -214,6 +217,9 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		m.cfg.Gossip.Peers = peersPath
 		m.cfg.Gossip.FollowInterval = opts.FollowInterval
 		m.cfg.Gossip.DisableAggregation = opts.DisableAggregation
+		if opts.CosignatureTypes != nil {
+			m.cfg.Witness.CosignatureTypes = opts.CosignatureTypes(m.Index)
+		}
 		if err := nw.startMember(ctx, m); err != nil {
 			nw.Stop()
 			return nil, fmt.Errorf("starting %s: %w", m.Name, err)
