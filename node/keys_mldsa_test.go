@@ -125,3 +125,28 @@ func TestLoadKeysMLDSAMismatch(t *testing.T) {
 		t.Fatalf("ML-DSA key of another cosigner name: %v", err)
 	}
 }
+
+// TestConfigCosignatureTypes: witness.cosignature_types takes ed25519,
+// mldsa or both, and nothing else.
+func TestConfigCosignatureTypes(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		ok    bool
+	}{{"ed25519", true}, {"mldsa", true}, {"both", true}, {`""`, true}, {"rsa", false}, {"ML-DSA", false}} {
+		path := filepath.Join(t.TempDir(), "vigil.yaml")
+		if err := os.WriteFile(path, []byte("witness:\n  cosignature_types: "+tc.value+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := node.LoadConfig(path)
+		if (err == nil) != tc.ok {
+			t.Errorf("cosignature_types %s: %v, want ok=%v", tc.value, err, tc.ok)
+			continue
+		}
+		if err != nil && !strings.Contains(err.Error(), "cosignature_types") {
+			t.Errorf("error %q does not name cosignature_types", err)
+		}
+		if err == nil && tc.value != `""` && cfg.Witness.CosignatureTypes != tc.value {
+			t.Errorf("loaded %q, want %q", cfg.Witness.CosignatureTypes, tc.value)
+		}
+	}
+}
