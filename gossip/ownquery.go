@@ -31,8 +31,9 @@ import (
 const (
 	frameOwnQuery  = 1
 	frameOwnAnswer = 2
-	// maxOwnQuery bounds the request (a verifier key).
-	maxOwnQuery = 512
+	// maxOwnQuery bounds the request (a verifier key): an ML-DSA-44 vkey
+	// is about 1.8 KB.
+	maxOwnQuery = vpb.MaxWitnessKeyLen
 	// maxOwnAnswers bounds the checkpoints one answer carries.
 	maxOwnAnswers = 4096
 	// ownScanPerLog and ownScanTotal bound the checkpoint records one

@@ -211,6 +211,11 @@ type WitnessConfig struct {
 	// /monitoring). It may equal SubmissionPrefix; it must not be under
 	// /v1/, which is the feed's.
 	MonitoringPrefix string `yaml:"monitoring_prefix"`
+	// CosignatureTypes picks the cosigning keys add-checkpoint signs with:
+	// ed25519 (cosignature/v1, 0x04), mldsa (ML-DSA-44 subtree/v1, 0x06)
+	// or both. Empty means both (Keys.Signers: Ed25519 alone for a keys
+	// directory without witness-mldsa.key).
+	CosignatureTypes string `yaml:"cosignature_types"`
 }
 
 // DefaultConfig returns the configuration used when no file is given.
@@ -284,6 +289,11 @@ func (c Config) Validate() error {
 		return errors.New("config: witness rate_per_log and burst must not be negative")
 	case c.Feed.WitnessInterval < 0:
 		return errors.New("config: feed witness_interval must not be negative")
+	}
+	switch c.Witness.CosignatureTypes {
+	case "", CosignBoth, CosignEd25519, CosignMLDSA:
+	default:
+		return fmt.Errorf("config: witness cosignature_types %q is not ed25519, mldsa or both", c.Witness.CosignatureTypes)
 	}
 	if err := c.HTTP.validate(); err != nil {
 		return err

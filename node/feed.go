@@ -84,7 +84,7 @@ func (n *Node) mountFeed() error {
 		cfg.WitnessTick = min(5*time.Second, max(iv/10, 10*time.Millisecond))
 	}
 	if n.keys != nil && n.keys.Cosigner != nil {
-		v, err := tlog.NewCosignatureVerifier(n.keys.Cosigner.VerifierKey())
+		v, err := tlog.NewWitnessVerifier(n.keys.OwnVKey(n.cfg.Witness.CosignatureTypes, n.roster.Load()))
 		if err != nil {
 			return fmt.Errorf("feed: own key: %w", err)
 		}

@@ -182,7 +182,7 @@ func (n *Node) runGossip(ctx context.Context) error {
 	go func() {
 		defer close(done)
 		if n.own != nil {
-			n.gossip.RecoverOwn(ctx, n.own, n.keys.Cosigner.VerifierKey(), n.ownPeers)
+			n.gossip.RecoverOwn(ctx, n.own, n.keys.OwnVKey(n.cfg.Witness.CosignatureTypes, n.roster.Load()), n.ownPeers)
 		}
 	}()
 	n.follower.Run(ctx)
@@ -193,7 +193,7 @@ func (n *Node) runGossip(ctx context.Context) error {
 // newOwnHistory builds the witness's own-cosigned history over the store,
 // with the recovery the gossip config asks for.
 func (n *Node) newOwnHistory() (*gossip.OwnHistory, error) {
-	key, err := tlog.NewCosignatureVerifier(n.keys.Cosigner.VerifierKey())
+	key, err := tlog.NewWitnessVerifier(n.keys.OwnVKey(n.cfg.Witness.CosignatureTypes, n.roster.Load()))
 	if err != nil {
 		return nil, fmt.Errorf("own witness key: %w", err)
 	}

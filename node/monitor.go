@@ -80,6 +80,8 @@ func checkPrefix(key, p string) error {
 func (n *Node) mountWitness() {
 	sub, mon := n.cfg.Witness.SubmissionPrefix, n.cfg.Witness.monitoringPrefix()
 	n.mux.Handle("POST "+sub+"/add-checkpoint", http.StripPrefix(sub, n.witness.Handler()))
+	// The witness routes sign-subtree only with an ML-DSA-44 key.
+	n.mux.Handle("POST "+sub+"/sign-subtree", http.StripPrefix(sub, n.witness.Handler()))
 	n.mux.Handle(mon+"/", http.StripPrefix(mon, n.witness.MonitoringHandler(&logIndex{p: &n.roster})))
 }
 

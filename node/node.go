@@ -119,12 +119,16 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 	n.reg.MustRegister(n.conns.Metrics()...)
 
 	if !cfg.Observer && n.keys.Cosigner != nil {
+		signers, err := n.keys.Signers(cfg.Witness.CosignatureTypes)
+		if err != nil {
+			return nil, err
+		}
 		own, err := n.newOwnHistory()
 		if err != nil {
 			return nil, err
 		}
 		n.witness, err = witness.New(witness.Config{
-			Signer:      n.keys.Cosigner,
+			Signers:     noteSigners(signers),
 			Logs:        rosterView{&n.roster},
 			Store:       n.store,
 			History:     own,

@@ -14,11 +14,14 @@ import (
 )
 
 // Size bounds. A checkpoint note with a few dozen Ed25519 cosignatures is a
-// few KiB; ML-DSA-44 cosignatures are ~3.3 KiB each, so 32 KiB leaves room for
-// several of those too.
+// few KiB; an ML-DSA-44 cosignature line is ~3.3 KB of base64, and a witness
+// may send both kinds.
 const (
-	// MaxNoteSize bounds one signed checkpoint note.
-	MaxNoteSize = 32 << 10
+	// MaxNoteSize bounds one signed checkpoint note: tlog.MaxNoteBytes
+	// (128 KiB), room for 32 ML-DSA-44 and 32 Ed25519 cosignatures beside
+	// the log's signature (c2sp.org/signed-note: verifiers accept at least
+	// 16 signatures and budget for post-quantum sizes).
+	MaxNoteSize = 128 << 10
 	// MaxObserverLen bounds the observer name.
 	MaxObserverLen = 256
 	// MaxSightingSize bounds an encoded Sighting.

@@ -70,7 +70,7 @@ func ParsePolicy(data []byte) (*Roster, error) {
 			if names[f[1]] {
 				return nil, fail("name %q already defined", f[1])
 			}
-			v, err := tlog.NewCosignatureVerifier(f[2])
+			v, err := tlog.NewWitnessVerifier(f[2])
 			if err != nil {
 				return nil, fail("witness %s: %v", f[1], err)
 			}

@@ -33,7 +33,8 @@ type Log struct {
 type Witness struct {
 	// Name is the policy-local name used by groups.
 	Name string
-	// VKey is the cosignature verifier key string (type 0x04).
+	// VKey is the cosignature verifier key string: type 0x04 (Ed25519
+	// cosignature/v1) or 0x06 (ML-DSA-44 subtree/v1).
 	VKey     string
 	Verifier note.Verifier
 	// URL is the witness's submission prefix, if known.

@@ -62,6 +62,13 @@ type Options struct {
 	MemberLogs func(i int) []LogEntry
 	// Quorum is the k of the roster's witness quorum (default: a majority).
 	Quorum int
+	// RosterKeys is the witness key type the roster lists: "ed25519"
+	// (default, type 0x04) or "mldsa" (ML-DSA-44, type 0x06). Every
+	// witness signs with both keys unless CosignatureTypes says otherwise.
+	RosterKeys string
+	// CosignatureTypes, if set, gives member i's witness.cosignature_types
+	// (ed25519, mldsa or both; empty is the default, both).
+	CosignatureTypes func(i int) string
 	// Binary, if set, runs every member as a separate `vigil node` process;
 	// empty runs them in this process.
 	Binary string
@@ -148,9 +155,13 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		}
 		m.Name = fmt.Sprintf("%s-%d", m.Role, i)
 		m.Dir = filepath.Join(opts.Dir, m.Name)
-		vkey, err := node.GenerateKeys(filepath.Join(m.Dir, "keys"), m.Name+".testnet.vigil.example")
+		vkeys, err := node.GenerateAllKeys(filepath.Join(m.Dir, "keys"), m.Name+".testnet.vigil.example")
 		if err != nil {
 			return nil, err
+		}
+		vkey := vkeys.Ed25519
+		if opts.RosterKeys == node.CosignMLDSA {
+			vkey = vkeys.MLDSA
 		}
 		keys, err := node.LoadKeys(filepath.Join(m.Dir, "keys"), m.Role == Observer)
 		if err != nil {
@@ -206,6 +217,9 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		m.cfg.Gossip.Peers = peersPath
 		m.cfg.Gossip.FollowInterval = opts.FollowInterval
 		m.cfg.Gossip.DisableAggregation = opts.DisableAggregation
+		if opts.CosignatureTypes != nil {
+			m.cfg.Witness.CosignatureTypes = opts.CosignatureTypes(m.Index)
+		}
 		if err := nw.startMember(ctx, m); err != nil {
 			nw.Stop()
 			return nil, fmt.Errorf("starting %s: %w", m.Name, err)

@@ -149,16 +149,6 @@ func (v *CosignatureVerifier) Verify(msg, sig []byte) bool {
 	return v.key.verify(CosignatureMessage(t, msg), sig[cosigTimestampSize:])
 }
 
-// CosignatureTimestamp returns the timestamp embedded in a cosignature/v1
-// signature line.
-func CosignatureTimestamp(s note.Signature) (uint64, error) {
-	b, err := base64.StdEncoding.DecodeString(s.Base64)
-	if err != nil || len(b) != 4+cosigSignatureSize {
-		return 0, errors.New("not a cosignature/v1 signature")
-	}
-	return binary.BigEndian.Uint64(b[4:]), nil
-}
-
 // GenerateCosignerKey creates an Ed25519 cosignature/v1 key pair for name and
 // returns the private key string and the verifier key string.
 func GenerateCosignerKey(rand io.Reader, name string) (skey, vkey string, err error) {

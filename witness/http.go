@@ -13,17 +13,25 @@ import (
 
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/store"
+	"github.com/vigilnet/vigil/tlog"
 )
 
-// MaxRequestBytes caps an add-checkpoint body: room for a 63-line proof and a
-// checkpoint with dozens of signatures, including post-quantum ones.
-const MaxRequestBytes = 64 << 10
+// MaxRequestBytes caps an add-checkpoint or sign-subtree body: a checkpoint
+// note of up to tlog.MaxNoteBytes (dozens of signatures, ML-DSA-44 lines
+// being ~3.3 KB each) plus the request head (an old or subtree line, a
+// subtree hash and up to 63 proof lines of 45 bytes). transparency-dev's
+// 16 KiB would hold only four ML-DSA lines.
+const MaxRequestBytes = tlog.MaxNoteBytes + 4<<10
 
 // Handler returns the C2SP tlog-witness submission API:
-// POST /add-checkpoint.
+// POST /add-checkpoint, and POST /sign-subtree when the witness has a
+// subtree-capable (ML-DSA-44) key.
 func (w *Witness) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /add-checkpoint", http.HandlerFunc(w.serveAddCheckpoint))
+	if len(w.subtreeSigners) > 0 {
+		mux.Handle("POST /sign-subtree", http.HandlerFunc(w.serveSignSubtree))
+	}
 	return mux
 }
 

@@ -16,11 +16,15 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
+
+	"github.com/vigilnet/vigil/tlog"
 )
 
 // Bounds on what a TileClient reads from a log.
 const (
-	maxCheckpointBytes = 64 << 10
+	// maxCheckpointBytes: a log's checkpoint may carry cosignatures,
+	// ML-DSA-44 ones among them (~3.3 KB a line).
+	maxCheckpointBytes = tlog.MaxNoteBytes
 	maxTileBytes       = layout.TileWidth * 32
 )
 

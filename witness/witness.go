@@ -107,12 +107,18 @@ type Cosigned struct {
 	Note []byte
 }
 
-// Config configures a Witness. Signer, Logs and Store are required.
+// Config configures a Witness. Signer or Signers, Logs and Store are
+// required.
 type Config struct {
 	// Signer produces the witness's cosignatures (cosignature/v1).
 	Signer note.Signer
-	Logs   LogDirectory
-	Store  StateStore
+	// Signers are further cosigning keys under the same cosigner name (an
+	// ML-DSA-44 key beside the Ed25519 one): add-checkpoint returns one
+	// line per key, Signer's first. SPEC (tlog-witness): a witness may
+	// return several cosignature lines.
+	Signers []note.Signer
+	Logs    LogDirectory
+	Store   StateStore
 	// History, if set, is what the node knows this witness's key cosigned
 	// from any source (history.go); nil means the witness's own state only.
 	History OwnHistory
@@ -135,10 +141,15 @@ type Config struct {
 // Witness co-signs checkpoints consistent with everything it cosigned before.
 type Witness struct {
 	cfg     Config
-	log     *slog.Logger
-	limits  *limiters
-	qpd     *qpdBudgets
-	metrics *Metrics
+	signers []note.Signer
+	// own verifies this witness's cosignatures (sign-subtree's reference
+	// checkpoint); subtreeSigners are the signers that sign subtrees.
+	own            []note.Verifier
+	subtreeSigners []SubtreeSigner
+	log            *slog.Logger
+	limits         *limiters
+	qpd            *qpdBudgets
+	metrics        *Metrics
 
 	rejectLimiter *rate.Limiter
 	suppressed    atomic.Int64
@@ -146,20 +157,32 @@ type Witness struct {
 
 // New returns a Witness.
 func New(cfg Config) (*Witness, error) {
-	if cfg.Signer == nil || cfg.Logs == nil || cfg.Store == nil {
+	var signers []note.Signer
+	if cfg.Signer != nil {
+		signers = append(signers, cfg.Signer)
+	}
+	signers = append(signers, cfg.Signers...)
+	if len(signers) == 0 || cfg.Logs == nil || cfg.Store == nil {
 		return nil, errors.New("witness: Signer, Logs and Store are required")
 	}
 	lg := cfg.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
+	own, subtree, err := ownKeys(signers)
+	if err != nil {
+		return nil, err
+	}
 	return &Witness{
-		cfg:           cfg,
-		log:           lg,
-		limits:        newLimiters(cfg.Limits),
-		qpd:           newQPDBudgets(cfg.Now),
-		metrics:       newMetrics(),
-		rejectLimiter: rate.NewLimiter(5, 10),
+		cfg:            cfg,
+		signers:        signers,
+		own:            own,
+		subtreeSigners: subtree,
+		log:            lg,
+		limits:         newLimiters(cfg.Limits),
+		qpd:            newQPDBudgets(cfg.Now),
+		metrics:        newMetrics(),
+		rejectLimiter:  rate.NewLimiter(5, 10),
 	}, nil
 }
 
@@ -221,7 +244,7 @@ func (w *Witness) add(ctx context.Context, req *AddCheckpointRequest) ([]byte, e
 	// Cosign before the state update so signing runs in parallel across
 	// requests; the signature is released only if the update commits.
 	n.UnverifiedSigs = nil
-	cosigned, err := note.Sign(n, w.cfg.Signer)
+	cosigned, err := note.Sign(n, w.signers...)
 	if err != nil {
 		return nil, fmt.Errorf("cosigning: %w", err)
 	}
@@ -261,7 +284,7 @@ func (w *Witness) add(ctx context.Context, req *AddCheckpointRequest) ([]byte, e
 	if w.cfg.AfterCosign != nil {
 		w.cfg.AfterCosign(Cosigned{Log: lg, Checkpoint: cp, Note: cosigned})
 	}
-	return lastSignatureLine(cosigned), nil
+	return lastSignatureLines(cosigned, len(w.signers)), nil
 }
 
 // checkConsistency verifies that cp extends the stored state.
@@ -287,10 +310,14 @@ func checkConsistency(old store.WitnessState, cp tlog.Checkpoint, p [][]byte) er
 	return nil
 }
 
-// lastSignatureLine returns the final signature line of a signed note:
-// the cosignature note.Sign appended after the existing signatures.
-func lastSignatureLine(msg []byte) []byte {
-	return msg[bytes.LastIndexByte(msg[:len(msg)-1], '\n')+1:]
+// lastSignatureLines returns the final k signature lines of a signed note:
+// the cosignatures note.Sign appended after the existing signatures.
+func lastSignatureLines(msg []byte, k int) []byte {
+	i := len(msg) - 1
+	for ; k > 0; k-- {
+		i = bytes.LastIndexByte(msg[:i], '\n')
+	}
+	return msg[i+1:]
 }
 
 // Latest returns the newest checkpoint the witness cosigned for origin, with

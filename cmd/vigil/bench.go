@@ -71,7 +71,7 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 		if b, err := os.ReadFile(*vkeyArg); err == nil {
 			vkey = strings.TrimSpace(string(b))
 		}
-		if _, err := tlog.NewCosignatureVerifier(vkey); err != nil {
+		if _, err := tlog.NewWitnessVerifier(vkey); err != nil {
 			return fmt.Errorf("--witness-vkey: %w", err)
 		}
 	}
@@ -133,7 +133,7 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 	}
-	v, err := tlog.NewCosignatureVerifier(vkey)
+	v, err := tlog.NewWitnessVerifier(vkey)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 func runKeygen(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "keygen", "--name NAME [--out DIR]")
 	name := fs.String("name", "", "cosigner name, a schema-less URL such as witness.example.com/vigil (required)")
-	out := fs.String("out", "vigil-keys", "directory to write witness.key, witness.vkey and p2p.key into")
+	out := fs.String("out", "vigil-keys", "directory to write witness.key, witness.vkey, witness-mldsa.key, witness-mldsa.vkey and p2p.key into")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -21,7 +21,7 @@ func runKeygen(ctx context.Context, env *cliEnv, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	vkey, err := node.GenerateKeys(*out, *name)
+	vkeys, err := node.GenerateAllKeys(*out, *name)
 	if errors.Is(err, node.ErrKeysExist) {
 		return fmt.Errorf("%w; refusing to overwrite", err)
 	}
@@ -36,6 +36,11 @@ func runKeygen(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "wrote %s/{witness.key,witness.vkey,p2p.key}\ncosigner verifier key (share it in the roster):\n%s\nlibp2p peer ID (share it in the peers file):\n%s\n", *out, vkey, id)
+	// Both keys sign by default (witness.cosignature_types); a roster
+	// lists either, or both under two witness names in an "any" group.
+	fmt.Fprintf(env.stdout, "wrote %s/{witness.key,witness.vkey,witness-mldsa.key,witness-mldsa.vkey,p2p.key}\n"+
+		"cosigner verifier key, Ed25519 cosignature/v1 (share it in the roster):\n%s\n"+
+		"cosigner verifier key, ML-DSA-44 (share it in the roster):\n%s\n"+
+		"libp2p peer ID (share it in the peers file):\n%s\n", *out, vkeys.Ed25519, vkeys.MLDSA, id)
 	return nil
 }

@@ -314,7 +314,8 @@ func cmdMkLog(ts *testscript.TestScript, neg bool, args []string) {
 // its checkpoint, with a consistency proof from the old size (default: the
 // size last cosigned), to URL/add-checkpoint. Prints "status <code>" and the
 // body. A 200 must carry a cosignature that verifies with the key in
-// VKEYFILE (x/mod note + transparency-dev/formats' cosignature/v1 verifier);
+// VKEYFILE (x/mod note + transparency-dev/formats' cosignature verifier,
+// Ed25519 or ML-DSA-44);
 // anything but 200 fails unless negated.
 func cmdAddCheckpoint(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("addcheckpoint", flag.ContinueOnError)
