@@ -121,9 +121,12 @@ type Info struct {
 
 // WitnessInfo describes the node's witness.
 type WitnessInfo struct {
-	// Name is the cosigning key's name; VKey its verifier key.
+	// Name is the cosigning key's name; VKey its Ed25519 verifier key.
 	Name string `json:"name"`
 	VKey string `json:"vkey"`
+	// VKeys are the verifier keys of every key add-checkpoint signs with
+	// (witness.cosignature_types): Ed25519 and ML-DSA-44 by default.
+	VKeys []string `json:"vkeys"`
 	// SubmissionPrefix and MonitoringPrefix are the C2SP tlog-witness URL
 	// prefixes, relative to the node's base URL: POST
 	// <submission_prefix>/add-checkpoint and GET
@@ -141,6 +144,11 @@ func (n *Node) info() Info {
 			VKey:             n.keys.Cosigner.VerifierKey(),
 			SubmissionPrefix: n.cfg.Witness.SubmissionPrefix,
 			MonitoringPrefix: n.cfg.Witness.monitoringPrefix(),
+		}
+		// Signers succeeded when the witness was built.
+		signers, _ := n.keys.Signers(n.cfg.Witness.CosignatureTypes)
+		for _, s := range signers {
+			in.Witness.VKeys = append(in.Witness.VKeys, s.VerifierKey())
 		}
 	}
 	return in

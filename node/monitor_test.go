@@ -155,6 +155,10 @@ func TestNodeMonitoringAPI(t *testing.T) {
 	if info.Witness == nil || info.Witness.MonitoringPrefix != node.DefaultMonitoringPrefix || info.Witness.SubmissionPrefix != "" || info.Witness.VKey != vkey {
 		t.Fatalf("info %s", body)
 	}
+	// Both keys sign by default: the Ed25519 vkey first, then ML-DSA-44.
+	if len(info.Witness.VKeys) != 2 || info.Witness.VKeys[0] != vkey || !strings.Contains(info.Witness.VKeys[1], "+"+info.Witness.Name+"+") && !strings.HasPrefix(info.Witness.VKeys[1], info.Witness.Name+"+") {
+		t.Fatalf("info vkeys %q, want the Ed25519 and the ML-DSA-44 vkey", info.Witness.VKeys)
+	}
 }
 
 // TestNodeWitnessPrefixes serves both APIs under one configured prefix.
