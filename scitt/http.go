@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -33,7 +35,18 @@ type HandlerOptions struct {
 	// RatePerClient limits POST /entries per client IP (default 1000/s,
 	// burst 2x); negative disables the limit.
 	RatePerClient rate.Limit
-	Logger        *slog.Logger
+	// RejectRatePerClient limits rejected registrations per client IP
+	// (default 20/s, burst 2x): once it is spent, the client's
+	// registrations are answered 429 with Retry-After until it refills.
+	// Negative disables the limit.
+	RejectRatePerClient rate.Limit
+	// AdminToken, if set, lets requests with "Authorization: Bearer
+	// <AdminToken>" read GET /audit, client addresses included. Without it
+	// (and without PublicAudit) GET /audit answers 404.
+	AdminToken string
+	// PublicAudit serves GET /audit to anyone, without client addresses.
+	PublicAudit bool
+	Logger      *slog.Logger
 }
 
 // Handler serves SCRAPI and the log's tiles (tlog-tiles) at the root of its
@@ -44,8 +57,17 @@ type Handler struct {
 	mux  *http.ServeMux
 	log  *slog.Logger
 
-	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter
+	limMu   sync.Mutex
+	clients map[string]*clientState
+}
+
+// clientState is the rate-limiting state of one client address.
+type clientState struct {
+	all, rejected *rate.Limiter
+	// limited counts 429s to registrations not yet in the audit trail;
+	// they are recorded as one rate_limited record per second at most.
+	limited    int
+	lastRecord time.Time
 }
 
 // NewHandler returns the HTTP handler of s.
@@ -56,10 +78,13 @@ func NewHandler(s *Service, opts HandlerOptions) *Handler {
 	if opts.RatePerClient == 0 {
 		opts.RatePerClient = 1000
 	}
+	if opts.RejectRatePerClient == 0 {
+		opts.RejectRatePerClient = 20
+	}
 	if opts.Logger == nil {
 		opts.Logger = s.log
 	}
-	h := &Handler{s: s, opts: opts, mux: http.NewServeMux(), log: opts.Logger, limiters: map[string]*rate.Limiter{}}
+	h := &Handler{s: s, opts: opts, mux: http.NewServeMux(), log: opts.Logger, clients: map[string]*clientState{}}
 	h.handle("GET /.well-known/scitt-keys", "keys", h.keys)
 	h.handle("GET /.well-known/scitt-keys/{kid}", "key", h.key)
 	h.handle("GET /.well-known/transparency-configuration", "configuration", h.configuration)
@@ -112,9 +137,13 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.As(err, &he):
 		code, title = he.code, he.p.Title
-		if he.code == http.StatusTooManyRequests {
+		if he.code == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 			retry = true
 		}
+	case errors.Is(err, ErrUnsupportedMediaType):
+		code, title = http.StatusUnsupportedMediaType, "Unsupported Media Type"
+	case errors.Is(err, ErrUnknownCritical):
+		code, title = http.StatusBadRequest, "Unknown Critical Header"
 	case errors.As(err, &mbe), errors.Is(err, ErrTooLarge):
 		code, title = http.StatusRequestEntityTooLarge, "Payload Too Large"
 	case errors.Is(err, ErrPayloadMissing):
@@ -217,21 +246,29 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-func (h *Handler) allow(ip string) bool {
-	if h.opts.RatePerClient < 0 {
-		return true
+func (h *Handler) client(ip string) *clientState {
+	c, ok := h.clients[ip]
+	if !ok {
+		if len(h.clients) > 10000 {
+			clear(h.clients) // bounded memory; a reset only forgives
+		}
+		c = &clientState{}
+		if h.opts.RatePerClient > 0 {
+			c.all = rate.NewLimiter(h.opts.RatePerClient, int(2*h.opts.RatePerClient)+1)
+		}
+		if h.opts.RejectRatePerClient > 0 {
+			c.rejected = rate.NewLimiter(h.opts.RejectRatePerClient, int(2*h.opts.RejectRatePerClient)+1)
+		}
+		h.clients[ip] = c
 	}
+	return c
+}
+
+func (h *Handler) allow(ip string) bool {
 	h.limMu.Lock()
 	defer h.limMu.Unlock()
-	l, ok := h.limiters[ip]
-	if !ok {
-		if len(h.limiters) > 10000 {
-			clear(h.limiters) // bounded memory; a reset only forgives
-		}
-		l = rate.NewLimiter(h.opts.RatePerClient, int(2*h.opts.RatePerClient)+1)
-		h.limiters[ip] = l
-	}
-	return l.Allow()
+	c := h.client(ip)
+	return c.all == nil || c.all.Allow()
 }
 
 // limited applies the per-client rate limit to f.
@@ -244,30 +281,56 @@ func (h *Handler) limited(f func(http.ResponseWriter, *http.Request) error) func
 	}
 }
 
+// admitRegistration applies both per-client limits to a registration. It
+// returns 0 to go ahead, or how long the client should wait.
+func (h *Handler) admitRegistration(ctx context.Context, ip string) time.Duration {
+	now := time.Now()
+	h.limMu.Lock()
+	c := h.client(ip)
+	var wait time.Duration
+	switch {
+	case c.all != nil && !c.all.AllowN(now, 1):
+		wait = time.Second
+	case c.rejected != nil && c.rejected.TokensAt(now) < 1:
+		// Its rejection budget is spent: refuse before any parsing.
+		res := c.rejected.ReserveN(now, 1)
+		wait = res.DelayFrom(now)
+		res.CancelAt(now)
+	}
+	record := 0
+	if wait > 0 {
+		c.limited++
+		if now.Sub(c.lastRecord) >= time.Second {
+			record, c.limited, c.lastRecord = c.limited, 0, now
+		}
+	}
+	h.limMu.Unlock()
+	if record > 0 {
+		h.s.RecordRateLimited(ctx, record, ip)
+	}
+	return wait
+}
+
+// spendRejection charges a rejected registration to the client.
+func (h *Handler) spendRejection(ip string) {
+	h.limMu.Lock()
+	defer h.limMu.Unlock()
+	if c := h.client(ip); c.rejected != nil {
+		c.rejected.Allow()
+	}
+}
+
 func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 	ip := clientIP(r)
-	if !h.allow(ip) {
-		return &httpError{http.StatusTooManyRequests, &Problem{"Too Many Requests", "registration rate limit exceeded"}}
+	if wait := h.admitRegistration(r.Context(), ip); wait > 0 {
+		// SPEC: rate-limited clients SHOULD get 429 + Retry-After (SCRAPI).
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		return &httpError{http.StatusTooManyRequests, &Problem{"Too Many Requests", "registration rate limit exceeded for this address"}}
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/cose" {
-		return &httpError{http.StatusUnsupportedMediaType, &Problem{"Unsupported Media Type", "Content-Type must be application/cose"}}
-	}
-	limit := int64(DefaultMaxStatementBytes)
-	if h.s.cfg.Policy != nil {
-		limit = int64(h.s.cfg.Policy.MaxStatementBytes)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	reg, err := h.parseAndRegister(w, r, ip)
 	if err != nil {
-		h.s.RecordRejection(r.Context(), err, ip)
-		return err
-	}
-	reg, err := h.s.Register(r.Context(), body, ip)
-	if err != nil {
-		var replay *ErrReplay
-		if errors.As(err, &replay) {
-			// Point at the existing entry, whose receipt GET returns.
-			w.Header().Set("Location", "/entries/"+replay.ID)
+		if !errors.Is(err, tessera.ErrPushback) && !errors.Is(err, ErrClosed) {
+			h.spendRejection(ip)
 		}
 		return err
 	}
@@ -294,7 +357,30 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Del("Location")
 		return err
 	}
+	// A repeated registration gets the same answer as the first: 201, the
+	// entry's Location and its receipt.
 	return writeBody(w, http.StatusCreated, "application/cose", rcpt)
+}
+
+// parseAndRegister reads the request body and registers it; every
+// rejection is in the audit trail.
+func (h *Handler) parseAndRegister(w http.ResponseWriter, r *http.Request, ip string) (*Registration, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/cose" {
+		err := fmt.Errorf("%w: Content-Type %q, want application/cose", ErrUnsupportedMediaType, r.Header.Get("Content-Type"))
+		h.s.RecordRejection(r.Context(), err, ip)
+		return nil, err
+	}
+	limit := int64(DefaultMaxStatementBytes)
+	if h.s.cfg.Policy != nil {
+		limit = int64(h.s.cfg.Policy.MaxStatementBytes)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		h.s.RecordRejection(r.Context(), err, ip)
+		return nil, err
+	}
+	return h.s.Register(r.Context(), body, ip)
 }
 
 func (h *Handler) entry(w http.ResponseWriter, r *http.Request) error {
@@ -317,7 +403,28 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request) error {
 	return writeBody(w, 200, "application/cose", rcpt)
 }
 
+// auditAccess reports whether r may read the audit trail and whether it
+// sees client addresses.
+func (h *Handler) auditAccess(r *http.Request) (ok, admin bool) {
+	if h.opts.AdminToken != "" {
+		tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(h.opts.AdminToken))
+		if found && subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
+			return true, true
+		}
+	}
+	return h.opts.PublicAudit, false
+}
+
 func (h *Handler) auditQuery(w http.ResponseWriter, r *http.Request) error {
+	ok, admin := h.auditAccess(r)
+	switch {
+	case !ok && h.opts.AdminToken == "":
+		return &httpError{404, &Problem{"Not Found", "the audit trail is not served (no admin token is configured)"}}
+	case !ok:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="vigil-audit"`)
+		return &httpError{401, &Problem{"Unauthorized", "GET /audit needs the admin bearer token"}}
+	}
 	q := AuditQuery{Issuer: r.FormValue("issuer"), Decision: r.FormValue("decision"), EntryID: r.FormValue("entry_id")}
 	if v := r.FormValue("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
@@ -326,24 +433,34 @@ func (h *Handler) auditQuery(w http.ResponseWriter, r *http.Request) error {
 		}
 		q.Since = t
 	}
+	if v := r.FormValue("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return &httpError{400, &Problem{"Malformed request", "after must be a record seq (the previous page's next)"}}
+		}
+		q.After = n
+	}
 	if v := r.FormValue("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			return &httpError{400, &Problem{"Malformed request", "limit must be a non-negative integer"}}
 		}
-		q.Limit = n
+		q.Limit = min(n, MaxAuditPage)
 	}
-	recs, err := h.s.AuditLog().Query(q)
+	page, err := h.s.AuditLog().Query(q)
 	if err != nil {
 		return err
 	}
-	if recs == nil {
-		recs = []AuditRecord{}
+	if !admin {
+		for i := range page.Records {
+			page.Records[i].Remote = ""
+		}
 	}
-	b, err := json.Marshal(recs)
+	b, err := json.Marshal(page)
 	if err != nil {
 		return err
 	}
+	w.Header().Set("Cache-Control", "no-store")
 	return writeBody(w, 200, "application/json", b)
 }
 
