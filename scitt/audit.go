@@ -109,6 +109,10 @@ type segment struct {
 
 const flushEvery = 200 * time.Millisecond
 
+// testingOnlyAuditRead, if set, runs in Query after the lock is released
+// and before the files are read (a test hook).
+var testingOnlyAuditRead func()
+
 // OpenAuditLog opens (creating if needed) the audit trail at path, capped at
 // maxBytes in total (0: DefaultAuditMaxBytes).
 func OpenAuditLog(path string, maxBytes int64) (*AuditLog, error) {
@@ -338,6 +342,9 @@ func (a *AuditLog) Query(q AuditQuery) (*AuditPage, error) {
 		}
 	}
 	a.mu.Unlock()
+	if testingOnlyAuditRead != nil {
+		testingOnlyAuditRead()
+	}
 	defer func() {
 		for _, p := range parts {
 			p.f.Close()
