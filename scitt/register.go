@@ -16,6 +16,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/client"
+	"github.com/veraison/go-cose"
 )
 
 // Registration is an accepted statement.
@@ -320,11 +321,18 @@ func (s *Service) subjectAt(ctx context.Context, index, size uint64) (string, er
 	if i >= uint64(len(eb.Entries)) {
 		return "", fmt.Errorf("entry %d missing from its bundle", index)
 	}
-	st, err := ParseStatement(eb.Entries[i])
-	if err != nil {
+	// Only the subject is read: an entry registered under an older policy
+	// or parser still gets its receipt.
+	var msg cose.Sign1Message
+	if err := msg.UnmarshalCBOR(eb.Entries[i]); err != nil {
 		return "", fmt.Errorf("log entry %d: %w", index, err)
 	}
-	return st.Subject, nil
+	claims, _ := msg.Headers.Protected[labelCWTClaims].(map[any]any)
+	sub, _ := claims[claimSub].(string)
+	if sub == "" {
+		return "", fmt.Errorf("log entry %d has no CWT sub", index)
+	}
+	return sub, nil
 }
 
 // parseCheckpoint reads size and root from a checkpoint of origin. The note
