@@ -10,6 +10,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/vigilnet/vigil/gossip/evidence"
 )
 
 // Inventory is the payload of an inventory statement: the resources a
@@ -61,8 +63,9 @@ type EndorsementTarget struct {
 	ReceiptSHA256   string `json:"receipt_sha256,omitempty"` // hex SHA-256 of an endorsed receipt
 }
 
-// ValidatePayload checks payload against kind's JSON schema: strict
-// decoding (no unknown fields, no trailing data) and required fields.
+// ValidatePayload checks payload against kind's schema: for the JSON kinds
+// strict decoding (no unknown fields, no trailing data) and required fields;
+// for evidence, the evidence file format.
 func ValidatePayload(kind Kind, payload []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
@@ -83,6 +86,13 @@ func ValidatePayload(kind Kind, payload []byte) error {
 		if err = dec.Decode(&v); err == nil {
 			err = v.validate()
 		}
+	case KindEvidence:
+		// The file's shape; what it proves is checked offline against a
+		// roster (vigil verify).
+		if _, err := evidence.ParseFile(payload); err != nil {
+			return fmt.Errorf("%w: %s payload: %v", ErrInvalidPayload, kind, err)
+		}
+		return nil
 	default:
 		return fmt.Errorf("unknown statement kind %q", kind)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/veraison/go-cose"
 )
 
-// Kind is a Vigil statement kind. Each kind has a JSON payload schema
+// Kind is a built-in statement kind. Each kind has a payload schema
 // (docs/scitt.md) and a media type carried in the protected header: label 3
 // (content type) for a plain statement, label 259 (preimage content type) for
 // a hash envelope.
@@ -24,13 +24,21 @@ const (
 	KindInventory     Kind = "inventory"
 	KindConfiguration Kind = "configuration"
 	KindEndorsement   Kind = "endorsement"
+	// KindEvidence is a Vigil evidence file (vigil-evidence/v1, package
+	// gossip/evidence): a node's record of a split view it found.
+	KindEvidence Kind = "evidence"
 )
 
 // Kinds lists every statement kind.
-var Kinds = []Kind{KindInventory, KindConfiguration, KindEndorsement}
+var Kinds = []Kind{KindInventory, KindConfiguration, KindEndorsement, KindEvidence}
 
 // ContentType returns the media type of k's payload.
-func (k Kind) ContentType() string { return "application/vnd.vigil." + string(k) + "+json" }
+func (k Kind) ContentType() string {
+	if k == KindEvidence {
+		return "application/vnd.vigil.evidence"
+	}
+	return "application/vnd.vigil." + string(k) + "+json"
+}
 
 // KindFromContentType maps a media type back to a Kind.
 func KindFromContentType(ct string) (Kind, bool) {
