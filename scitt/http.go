@@ -63,7 +63,8 @@ type Handler struct {
 
 // clientState is the rate-limiting state of one client address.
 type clientState struct {
-	all, rejected *rate.Limiter
+	all      *rate.Limiter
+	rejected *bucket
 	// limited counts 429s to registrations not yet in the audit trail;
 	// they are recorded as one rate_limited record per second at most.
 	limited    int
@@ -257,7 +258,7 @@ func (h *Handler) client(ip string) *clientState {
 			c.all = rate.NewLimiter(h.opts.RatePerClient, int(2*h.opts.RatePerClient)+1)
 		}
 		if h.opts.RejectRatePerClient > 0 {
-			c.rejected = rate.NewLimiter(h.opts.RejectRatePerClient, int(2*h.opts.RejectRatePerClient)+1)
+			c.rejected = newBucket(float64(h.opts.RejectRatePerClient), 2*float64(h.opts.RejectRatePerClient)+1)
 		}
 		h.clients[ip] = c
 	}
@@ -291,11 +292,11 @@ func (h *Handler) admitRegistration(ctx context.Context, ip string) time.Duratio
 	switch {
 	case c.all != nil && !c.all.AllowN(now, 1):
 		wait = time.Second
-	case c.rejected != nil && c.rejected.TokensAt(now) < 1:
-		// Its rejection budget is spent: refuse before any parsing.
-		res := c.rejected.ReserveN(now, 1)
-		wait = res.DelayFrom(now)
-		res.CancelAt(now)
+	case c.rejected != nil:
+		// Each registration takes a token of the rejection budget up
+		// front (refunded if it is accepted), so concurrent requests
+		// cannot overdraw it; a spent budget is refused before parsing.
+		wait = c.rejected.take(now)
 	}
 	record := 0
 	if wait > 0 {
@@ -311,14 +312,38 @@ func (h *Handler) admitRegistration(ctx context.Context, ip string) time.Duratio
 	return wait
 }
 
-// spendRejection charges a rejected registration to the client.
-func (h *Handler) spendRejection(ip string) {
+// refundRejection returns the token admitRegistration took for a
+// registration that was not rejected.
+func (h *Handler) refundRejection(ip string) {
 	h.limMu.Lock()
 	defer h.limMu.Unlock()
 	if c := h.client(ip); c.rejected != nil {
-		c.rejected.Allow()
+		c.rejected.refund()
 	}
 }
+
+// bucket is a token bucket whose tokens can be returned.
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func newBucket(rate, burst float64) *bucket { return &bucket{rate: rate, burst: burst, tokens: burst} }
+
+// take removes a token and returns 0, or returns how long until one is there.
+func (b *bucket) take(now time.Time) time.Duration {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+	}
+	b.tokens--
+	return 0
+}
+
+func (b *bucket) refund() { b.tokens = min(b.burst, b.tokens+1) }
 
 func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 	ip := clientIP(r)
@@ -328,10 +353,10 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{http.StatusTooManyRequests, &Problem{"Too Many Requests", "registration rate limit exceeded for this address"}}
 	}
 	reg, err := h.parseAndRegister(w, r, ip)
+	if err == nil || errors.Is(err, tessera.ErrPushback) || errors.Is(err, ErrClosed) {
+		h.refundRejection(ip)
+	}
 	if err != nil {
-		if !errors.Is(err, tessera.ErrPushback) && !errors.Is(err, ErrClosed) {
-			h.spendRejection(ip)
-		}
 		return err
 	}
 	loc := "/entries/" + reg.ID
