@@ -62,6 +62,8 @@ type Config struct {
 	HTTP HTTPConfig `yaml:"http"`
 	// Store sets the data volume's free-space watermarks (docs/operations.md).
 	Store StoreConfig `yaml:"store"`
+	// Evidence registers the node's evidence with a transparency service.
+	Evidence EvidenceConfig `yaml:"evidence"`
 	// RecoverFromPeers (vigil node --recover-from-peers, never from the
 	// file) resumes logs whose stored witness state was rolled back at the
 	// size and root of the store's witness journal.

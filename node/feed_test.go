@@ -42,7 +42,10 @@ type feedNode struct {
 
 // startFeedNode runs a witness node whose roster lists its own key and two
 // other witnesses (quorum 2 of 3), on 127.0.0.1 with a real Badger store.
-func startFeedNode(t *testing.T) *feedNode {
+func startFeedNode(t *testing.T) *feedNode { t.Helper(); return startFeedNodeWith(t, nil) }
+
+// startFeedNodeWith is startFeedNode with a change to the node's config.
+func startFeedNodeWith(t *testing.T, configure func(*node.Config)) *feedNode {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := scriptlog.New("example.com/nodelog")
@@ -91,6 +94,9 @@ func startFeedNode(t *testing.T) *feedNode {
 	cfg := node.DefaultConfig()
 	cfg.Listen, cfg.DataDir, cfg.Roster = ln.Addr().String(), filepath.Join(dir, "data"), rosterPath
 	cfg.Gossip.Disabled = true // these tests drive the gossip hooks by hand
+	if configure != nil {
+		configure(&cfg)
+	}
 	n, err := node.New(cfg, node.Deps{Listener: ln, Store: db, Keys: &keys})
 	if err != nil {
 		t.Fatal(err)

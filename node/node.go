@@ -52,6 +52,8 @@ type Node struct {
 	sigs *gossip.SignatureCache
 	// conns bounds the HTTP listener's connections.
 	conns *connLimiter
+	// evReg registers evidence with a transparency service (nil: off).
+	evReg *evidenceRegistrar
 	nodeFeed
 	nodeGossip
 }
@@ -98,6 +100,11 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 				ln.Close()
 			}
 		}()
+	}
+	if cfg.Evidence.RegisterTo != "" {
+		if n.evReg, err = newEvidenceRegistrar(cfg.Evidence, cfg.DataDir, n.store, n.log.With("component", "evidence-registrar")); err != nil {
+			return nil, err
+		}
 	}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.reg.MustRegister(n.store.Metrics()...)
@@ -239,6 +246,9 @@ func (n *Node) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return n.runFeed(gctx) })
 	g.Go(func() error { return n.runGossip(gctx) })
+	if n.evReg != nil {
+		g.Go(func() error { return n.evReg.run(gctx) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
