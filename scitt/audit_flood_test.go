@@ -67,7 +67,7 @@ func TestRejectedFloodSoak(t *testing.T) {
 	defer tick.Stop()
 	jobs := make(chan struct{}, 256)
 	var wg sync.WaitGroup
-	for range 16 {
+	for range 48 {
 		wg.Go(func() {
 			for range jobs {
 				req, _ := http.NewRequest("POST", srv.URL+"/entries", bytes.NewReader(junk))
