@@ -139,6 +139,12 @@ func OpenAuditLog(path string, maxBytes int64) (*AuditLog, error) {
 		a.segments = append(a.segments, segment{m, first, fi.Size()})
 	}
 	slices.SortFunc(a.segments, func(x, y segment) int { return cmpUint(x.first, y.first) })
+	if legacyTrail(path) {
+		// Records without seq cannot be paged; keep them aside, unserved.
+		if err := os.Rename(path, fmt.Sprintf("%s.legacy-%d", path, time.Now().Unix())); err != nil {
+			return nil, fmt.Errorf("opening audit log: moving aside a trail without seq: %w", err)
+		}
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening audit log: %w", err)
@@ -206,6 +212,23 @@ func lastSeq(path string) uint64 {
 		}
 	}
 	return 0
+}
+
+// legacyTrail reports whether the file at path holds records without seq
+// (written by a version of Vigil before the trail was paged).
+func legacyTrail(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 4096), 1<<20)
+	if !sc.Scan() {
+		return false
+	}
+	var r AuditRecord
+	return json.Unmarshal(sc.Bytes(), &r) == nil && r.Seq == 0
 }
 
 // firstSeq reads the Seq of the first record of a file.

@@ -191,3 +191,33 @@ func TestAuditReadsDoNotBlockWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAuditLegacyTrail checks that a trail written before records had seq
+// is moved aside (kept, not served) and a new trail starts at seq 1.
+func TestAuditLegacyTrail(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	legacy := `{"time":"2026-01-01T00:00:00Z","decision":"rejected","reason":"old"}` + "\n"
+	if err := os.WriteFile(path, []byte(legacy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := scitt.OpenAuditLog(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Append(scitt.AuditRecord{Decision: "accepted"}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := a.Query(scitt.AuditQuery{})
+	if err != nil || len(page.Records) != 1 || page.Records[0].Seq != 1 {
+		t.Fatalf("page %+v, %v", page, err)
+	}
+	moved, _ := filepath.Glob(path + ".legacy-*")
+	if len(moved) != 1 {
+		t.Fatalf("legacy trail not kept aside: %v", moved)
+	}
+	if b, _ := os.ReadFile(moved[0]); string(b) != legacy {
+		t.Fatalf("legacy trail changed: %q", b)
+	}
+}
