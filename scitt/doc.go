@@ -14,8 +14,9 @@
 //
 // Files: statement.go, crit.go, x509.go and payload.go (statements, kinds
 // and schemas), policy.go and mediatype.go (registration policy), audit.go
-// (audit trail), receipt.go (receipts), service.go and register.go (the log
-// and the registration flow), proofs.go and publish.go (receipt plumbing),
-// http.go and problem.go (SCRAPI), keys.go and es256.go (keys), metrics.go.
+// and audit_http.go (audit trail), receipt.go (receipts), service.go and
+// register.go (the log and the registration flow), proofs.go and publish.go
+// (receipt plumbing), http.go, ratelimit.go and problem.go (SCRAPI),
+// keys.go and es256.go (keys), metrics.go.
 // See docs/scitt.md.
 package scitt
