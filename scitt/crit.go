@@ -12,14 +12,14 @@ import (
 var ErrUnknownCritical = errors.New("unknown critical header")
 
 // understoodLabels are the protected header labels the service processes
-// when it registers a statement; only these may be listed as critical.
+// when it registers a statement; only these may be listed as critical. typ
+// (16) is not among them: the service does not act on it.
 var understoodLabels = map[int64]string{
 	labelAlg:                 "alg",
 	labelCrit:                "crit",
 	labelContentType:         "content type",
 	labelKID:                 "kid",
 	labelCWTClaims:           "CWT claims",
-	labelTyp:                 "typ",
 	labelX5Chain:             "x5chain",
 	labelX5T:                 "x5t",
 	labelPayloadHashAlg:      "payload hash alg",

@@ -54,6 +54,7 @@ func TestCritical(t *testing.T) {
 		{"known and unknown", inv(3, map[any]any{int64(2): []any{int64(3), int64(-70000)}, int64(-70000): []byte{1}}), 400, "Unknown Critical Header", "label -70000"},
 		{"critical label absent", rawStatement(t, e.issuer, map[any]any{int64(1): int64(-8), int64(2): []any{int64(777)}, int64(3): scitt.KindInventory.ContentType(),
 			int64(4): e.issuer.KID(), int64(15): claims("provider.example", "x")}, payload(scitt.KindInventory, 4)), 400, "Malformed request", "777"},
+		{"typ is not acted on", inv(6, map[any]any{int64(2): []any{int64(16)}, int64(16): "application/example+cose"}), 400, "Unknown Critical Header", "label 16"},
 		{"understood labels", inv(5, map[any]any{int64(2): []any{int64(3), int64(15)}}), 201, "", ""},
 	}
 	for _, tt := range tests {

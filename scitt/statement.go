@@ -67,7 +67,6 @@ const (
 	labelContentType         = int64(3)
 	labelKID                 = int64(4)
 	labelCWTClaims           = int64(15)
-	labelTyp                 = int64(16)
 	labelX5Chain             = int64(33)
 	labelX5T                 = int64(34)
 	labelPayloadHashAlg      = int64(258)
