@@ -87,6 +87,9 @@ type Evidence struct {
 	// node stored it (the same, or later when it came by gossip).
 	Detected time.Time `json:"detected"`
 	Stored   time.Time `json:"stored"`
+	// Entry is the transparency-service entry ID under which the node
+	// registered this evidence (node option evidence.register_to), if any.
+	Entry string `json:"entry,omitempty"`
 	// Summary says in one sentence what the evidence proves.
 	Summary string `json:"summary"`
 }

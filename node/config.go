@@ -73,6 +73,8 @@ type Config struct {
 	// Freshness sets the logs' expected publication intervals, from which
 	// the feed derives each log's fresh / late / stale state.
 	Freshness FreshnessConfig `yaml:"freshness"`
+	// Evidence registers the node's evidence with a transparency service.
+	Evidence EvidenceConfig `yaml:"evidence"`
 	// RecoverFromPeers (vigil node --recover-from-peers, never from the
 	// file) resumes logs whose stored witness state was rolled back at the
 	// size and root of the store's witness journal.

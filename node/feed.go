@@ -289,7 +289,11 @@ const maxEvidenceListed = 10000
 // Evidence lists the newest maxEvidenceListed pieces of evidence, newest
 // first.
 func (s feedSource) Evidence(ctx context.Context) ([]feed.Evidence, error) {
-	return s.n.evidence.list(ctx, s.n.store, maxEvidenceListed)
+	list, err := s.n.evidence.list(ctx, s.n.store, maxEvidenceListed)
+	for i := range list {
+		list[i].Entry = s.n.evReg.entry(list[i].ID) // not cached: it arrives later
+	}
+	return list, err
 }
 
 func (s feedSource) EvidenceFile(ctx context.Context, id string) (feed.Evidence, []byte, error) {

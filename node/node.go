@@ -56,6 +56,8 @@ type Node struct {
 	conns *connLimiter
 	// notifier sends alerts.webhooks notifications (nil without webhooks).
 	notifier *notify.Notifier
+	// evReg registers evidence with a transparency service (nil: off).
+	evReg *evidenceRegistrar
 	nodeFeed
 	nodeGossip
 	nodeLists
@@ -106,6 +108,11 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 				ln.Close()
 			}
 		}()
+	}
+	if cfg.Evidence.RegisterTo != "" {
+		if n.evReg, err = newEvidenceRegistrar(cfg.Evidence, cfg.DataDir, n.store, n.log.With("component", "evidence-registrar")); err != nil {
+			return nil, err
+		}
 	}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.reg.MustRegister(n.store.Metrics()...)
@@ -262,6 +269,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.runFeed(gctx) })
 	g.Go(func() error { return n.runNotify(gctx) })
 	g.Go(func() error { return n.runGossip(gctx) })
+	if n.evReg != nil {
+		g.Go(func() error { return n.evReg.run(gctx) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -15,7 +15,7 @@ import (
 // (POST /entries) and returns the entry's Location and its receipt. It
 // follows the asynchronous form (303/302 with Location, honouring
 // Retry-After), retries 429/503 on the POST, and for a statement already
-// registered (400 with a Location) fetches the existing entry's receipt.
+// registered gets the existing entry's receipt (201, same Location).
 func Register(ctx context.Context, base *url.URL, stmt []byte) (string, []byte, error) {
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, err := http.NewRequestWithContext(ctx, "POST", base.JoinPath("entries").String(), bytes.NewReader(stmt))
@@ -71,8 +71,8 @@ func Register(ctx context.Context, base *url.URL, stmt []byte) (string, []byte, 
 			continue
 		}
 		if resp.StatusCode == http.StatusBadRequest && loc != "" && req.Method == "POST" {
-			// A replay: the statement is already registered at loc; fetch
-			// its receipt instead.
+			// A service that answers a replay with 400 and the existing
+			// entry's Location: fetch its receipt instead.
 			u, err := base.Parse(loc)
 			if err != nil {
 				return "", nil, err

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/veraison/go-cose"
 	"github.com/vigilnet/vigil/scitt"
 )
 
@@ -127,6 +128,26 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"FuzzVerifyReceipt":  {rcpt, stmt},
 		"FuzzParseProblem":   {{0xa2, 0x20, 0x69, 'N', 'o', 't', ' ', 'F', 'o', 'u', 'n', 'd', 0x21, 0x61, 'x'}},
 		"FuzzParseCOSEKey":   {fuzzReceipt.Public().COSEKey()},
+	}
+	// X.509 statements and x5chain headers, from a CA built here.
+	root := newCA(t, "Fuzz Root", nil)
+	leaf, leafKey := newLeaf(t, root, "fuzz leaf", leafOpts{})
+	chain, _ := cbor.Marshal([]any{leaf.Raw, root.cert.Raw})
+	single, _ := cbor.Marshal(leaf.Raw)
+	seeds["FuzzParseX5Chain"] = [][]byte{chain, single, {0x80}, {0x41, 0x00}}
+	seeds["FuzzParseStatement"] = append(seeds["FuzzParseStatement"],
+		signCOSE(t, cose.AlgorithmES256, leafKey, map[any]any{int64(33): chainOf(leaf, root.cert), int64(15): claims("https://fuzz.example", "s"), int64(3): "application/vnd.cyclonedx+json"}, []byte(cyclonedx)),
+		signCOSE(t, cose.AlgorithmES256, leafKey, map[any]any{int64(34): x5t(leaf), int64(15): claims("https://fuzz.example", "s"), int64(2): []any{int64(3)}, int64(3): "application/json"}, []byte("{}")))
+	patterns := [][2]string{{"application/*", "application/json"}, {"application/*+json", "application/vnd.in-toto+json"}, {"*/*", "text/plain; charset=utf-8"}, {"application/vnd.cyclonedx+json", "APPLICATION/VND.CYCLONEDX+JSON"}}
+	pdir := filepath.Join("testdata", "fuzz", "FuzzMediaPattern")
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range patterns {
+		content := fmt.Sprintf("go test fuzz v1\nstring(%q)\nstring(%q)\n", p[0], p[1])
+		if err := os.WriteFile(filepath.Join(pdir, fmt.Sprintf("seed%d", i)), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for name, list := range seeds {
 		dir := filepath.Join("testdata", "fuzz", name)

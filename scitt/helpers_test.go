@@ -172,7 +172,23 @@ func do(t testing.TB, method, url, ctype string, body []byte) response {
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := noRedirect.Do(req)
+	return doReq(t, noRedirect, req)
+}
+
+// doAuth sends a body-less request with a bearer token.
+func doAuth(t testing.TB, method, url, token string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return doReq(t, noRedirect, req)
+}
+
+func doReq(t testing.TB, c *http.Client, req *http.Request) response {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

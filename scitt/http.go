@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +32,18 @@ type HandlerOptions struct {
 	// RatePerClient limits POST /entries per client IP (default 1000/s,
 	// burst 2x); negative disables the limit.
 	RatePerClient rate.Limit
-	Logger        *slog.Logger
+	// RejectRatePerClient limits rejected registrations per client IP
+	// (default 20/s, burst 2x): once it is spent, the client's
+	// registrations are answered 429 with Retry-After until it refills.
+	// Negative disables the limit.
+	RejectRatePerClient rate.Limit
+	// AdminToken, if set, lets requests with "Authorization: Bearer
+	// <AdminToken>" read GET /audit, client addresses included. Without it
+	// (and without PublicAudit) GET /audit answers 404.
+	AdminToken string
+	// PublicAudit serves GET /audit to anyone, without client addresses.
+	PublicAudit bool
+	Logger      *slog.Logger
 }
 
 // Handler serves SCRAPI and the log's tiles (tlog-tiles) at the root of its
@@ -44,8 +54,8 @@ type Handler struct {
 	mux  *http.ServeMux
 	log  *slog.Logger
 
-	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter
+	limMu   sync.Mutex
+	clients map[string]*clientState
 }
 
 // NewHandler returns the HTTP handler of s.
@@ -56,10 +66,13 @@ func NewHandler(s *Service, opts HandlerOptions) *Handler {
 	if opts.RatePerClient == 0 {
 		opts.RatePerClient = 1000
 	}
+	if opts.RejectRatePerClient == 0 {
+		opts.RejectRatePerClient = 20
+	}
 	if opts.Logger == nil {
 		opts.Logger = s.log
 	}
-	h := &Handler{s: s, opts: opts, mux: http.NewServeMux(), log: opts.Logger, limiters: map[string]*rate.Limiter{}}
+	h := &Handler{s: s, opts: opts, mux: http.NewServeMux(), log: opts.Logger, clients: map[string]*clientState{}}
 	h.handle("GET /.well-known/scitt-keys", "keys", h.keys)
 	h.handle("GET /.well-known/scitt-keys/{kid}", "key", h.key)
 	h.handle("GET /.well-known/transparency-configuration", "configuration", h.configuration)
@@ -114,9 +127,13 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.As(err, &he):
 		code, title = he.code, he.p.Title
-		if he.code == http.StatusTooManyRequests {
+		if he.code == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 			retry = true
 		}
+	case errors.Is(err, ErrUnsupportedMediaType):
+		code, title = http.StatusUnsupportedMediaType, "Unsupported Media Type"
+	case errors.Is(err, ErrUnknownCritical):
+		code, title = http.StatusBadRequest, "Unknown Critical Header"
 	case errors.As(err, &mbe), errors.Is(err, ErrTooLarge):
 		code, title = http.StatusRequestEntityTooLarge, "Payload Too Large"
 	case errors.Is(err, ErrPayloadMissing):
@@ -222,58 +239,18 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-func (h *Handler) allow(ip string) bool {
-	if h.opts.RatePerClient < 0 {
-		return true
-	}
-	h.limMu.Lock()
-	defer h.limMu.Unlock()
-	l, ok := h.limiters[ip]
-	if !ok {
-		if len(h.limiters) > 10000 {
-			clear(h.limiters) // bounded memory; a reset only forgives
-		}
-		l = rate.NewLimiter(h.opts.RatePerClient, int(2*h.opts.RatePerClient)+1)
-		h.limiters[ip] = l
-	}
-	return l.Allow()
-}
-
-// limited applies the per-client rate limit to f.
-func (h *Handler) limited(f func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if !h.allow(clientIP(r)) {
-			return &httpError{http.StatusTooManyRequests, &Problem{"Too Many Requests", "rate limit exceeded"}}
-		}
-		return f(w, r)
-	}
-}
-
 func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 	ip := clientIP(r)
-	if !h.allow(ip) {
-		return &httpError{http.StatusTooManyRequests, &Problem{"Too Many Requests", "registration rate limit exceeded"}}
+	if wait := h.admitRegistration(r.Context(), ip); wait > 0 {
+		// SPEC: rate-limited clients SHOULD get 429 + Retry-After (SCRAPI).
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		return &httpError{http.StatusTooManyRequests, &Problem{"Too Many Requests", "registration rate limit exceeded for this address"}}
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/cose" {
-		return &httpError{http.StatusUnsupportedMediaType, &Problem{"Unsupported Media Type", "Content-Type must be application/cose"}}
+	reg, err := h.parseAndRegister(w, r, ip)
+	if err == nil || errors.Is(err, tessera.ErrPushback) || errors.Is(err, ErrClosed) {
+		h.refundRejection(ip)
 	}
-	limit := int64(DefaultMaxStatementBytes)
-	if h.s.cfg.Policy != nil {
-		limit = int64(h.s.cfg.Policy.MaxStatementBytes)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		h.s.RecordRejection(r.Context(), err, ip)
-		return err
-	}
-	reg, err := h.s.Register(r.Context(), body, ip)
-	if err != nil {
-		var replay *ErrReplay
-		if errors.As(err, &replay) {
-			// Point at the existing entry, whose receipt GET returns.
-			w.Header().Set("Location", "/entries/"+replay.ID)
-		}
 		return err
 	}
 	loc := "/entries/" + reg.ID
@@ -299,7 +276,30 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Del("Location")
 		return err
 	}
+	// A repeated registration gets the same answer as the first: 201, the
+	// entry's Location and its receipt.
 	return writeBody(w, http.StatusCreated, "application/cose", rcpt)
+}
+
+// parseAndRegister reads the request body and registers it; every
+// rejection is in the audit trail.
+func (h *Handler) parseAndRegister(w http.ResponseWriter, r *http.Request, ip string) (*Registration, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/cose" {
+		err := fmt.Errorf("%w: Content-Type %q, want application/cose", ErrUnsupportedMediaType, r.Header.Get("Content-Type"))
+		h.s.RecordRejection(r.Context(), err, ip)
+		return nil, err
+	}
+	limit := int64(DefaultMaxStatementBytes)
+	if h.s.cfg.Policy != nil {
+		limit = int64(h.s.cfg.Policy.MaxStatementBytes)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		h.s.RecordRejection(r.Context(), err, ip)
+		return nil, err
+	}
+	return h.s.Register(r.Context(), body, ip)
 }
 
 func (h *Handler) entry(w http.ResponseWriter, r *http.Request) error {
@@ -320,36 +320,6 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Location", loc)
 	return writeBody(w, 200, "application/cose", rcpt)
-}
-
-func (h *Handler) auditQuery(w http.ResponseWriter, r *http.Request) error {
-	q := AuditQuery{Issuer: r.FormValue("issuer"), Decision: r.FormValue("decision"), EntryID: r.FormValue("entry_id")}
-	if v := r.FormValue("since"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return &httpError{400, &Problem{"Malformed request", "since must be RFC 3339"}}
-		}
-		q.Since = t
-	}
-	if v := r.FormValue("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return &httpError{400, &Problem{"Malformed request", "limit must be a non-negative integer"}}
-		}
-		q.Limit = n
-	}
-	recs, err := h.s.AuditLog().Query(q)
-	if err != nil {
-		return err
-	}
-	if recs == nil {
-		recs = []AuditRecord{}
-	}
-	b, err := json.Marshal(recs)
-	if err != nil {
-		return err
-	}
-	return writeBody(w, 200, "application/json", b)
 }
 
 func (h *Handler) checkpoint(w http.ResponseWriter, r *http.Request) error {

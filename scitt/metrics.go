@@ -16,7 +16,7 @@ func NewMetrics() *Metrics {
 	return &Metrics{
 		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_scitt_registrations_total",
-			Help: "Registration decisions by result (accepted, rejected, replay, malformed, bad_signature, too_large, pushback).",
+			Help: "Registration decisions by result (accepted, duplicate, rejected, malformed, unknown_critical, unsupported_media_type, bad_signature, too_large, pushback).",
 		}, []string{"result"}),
 		publishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "vigil_scitt_publish_latency_seconds",

@@ -6,7 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/vigilnet/vigil/gossip/evidence"
 )
 
 // Inventory is the payload of an inventory statement: the resources a
@@ -58,8 +63,9 @@ type EndorsementTarget struct {
 	ReceiptSHA256   string `json:"receipt_sha256,omitempty"` // hex SHA-256 of an endorsed receipt
 }
 
-// ValidatePayload checks payload against kind's JSON schema: strict
-// decoding (no unknown fields, no trailing data) and required fields.
+// ValidatePayload checks payload against kind's schema: for the JSON kinds
+// strict decoding (no unknown fields, no trailing data) and required fields;
+// for evidence, the evidence file format.
 func ValidatePayload(kind Kind, payload []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
@@ -80,6 +86,13 @@ func ValidatePayload(kind Kind, payload []byte) error {
 		if err = dec.Decode(&v); err == nil {
 			err = v.validate()
 		}
+	case KindEvidence:
+		// The file's shape; what it proves is checked offline against a
+		// roster (vigil verify).
+		if _, err := evidence.ParseFile(payload); err != nil {
+			return fmt.Errorf("%w: %s payload: %v", ErrInvalidPayload, kind, err)
+		}
+		return nil
 	default:
 		return fmt.Errorf("unknown statement kind %q", kind)
 	}
@@ -157,4 +170,53 @@ func isHex(s string, n int) bool {
 		}
 	}
 	return true
+}
+
+// Schema is an optional payload schema for a content type in the policy.
+// It checks JSON payloads: with Format "json" the payload must be exactly one
+// well-formed JSON value; Required names members a top-level object must
+// have, Const members whose value must be that JSON string (e.g. CycloneDX's
+// bomFormat or in-toto's _type). Required or Const imply an object.
+type Schema struct {
+	Format   string            `yaml:"format"`
+	Required []string          `yaml:"required"`
+	Const    map[string]string `yaml:"const"`
+}
+
+func (sc *Schema) check() error {
+	if sc.Format != "json" {
+		return fmt.Errorf("schema format %q unsupported (json)", sc.Format)
+	}
+	return nil
+}
+
+// Validate checks payload against sc.
+func (sc *Schema) Validate(payload []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	var v json.RawMessage
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("%w: not JSON: %v", ErrInvalidPayload, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: trailing data after the JSON value", ErrInvalidPayload)
+	}
+	if len(sc.Required) == 0 && len(sc.Const) == 0 {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(v, &obj); err != nil || obj == nil {
+		return fmt.Errorf("%w: not a JSON object", ErrInvalidPayload)
+	}
+	for _, k := range sc.Required {
+		if _, ok := obj[k]; !ok {
+			return fmt.Errorf("%w: member %q is required", ErrInvalidPayload, k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(sc.Const)) {
+		var s string
+		if raw, ok := obj[k]; !ok || json.Unmarshal(raw, &s) != nil || s != sc.Const[k] {
+			return fmt.Errorf("%w: member %q must be the string %q", ErrInvalidPayload, k, sc.Const[k])
+		}
+	}
+	return nil
 }

@@ -1,16 +1,13 @@
 package scitt
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
-	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -28,42 +25,78 @@ var ErrRejected = errors.New("rejected by registration policy")
 // ErrTooLarge reports a statement over the size limit.
 var ErrTooLarge = errors.New("statement too large")
 
-// ErrReplay reports a statement that is already registered.
-type ErrReplay struct{ ID string }
-
-func (e *ErrReplay) Error() string { return "statement already registered as entry " + e.ID }
-
-// Is makes errors.Is(err, ErrRejected) true for replays: they are a policy decision.
-func (e *ErrReplay) Is(target error) bool { return target == ErrRejected }
+// ErrUnsupportedMediaType reports a request body that is not application/cose.
+var ErrUnsupportedMediaType = errors.New("unsupported media type")
 
 // PolicyFile is the YAML registration policy (docs/scitt.md).
 type PolicyFile struct {
 	// MaxStatementBytes bounds a submitted statement; 0 means
 	// DefaultMaxStatementBytes; at most MaxEntryBytes.
-	MaxStatementBytes int `yaml:"max_statement_bytes"`
-	Issuers           []struct {
-		Name string `yaml:"name"`
-		// Keys are Ed25519 note verifier keys named like the issuer, or
-		// es256:<base64 DER SubjectPublicKeyInfo> for P-256 keys.
-		Keys []string `yaml:"keys"`
-		// Kinds allowed for this issuer; empty means none.
-		Kinds []string `yaml:"kinds"`
-		// HashEnvelopes allows hash-envelope statements (default true).
-		HashEnvelopes *bool `yaml:"hash_envelopes"`
-	} `yaml:"issuers"`
+	MaxStatementBytes int          `yaml:"max_statement_bytes"`
+	Issuers           []IssuerFile `yaml:"issuers"`
+}
+
+// IssuerFile is one issuer of a policy file.
+type IssuerFile struct {
+	// Name is the issuer: the statements' CWT iss. For an X.509 issuer it
+	// is a URI.
+	Name string `yaml:"name"`
+	// Keys are Ed25519 note verifier keys named like the issuer, or
+	// es256:<base64 DER SubjectPublicKeyInfo> for P-256 keys; statements
+	// name them by kid.
+	Keys []string `yaml:"keys"`
+	// X509 configures certificate-based identity (x5chain, x5t).
+	X509 *X509Config `yaml:"x509"`
+	// ContentTypes are the media types (patterns) the issuer may register,
+	// each optionally with a payload schema.
+	ContentTypes []ContentTypeRule `yaml:"content_types"`
+	// Kinds are built-in kinds the issuer may register: "inventory" is
+	// short for the content type application/vnd.vigil.inventory+json.
+	Kinds []string `yaml:"kinds"`
+	// HashEnvelopes allows hash-envelope statements (default true).
+	HashEnvelopes *bool `yaml:"hash_envelopes"`
+}
+
+// ContentTypeRule is one accepted media type pattern, written in YAML as
+// the pattern alone or as {type: PATTERN, schema: SCHEMA}.
+type ContentTypeRule struct {
+	Type   string  `yaml:"type"`
+	Schema *Schema `yaml:"schema"`
+}
+
+// UnmarshalYAML accepts a bare pattern string or the mapping form.
+func (r *ContentTypeRule) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&r.Type)
+	}
+	type plain ContentTypeRule
+	var v plain
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*r = ContentTypeRule(v)
+	return nil
 }
 
 // Policy is a compiled registration policy. The zero Policy rejects everything.
 type Policy struct {
 	MaxStatementBytes int
 	issuers           map[string]*issuer
+	// now is the clock certificates are checked against (time.Now).
+	now func() time.Time
 }
 
 type issuer struct {
 	name          string
 	keys          map[string]*issuerKey // by hex kid
-	kinds         []Kind
+	x509          *x509Issuer
+	rules         []contentRule
 	hashEnvelopes bool
+}
+
+type contentRule struct {
+	pattern MediaPattern
+	schema  *Schema
 }
 
 // ParsePolicy parses a YAML policy.
@@ -74,7 +107,7 @@ func ParsePolicy(b []byte) (*Policy, error) {
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, errEOF) {
 		return nil, fmt.Errorf("parsing policy: %w", err)
 	}
-	p := &Policy{MaxStatementBytes: f.MaxStatementBytes, issuers: map[string]*issuer{}}
+	p := &Policy{MaxStatementBytes: f.MaxStatementBytes, issuers: map[string]*issuer{}, now: time.Now}
 	if p.MaxStatementBytes == 0 {
 		p.MaxStatementBytes = DefaultMaxStatementBytes
 	}
@@ -88,24 +121,58 @@ func ParsePolicy(b []byte) (*Policy, error) {
 		if _, dup := p.issuers[fi.Name]; dup {
 			return nil, fmt.Errorf("parsing policy: issuer %q listed twice", fi.Name)
 		}
-		is := &issuer{name: fi.Name, keys: map[string]*issuerKey{}, hashEnvelopes: fi.HashEnvelopes == nil || *fi.HashEnvelopes}
-		for _, ks := range fi.Keys {
-			k, err := parseIssuerKey(fi.Name, ks)
-			if err != nil {
-				return nil, fmt.Errorf("parsing policy: issuer %q: %w", fi.Name, err)
-			}
-			is.keys[hex.EncodeToString(k.kid)] = k
-		}
-		for _, ks := range fi.Kinds {
-			k, err := ParseKind(ks)
-			if err != nil {
-				return nil, fmt.Errorf("parsing policy: issuer %q: %w", fi.Name, err)
-			}
-			is.kinds = append(is.kinds, k)
+		is, err := compileIssuer(&fi)
+		if err != nil {
+			return nil, fmt.Errorf("parsing policy: issuer %q: %w", fi.Name, err)
 		}
 		p.issuers[fi.Name] = is
 	}
 	return p, nil
+}
+
+func compileIssuer(fi *IssuerFile) (*issuer, error) {
+	is := &issuer{name: fi.Name, keys: map[string]*issuerKey{}, hashEnvelopes: fi.HashEnvelopes == nil || *fi.HashEnvelopes}
+	for _, ks := range fi.Keys {
+		k, err := parseIssuerKey(fi.Name, ks)
+		if err != nil {
+			return nil, err
+		}
+		is.keys[hex.EncodeToString(k.kid)] = k
+	}
+	if fi.X509 != nil {
+		// SPEC: an X.509 issuer's iss MUST be a URI (architecture §3).
+		if err := checkX509Issuer(fi.Name); err != nil {
+			return nil, errors.New("an issuer with x509 must be named by a URI (its statements' CWT iss)")
+		}
+		var err error
+		if is.x509, err = fi.X509.compile(); err != nil {
+			return nil, err
+		}
+	}
+	if len(is.keys) == 0 && is.x509 == nil {
+		return nil, errors.New("neither keys nor x509")
+	}
+	for _, ks := range fi.Kinds {
+		k, err := ParseKind(ks)
+		if err != nil {
+			return nil, err
+		}
+		pat, _ := ParseMediaPattern(k.ContentType())
+		is.rules = append(is.rules, contentRule{pattern: pat})
+	}
+	for _, r := range fi.ContentTypes {
+		pat, err := ParseMediaPattern(r.Type)
+		if err != nil {
+			return nil, err
+		}
+		if r.Schema != nil {
+			if err := r.Schema.check(); err != nil {
+				return nil, fmt.Errorf("content type %s: %w", r.Type, err)
+			}
+		}
+		is.rules = append(is.rules, contentRule{pattern: pat, schema: r.Schema})
+	}
+	return is, nil
 }
 
 // errEOF is what yaml.v3 returns for an empty document.
@@ -121,7 +188,8 @@ func LoadPolicy(path string) (*Policy, error) {
 }
 
 // Check applies the policy to a parsed statement of size bytes: issuer
-// known, kid bound to the issuer, signature valid, kind allowed, payload
+// known, identity (kid bound to the issuer, or a certificate chaining to
+// its trust anchors), signature valid, content type allowed, payload
 // schema. It returns an error wrapping ErrRejected, ErrTooLarge,
 // ErrBadAlgorithm or ErrBadSignature.
 func (p *Policy) Check(s *Statement, size int) error {
@@ -135,15 +203,29 @@ func (p *Policy) Check(s *Statement, size int) error {
 	if !ok {
 		return fmt.Errorf("%w: unknown issuer %q", ErrRejected, s.Issuer)
 	}
-	key, ok := is.keys[hex.EncodeToString(s.KID)]
-	if !ok {
-		return fmt.Errorf("%w: kid %x is not a key of issuer %q", ErrRejected, s.KID, s.Issuer)
+	if s.X509() {
+		if is.x509 == nil {
+			return fmt.Errorf("%w: issuer %q has no x509 trust anchors", ErrRejected, s.Issuer)
+		}
+		now := time.Now
+		if p.now != nil {
+			now = p.now
+		}
+		if err := is.x509.verify(s, now()); err != nil {
+			return err
+		}
+	} else {
+		key, ok := is.keys[hex.EncodeToString(s.KID)]
+		if !ok {
+			return fmt.Errorf("%w: kid %x is not a key of issuer %q", ErrRejected, s.KID, s.Issuer)
+		}
+		if err := key.verify(s); err != nil {
+			return err
+		}
 	}
-	if err := key.verify(s); err != nil {
-		return err
-	}
-	if !slices.Contains(is.kinds, s.Kind) {
-		return fmt.Errorf("%w: issuer %q may not register %s statements", ErrRejected, s.Issuer, s.Kind)
+	i := slices.IndexFunc(is.rules, func(r contentRule) bool { return r.pattern.Match(s.ContentType) })
+	if i < 0 {
+		return fmt.Errorf("%w: issuer %q may not register %s statements", ErrRejected, s.Issuer, s.ContentType)
 	}
 	if s.HashEnvelope {
 		if !is.hashEnvelopes {
@@ -151,144 +233,16 @@ func (p *Policy) Check(s *Statement, size int) error {
 		}
 		return nil
 	}
-	if err := ValidatePayload(s.Kind, s.Payload); err != nil {
-		return fmt.Errorf("%w: %v", ErrRejected, err)
+	// Built-in kinds always keep their schema, whatever pattern admitted them.
+	if s.Kind != "" {
+		if err := ValidatePayload(s.Kind, s.Payload); err != nil {
+			return fmt.Errorf("%w: %v", ErrRejected, err)
+		}
+	}
+	if sc := is.rules[i].schema; sc != nil {
+		if err := sc.Validate(s.Payload); err != nil {
+			return fmt.Errorf("%w: %s payload: %v", ErrRejected, s.ContentType, err)
+		}
 	}
 	return nil
-}
-
-// AuditRecord is one registration decision.
-type AuditRecord struct {
-	Time     time.Time `json:"time"`
-	Decision string    `json:"decision"` // "accepted" or "rejected"
-	Reason   string    `json:"reason,omitempty"`
-	Issuer   string    `json:"issuer,omitempty"`
-	Subject  string    `json:"subject,omitempty"`
-	Kind     Kind      `json:"kind,omitempty"`
-	EntryID  string    `json:"entry_id,omitempty"`
-	Index    *uint64   `json:"index,omitempty"`
-	Remote   string    `json:"remote,omitempty"`
-}
-
-// AuditQuery filters audit records; zero fields match everything.
-type AuditQuery struct {
-	Issuer   string
-	Decision string
-	EntryID  string
-	Since    time.Time
-	Limit    int // newest Limit records; 0 means 1000
-}
-
-func (q AuditQuery) match(r *AuditRecord) bool {
-	return (q.Issuer == "" || r.Issuer == q.Issuer) &&
-		(q.Decision == "" || r.Decision == q.Decision) &&
-		(q.EntryID == "" || r.EntryID == q.EntryID) &&
-		(q.Since.IsZero() || !r.Time.Before(q.Since))
-}
-
-// AuditLog is the append-only audit trail of registration decisions, kept as
-// JSON lines in a file. Writes are buffered and flushed at least every
-// flushEvery and on Query and Close.
-type AuditLog struct {
-	mu   sync.Mutex
-	f    *os.File
-	w    *bufio.Writer
-	stop chan struct{}
-	done chan struct{}
-}
-
-const flushEvery = 200 * time.Millisecond
-
-// OpenAuditLog opens (creating if needed) the audit trail at path.
-func OpenAuditLog(path string) (*AuditLog, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening audit log: %w", err)
-	}
-	a := &AuditLog{f: f, w: bufio.NewWriterSize(f, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
-	go a.flusher()
-	return a, nil
-}
-
-func (a *AuditLog) flusher() {
-	defer close(a.done)
-	t := time.NewTicker(flushEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-a.stop:
-			return
-		case <-t.C:
-			a.mu.Lock()
-			_ = a.w.Flush()
-			a.mu.Unlock()
-		}
-	}
-}
-
-// Append records r.
-func (a *AuditLog) Append(r AuditRecord) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, err := a.w.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("writing audit log: %w", err)
-	}
-	return nil
-}
-
-// Query returns the newest records matching q, oldest first.
-func (a *AuditLog) Query(q AuditQuery) ([]AuditRecord, error) {
-	if q.Limit <= 0 {
-		q.Limit = 1000
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err := a.w.Flush(); err != nil {
-		return nil, fmt.Errorf("flushing audit log: %w", err)
-	}
-	f, err := os.Open(a.f.Name())
-	if err != nil {
-		return nil, fmt.Errorf("reading audit log: %w", err)
-	}
-	defer f.Close()
-	var out []AuditRecord
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var r AuditRecord
-		if json.Unmarshal(sc.Bytes(), &r) != nil || !q.match(&r) {
-			continue
-		}
-		out = append(out, r)
-		if len(out) > 2*q.Limit {
-			out = append(out[:0], out[len(out)-q.Limit:]...)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading audit log: %w", err)
-	}
-	if len(out) > q.Limit {
-		out = out[len(out)-q.Limit:]
-	}
-	return out, nil
-}
-
-// Close flushes and closes the audit log.
-func (a *AuditLog) Close() error {
-	close(a.stop)
-	<-a.done
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	err := a.w.Flush()
-	if err2 := a.f.Sync(); err == nil {
-		err = err2
-	}
-	if err2 := a.f.Close(); err == nil {
-		err = err2
-	}
-	return err
 }

@@ -73,8 +73,9 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidReceipt, fmt.Sprintf(format, args...))
 }
 
-// ParseReceipt decodes a receipt and its first inclusion proof without
-// verifying anything cryptographic.
+// ParseReceipt decodes a receipt and its inclusion proof without verifying
+// anything cryptographic. A receipt with more than one proof, or with
+// anything but inclusion proofs in its vdp, is invalid.
 func ParseReceipt(b []byte) (*Receipt, error) {
 	if err := strictDec.Wellformed(b); err != nil {
 		return nil, invalid("%v", err)
@@ -111,9 +112,20 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 	if !ok {
 		return nil, invalid("vdp (396) missing")
 	}
+	// A Vigil receipt carries exactly what the service issues: one
+	// inclusion proof and nothing else, so no extra or malformed proof can
+	// ride along unverified.
+	for k := range vdp {
+		if k != int64(-1) {
+			return nil, invalid("vdp (396) holds %v; a Vigil receipt carries only inclusion proofs (-1)", k)
+		}
+	}
 	proofs, ok := vdp[int64(-1)].([]any)
 	if !ok || len(proofs) == 0 {
 		return nil, invalid("no inclusion proof in vdp")
+	}
+	if len(proofs) != 1 {
+		return nil, invalid("%d inclusion proofs in vdp; a Vigil receipt carries exactly one", len(proofs))
 	}
 	pb, ok := proofs[0].([]byte)
 	if !ok {

@@ -16,24 +16,30 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/client"
+	"github.com/veraison/go-cose"
 )
 
 // Registration is an accepted statement.
 type Registration struct {
 	// ID is the entry id: lowercase hex of the entry's RFC 9162 leaf hash.
 	ID string
-	e  *entry
+	// Existing is set when the statement was already registered (or being
+	// registered): the Registration is that entry's.
+	Existing bool
+	e        *entry // nil for an entry sequenced before this call
 }
 
 // Register applies the policy to a signed statement and, if accepted,
 // appends it to the log. It returns once the statement is queued; use Wait
-// for the receipt. Errors wrap ErrMalformed, ErrPayloadMissing,
-// ErrBadAlgorithm, ErrBadSignature, ErrTooLarge, ErrRejected (*ErrReplay for
-// replays) or tessera.ErrPushback. Nothing is appended on error.
+// for the receipt. A statement already in the log (or on its way) is not
+// appended again: the existing entry is returned with Existing set.
+// Errors wrap ErrMalformed, ErrPayloadMissing, ErrUnknownCritical,
+// ErrBadAlgorithm, ErrBadSignature, ErrTooLarge, ErrRejected or
+// tessera.ErrPushback. Nothing is appended on error.
 func (s *Service) Register(ctx context.Context, statement []byte, remote string) (*Registration, error) {
 	rec := AuditRecord{Time: time.Now().UTC(), Remote: remote}
 	reject := func(err error) (*Registration, error) {
-		rec.Decision, rec.Reason = "rejected", err.Error()
+		rec.Decision, rec.Reason = DecisionRejected, err.Error()
 		s.metrics.registrations.WithLabelValues(resultLabel(err)).Inc()
 		if aerr := s.audit.Append(rec); aerr != nil {
 			s.log.ErrorContext(ctx, "audit", "err", aerr)
@@ -44,7 +50,7 @@ func (s *Service) Register(ctx context.Context, statement []byte, remote string)
 	if err != nil {
 		return reject(err)
 	}
-	rec.Issuer, rec.Subject, rec.Kind = st.Issuer, st.Subject, st.Kind
+	rec.Issuer, rec.Subject, rec.Kind, rec.ContentType = st.Issuer, st.Subject, st.Kind, st.ContentType
 	if err := s.cfg.Policy.Check(st, len(statement)); err != nil {
 		return reject(err)
 	}
@@ -53,14 +59,22 @@ func (s *Service) Register(ctx context.Context, statement []byte, remote string)
 	rec.EntryID = id
 	e := &entry{subject: st.Subject, seqd: make(chan struct{}), done: make(chan struct{}), start: time.Now()}
 	s.mu.Lock()
-	_, dup := s.pending[lh]
-	if _, seq := s.index[lh]; seq {
-		dup = true
-	}
-	if dup {
+	pe, inFlight := s.pending[lh]
+	_, seq := s.index[lh]
+	if inFlight || seq {
 		s.mu.Unlock()
-		// SPEC (Vigil): a statement is registered once; replays are refused.
-		return reject(&ErrReplay{ID: id})
+		// SPEC: SCRAPI lets a service answer a repeated registration with
+		// the existing entry; the statement is in the log once.
+		rec.Decision = DecisionDuplicate
+		s.metrics.registrations.WithLabelValues("duplicate").Inc()
+		if aerr := s.audit.Append(rec); aerr != nil {
+			s.log.ErrorContext(ctx, "audit", "err", aerr)
+		}
+		r := &Registration{ID: id, Existing: true}
+		if !seq {
+			r.e = pe
+		}
+		return r, nil
 	}
 	s.pending[lh] = e
 	s.mu.Unlock()
@@ -80,22 +94,34 @@ func (s *Service) Register(ctx context.Context, statement []byte, remote string)
 }
 
 // RecordRejection adds a rejection decided before Register could run (e.g.
-// an oversized body) to the audit trail and metrics.
+// an oversized body or an unsupported media type) to the audit trail and
+// metrics.
 func (s *Service) RecordRejection(ctx context.Context, err error, remote string) {
 	s.metrics.registrations.WithLabelValues(resultLabel(err)).Inc()
-	rec := AuditRecord{Time: time.Now().UTC(), Remote: remote, Decision: "rejected", Reason: err.Error()}
+	rec := AuditRecord{Time: time.Now().UTC(), Remote: remote, Decision: DecisionRejected, Reason: err.Error()}
+	if aerr := s.audit.Append(rec); aerr != nil {
+		s.log.ErrorContext(ctx, "audit", "err", aerr)
+	}
+}
+
+// RecordRateLimited adds count registrations refused by a rate limit to the
+// audit trail as one record, and to the metrics.
+func (s *Service) RecordRateLimited(ctx context.Context, count int, remote string) {
+	rec := AuditRecord{Time: time.Now().UTC(), Remote: remote, Decision: DecisionRateLimited, Count: count,
+		Reason: "too many registrations from this address"}
 	if aerr := s.audit.Append(rec); aerr != nil {
 		s.log.ErrorContext(ctx, "audit", "err", aerr)
 	}
 }
 
 func resultLabel(err error) string {
-	var replay *ErrReplay
 	switch {
 	case err == nil:
 		return "accepted"
-	case errors.As(err, &replay):
-		return "replay"
+	case errors.Is(err, ErrUnsupportedMediaType):
+		return "unsupported_media_type"
+	case errors.Is(err, ErrUnknownCritical):
+		return "unknown_critical"
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrPayloadMissing):
 		return "malformed"
 	case errors.Is(err, ErrBadSignature), errors.Is(err, ErrBadAlgorithm):
@@ -120,7 +146,7 @@ func (s *Service) await(lh [sha256.Size]byte, e *entry, fut tessera.IndexFuture,
 		e.err = fmt.Errorf("appending to log: %w", err)
 		close(e.seqd)
 		close(e.done)
-		rec.Decision, rec.Reason = "rejected", e.err.Error()
+		rec.Decision, rec.Reason = DecisionRejected, e.err.Error()
 		s.metrics.registrations.WithLabelValues(resultLabel(err)).Inc()
 		_ = s.audit.Append(rec)
 		return
@@ -133,7 +159,7 @@ func (s *Service) await(lh [sha256.Size]byte, e *entry, fut tessera.IndexFuture,
 	s.index[lh] = idx.Index
 	s.mu.Unlock()
 	close(e.seqd)
-	rec.Decision, rec.Index = "accepted", &idx.Index
+	rec.Decision, rec.Index = DecisionAccepted, &idx.Index
 	s.metrics.registrations.WithLabelValues("accepted").Inc()
 	if err := s.audit.Append(rec); err != nil {
 		s.log.Error("audit", "err", err)
@@ -155,6 +181,13 @@ func (s *Service) await(lh [sha256.Size]byte, e *entry, fut tessera.IndexFuture,
 // Wait waits until r is in a published checkpoint and returns its receipt.
 // If ctx ends first it returns ErrPending.
 func (s *Service) Wait(ctx context.Context, r *Registration) ([]byte, error) {
+	if r.e == nil {
+		rcpt, err := s.Receipt(ctx, r.ID)
+		if err != nil && ctx.Err() != nil {
+			return nil, ErrPending
+		}
+		return rcpt, err
+	}
 	select {
 	case <-r.e.done:
 	case <-ctx.Done():
@@ -180,6 +213,9 @@ func (s *Service) Wait(ctx context.Context, r *Registration) ([]byte, error) {
 // has resolved its index), so that an accepted registration survives a
 // crash even before it is published. It returns the append error, if any.
 func (s *Service) Durable(ctx context.Context, r *Registration) error {
+	if r.e == nil {
+		return nil // sequenced before Register was called
+	}
 	select {
 	case <-r.e.seqd:
 		return r.e.err
@@ -285,11 +321,18 @@ func (s *Service) subjectAt(ctx context.Context, index, size uint64) (string, er
 	if i >= uint64(len(eb.Entries)) {
 		return "", fmt.Errorf("entry %d missing from its bundle", index)
 	}
-	st, err := ParseStatement(eb.Entries[i])
-	if err != nil {
+	// Only the subject is read: an entry registered under an older policy
+	// or parser still gets its receipt.
+	var msg cose.Sign1Message
+	if err := msg.UnmarshalCBOR(eb.Entries[i]); err != nil {
 		return "", fmt.Errorf("log entry %d: %w", index, err)
 	}
-	return st.Subject, nil
+	claims, _ := msg.Headers.Protected[labelCWTClaims].(map[any]any)
+	sub, _ := claims[claimSub].(string)
+	if sub == "" {
+		return "", fmt.Errorf("log entry %d has no CWT sub", index)
+	}
+	return sub, nil
 }
 
 // parseCheckpoint reads size and root from a checkpoint of origin. The note

@@ -38,6 +38,9 @@ type Config struct {
 	ReceiptKey *PrivateKey
 	// Policy is the registration policy; nil rejects everything.
 	Policy *Policy
+	// AuditMaxBytes caps the audit trail's files together (default
+	// DefaultAuditMaxBytes, 64 MiB); the oldest records are dropped first.
+	AuditMaxBytes int64
 	// Witnesses, if set, must cosign each checkpoint before it is published.
 	Witnesses *WitnessConfig
 
@@ -262,7 +265,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.restore(ctx); err != nil {
 		return nil, err
 	}
-	if s.audit, err = OpenAuditLog(filepath.Join(cfg.Dir, "audit.jsonl")); err != nil {
+	if s.audit, err = OpenAuditLog(filepath.Join(cfg.Dir, "audit.jsonl"), cfg.AuditMaxBytes); err != nil {
 		return nil, err
 	}
 	ok = true

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,7 +13,7 @@ import (
 	"github.com/veraison/go-cose"
 )
 
-// Kind is a Vigil statement kind. Each kind has a JSON payload schema
+// Kind is a built-in statement kind. Each kind has a payload schema
 // (docs/scitt.md) and a media type carried in the protected header: label 3
 // (content type) for a plain statement, label 259 (preimage content type) for
 // a hash envelope.
@@ -23,13 +24,21 @@ const (
 	KindInventory     Kind = "inventory"
 	KindConfiguration Kind = "configuration"
 	KindEndorsement   Kind = "endorsement"
+	// KindEvidence is a Vigil evidence file (vigil-evidence/v1, package
+	// gossip/evidence): a node's record of a split view it found.
+	KindEvidence Kind = "evidence"
 )
 
 // Kinds lists every statement kind.
-var Kinds = []Kind{KindInventory, KindConfiguration, KindEndorsement}
+var Kinds = []Kind{KindInventory, KindConfiguration, KindEndorsement, KindEvidence}
 
 // ContentType returns the media type of k's payload.
-func (k Kind) ContentType() string { return "application/vnd.vigil." + string(k) + "+json" }
+func (k Kind) ContentType() string {
+	if k == KindEvidence {
+		return "application/vnd.vigil.evidence"
+	}
+	return "application/vnd.vigil." + string(k) + "+json"
+}
 
 // KindFromContentType maps a media type back to a Kind.
 func KindFromContentType(ct string) (Kind, bool) {
@@ -54,9 +63,12 @@ func ParseKind(s string) (Kind, error) {
 // COSE header labels used by statements and receipts.
 const (
 	labelAlg                 = int64(1)
+	labelCrit                = int64(2)
 	labelContentType         = int64(3)
 	labelKID                 = int64(4)
 	labelCWTClaims           = int64(15)
+	labelX5Chain             = int64(33)
+	labelX5T                 = int64(34)
 	labelPayloadHashAlg      = int64(258)
 	labelPreimageContentType = int64(259)
 	labelPayloadLocation     = int64(260)
@@ -77,9 +89,17 @@ var ErrMalformed = errors.New("malformed signed statement")
 type Statement struct {
 	Issuer  string
 	Subject string
-	Kind    Kind
-	Alg     cose.Algorithm
+	// ContentType is the payload's bare media type (lower case, without
+	// parameters): label 3, or label 259 for a hash envelope.
+	ContentType string
+	// Kind is the built-in kind ContentType names, or "" for other types.
+	Kind Kind
+	Alg  cose.Algorithm
+	// KID identifies a policy key; it is required unless the statement
+	// names an X.509 certificate (X5Chain or X5T).
 	KID     []byte
+	X5Chain []*x509.Certificate
+	X5T     *X5T
 	// HashEnvelope is set when the payload is the digest of the real
 	// artifact (COSE hash envelope); Payload is then that digest.
 	HashEnvelope    bool
@@ -93,9 +113,16 @@ type Statement struct {
 	msg *cose.Sign1Message
 }
 
+// X509 reports whether the statement's issuer is identified by a certificate.
+func (s *Statement) X509() bool { return len(s.X5Chain) > 0 || s.X5T != nil }
+
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
+
+// hashAlgs are the COSE hash envelope payload hash algorithms accepted, by
+// digest size.
+var hashAlgs = map[int64]int{-16: 32, -43: 48, -44: 64} // SHA-256, SHA-384, SHA-512
 
 // ParseStatement decodes a tagged COSE_Sign1 signed statement and checks the
 // header parameters SCITT requires. It does not verify the signature.
@@ -107,22 +134,39 @@ func ParseStatement(b []byte) (*Statement, error) {
 	if err := msg.UnmarshalCBOR(b); err != nil {
 		return nil, malformed("%v", err)
 	}
+	p := msg.Headers.Protected
+	if err := checkCrit(p); err != nil {
+		return nil, err
+	}
 	if msg.Payload == nil {
 		return nil, fmt.Errorf("%w: detached payloads are not accepted", ErrPayloadMissing)
 	}
-	p := msg.Headers.Protected
 	s := &Statement{Payload: msg.Payload, msg: &msg}
 	alg, err := p.Algorithm()
 	if err != nil {
 		return nil, malformed("protected header alg: %v", err)
 	}
 	s.Alg = alg
-	// SPEC: kid MUST be present when neither x5t nor x5chain is (architecture §3).
-	kid, ok := p[labelKID].([]byte)
-	if !ok || len(kid) == 0 {
-		return nil, malformed("protected header kid (4) missing or not a bstr")
+	if v, ok := p[labelX5Chain]; ok {
+		if s.X5Chain, err = x5chainValue(v); err != nil {
+			return nil, err
+		}
 	}
-	s.KID = kid
+	if v, ok := p[labelX5T]; ok {
+		if s.X5T, err = x5tValue(v); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := p[labelKID]; ok {
+		if s.KID, ok = v.([]byte); !ok || len(s.KID) == 0 {
+			return nil, malformed("protected header kid (4) must be a non-empty bstr")
+		}
+	}
+	// SPEC: kid MUST be present when neither x5t nor x5chain is in the
+	// protected header (architecture §3).
+	if s.KID == nil && !s.X509() {
+		return nil, malformed("protected header has no kid (4), x5chain (33) or x5t (34)")
+	}
 	// SPEC: CWT claims (15) with iss and sub MUST be in the protected header.
 	claims, ok := p[labelCWTClaims].(map[any]any)
 	if !ok {
@@ -134,37 +178,42 @@ func ParseStatement(b []byte) (*Statement, error) {
 		return nil, malformed("CWT claims need iss (1) and sub (2) text strings")
 	}
 	s.Issuer, s.Subject = iss, sub
+	if s.X509() {
+		if err := checkX509Issuer(iss); err != nil {
+			return nil, err
+		}
+	}
+	var ct string
 	if hashAlg, ok := p[labelPayloadHashAlg]; ok {
 		// SPEC: COSE hash envelope: 258 payload hash alg, 259 preimage content
 		// type, 260 payload location; label 3 MUST NOT be present.
-		if v, ok := hashAlg.(int64); !ok || v != algSHA256 {
-			return nil, malformed("payload hash alg (258) must be SHA-256 (-16)")
+		v, ok := hashAlg.(int64)
+		size, known := hashAlgs[v]
+		if !ok || !known {
+			return nil, malformed("payload hash alg (258) must be SHA-256 (-16), SHA-384 (-43) or SHA-512 (-44)")
 		}
 		if _, ok := p[labelContentType]; ok {
 			return nil, malformed("hash envelope must not carry content type (3)")
 		}
-		if len(s.Payload) != sha256.Size {
-			return nil, malformed("hash envelope payload must be a 32-byte SHA-256 digest")
+		if len(s.Payload) != size {
+			return nil, malformed("hash envelope payload of %d bytes, the digest of alg %d has %d", len(s.Payload), v, size)
 		}
-		ct, _ := p[labelPreimageContentType].(string)
-		k, ok := KindFromContentType(ct)
-		if !ok {
-			return nil, malformed("preimage content type (259) %q is not a statement kind", ct)
+		if ct, ok = p[labelPreimageContentType].(string); !ok {
+			return nil, malformed("hash envelope needs a preimage content type (259) media type string")
 		}
-		s.Kind, s.HashEnvelope = k, true
+		s.HashEnvelope = true
 		if loc, ok := p[labelPayloadLocation]; ok {
 			if s.PayloadLocation, ok = loc.(string); !ok {
 				return nil, malformed("payload location (260) must be a text string")
 			}
 		}
-	} else {
-		ct, _ := p[labelContentType].(string)
-		k, ok := KindFromContentType(ct)
-		if !ok {
-			return nil, malformed("content type (3) %q is not a statement kind", ct)
-		}
-		s.Kind = k
+	} else if ct, ok = p[labelContentType].(string); !ok {
+		return nil, malformed("content type (3) must be a media type string")
 	}
+	if s.ContentType, err = NormalizeMediaType(ct); err != nil {
+		return nil, malformed("content type: %v", err)
+	}
+	s.Kind, _ = KindFromContentType(s.ContentType)
 	s.Entry, err = entryBytes(&msg)
 	if err != nil {
 		return nil, malformed("%v", err)

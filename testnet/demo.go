@@ -84,7 +84,14 @@ func RunDemo(ctx context.Context, out io.Writer, opts DemoOptions) (_ *DemoResul
 		ts.Close()
 		return nil, err
 	}
+	// Every node registers the evidence it finds with the service.
+	evcfg, err := ts.EvidenceConfig(opts.Dir)
+	if err != nil {
+		ts.Close()
+		return nil, err
+	}
 	nw, err := Start(ctx, Options{
+		Evidence:       evcfg,
 		Dir:            opts.Dir,
 		Network:        "demo",
 		Witnesses:      demoWitnesses,

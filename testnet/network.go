@@ -69,6 +69,9 @@ type Options struct {
 	// CosignatureTypes, if set, gives member i's witness.cosignature_types
 	// (ed25519, mldsa or both; empty is the default, both).
 	CosignatureTypes func(i int) string
+	// Evidence, if set, is every member's evidence option: each registers
+	// the evidence it finds with a transparency service.
+	Evidence *node.EvidenceConfig
 	// Binary, if set, runs every member as a separate `vigil node` process;
 	// empty runs them in this process.
 	Binary string
@@ -204,6 +207,9 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		m.cfg.DataDir = filepath.Join(m.Dir, "data")
 		m.cfg.KeysDir = filepath.Join(m.Dir, "keys")
 		m.cfg.Roster = nw.RosterPath
+		if opts.Evidence != nil {
+			m.cfg.Evidence = *opts.Evidence
+		}
 		if opts.MemberLogs != nil {
 			m.cfg.Roster = filepath.Join(m.Dir, "roster")
 			if err := writeRoster(m.cfg.Roster, opts.MemberLogs(m.Index), policy.String()); err != nil {

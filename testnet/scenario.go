@@ -29,8 +29,11 @@ type ScriptedOptions struct {
 	// Logs is how many scripted logs to serve (log-0, log-1, ...).
 	Logs int
 	// SCITT also runs Vigil's transparency service (script name "ts",
-	// origin ts.testnet.vigil.example) as one of the network's logs.
-	SCITT bool
+	// origin ts.testnet.vigil.example) as one of the network's logs; every
+	// node then registers the evidence it finds with it, unless
+	// NoEvidenceRegistration is set.
+	SCITT                  bool
+	NoEvidenceRegistration bool
 }
 
 // TSOrigin is the origin of a scripted network's transparency service.
@@ -57,6 +60,12 @@ func StartScripted(ctx context.Context, opts Options, so ScriptedOptions, out io
 		}
 		sn.TS = ts
 		opts.Logs = append(opts.Logs, ts.LogEntry())
+		// Every node registers the evidence it finds with the service.
+		if opts.Evidence == nil && !so.NoEvidenceRegistration {
+			if opts.Evidence, err = ts.EvidenceConfig(opts.Dir); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	for i := 0; i < so.Logs; i++ {
 		name := fmt.Sprintf("log-%d", i)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vigilnet/vigil/gossip/evidence"
+	"github.com/vigilnet/vigil/node"
 	vpb "github.com/vigilnet/vigil/proto"
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/scitt"
@@ -143,6 +145,7 @@ func TestDefaultScript(t *testing.T) {
 		t.Error("no node caught the witness that cosigned both views")
 	}
 	checkTransparencyService(t, ctx, sn, steps, r)
+	checkEvidenceRegistered(t, ctx, sn)
 	for _, want := range []string{"COSE receipts verified offline", "quorum met", "every running node serves size"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("script output lacks %q", want)
@@ -209,4 +212,44 @@ func checkTransparencyService(t *testing.T, ctx context.Context, sn *testnet.Scr
 			t.Errorf("%s serves the transparency service at size %d cosigned by %v, want size ≥ %d and the quorum", m.Name, c.Size, cosigned, want)
 		}
 	}
+}
+
+// checkEvidenceRegistered checks that the evidence every node found became
+// an entry of the transparency service (node option evidence.register_to,
+// on in scripted networks with a transparency service).
+func checkEvidenceRegistered(t *testing.T, ctx context.Context, sn *testnet.ScriptedNetwork) {
+	t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(time.Minute)
+	registered := 0
+	for i, m := range sn.Members {
+		ev, err := sn.Evidence(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range ev {
+			for {
+				entries, err := node.ReadEvidenceEntries(filepath.Join(m.Dir, "data"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if id := entries[rec.ID]; id != "" {
+					if _, err := sn.TS.EntryReceipt(ctx, id); err != nil {
+						t.Fatalf("%s: evidence %s entry %s: %v", m.Name, rec.ID, id, err)
+					}
+					registered++
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: evidence %s not registered with the transparency service", m.Name, rec.ID)
+				}
+				<-tick.C
+			}
+		}
+	}
+	if registered == 0 {
+		t.Fatal("no evidence was registered")
+	}
+	t.Logf("%d pieces of evidence are entries of the transparency service", registered)
 }

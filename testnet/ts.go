@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vigilnet/vigil/node"
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/scitt"
 	"github.com/vigilnet/vigil/tlog"
@@ -41,11 +43,15 @@ type TransparencyService struct {
 	ln               net.Listener
 	issuerName       string
 	issuer           *scitt.PrivateKey
-	rkey             *scitt.PublicKey
-	svc              *scitt.Service
-	srv              *http.Server
-	roster           *roster.Roster
-	logVerifier      note.Verifier
+	// evidenceIssuer signs the network's evidence statements (every node
+	// registers the evidence it finds).
+	evidenceIssuer *scitt.PrivateKey
+	evidenceSKey   string
+	rkey           *scitt.PublicKey
+	svc            *scitt.Service
+	srv            *http.Server
+	roster         *roster.Roster
+	logVerifier    note.Verifier
 
 	mu         sync.Mutex
 	seq        int
@@ -94,14 +100,45 @@ func NewTransparencyService(origin, issuer string) (*TransparencyService, error)
 	if err != nil {
 		return nil, err
 	}
+	eskey, _, err := scitt.GenerateKey(rand.Reader, "nodes."+origin)
+	if err != nil {
+		return nil, err
+	}
+	ek, err := scitt.ParsePrivateKey(eskey)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	return &TransparencyService{
+	return &TransparencyService{evidenceIssuer: ek, evidenceSKey: eskey,
 		Origin: origin, URL: "http://" + ln.Addr().String(),
 		logSkey: skey, logVkey: vkey, logVerifier: v, ln: ln, issuerName: issuer, issuer: ik,
 	}, nil
+}
+
+// EvidenceConfig writes the key the network's nodes sign evidence
+// statements with into dir and returns the node option that registers
+// their evidence with the service.
+func (ts *TransparencyService) EvidenceConfig(dir string) (*node.EvidenceConfig, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "evidence-issuer.key")
+	if err := os.WriteFile(path, []byte(ts.evidenceSKey+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return &node.EvidenceConfig{RegisterTo: ts.URL, IssuerKey: path}, nil
+}
+
+// EntryReceipt returns a fresh receipt for entry id (the hex leaf hash), or
+// an error if the service holds no such entry.
+func (ts *TransparencyService) EntryReceipt(ctx context.Context, id string) ([]byte, error) {
+	if ts.svc == nil {
+		return nil, errors.New("the transparency service is not running")
+	}
+	return ts.svc.Receipt(ctx, id)
 }
 
 // LogEntry is the service's line in the network's roster.
@@ -140,7 +177,8 @@ func (ts *TransparencyService) Start(ctx context.Context, nw *Network, dir strin
 		return err
 	}
 	ts.rkey = rkey.Public()
-	policy, err := scitt.ParsePolicy(fmt.Appendf(nil, "issuers:\n  - name: %s\n    keys: [%q]\n    kinds: [inventory, configuration]\n", ts.issuerName, ts.issuer.Public().String()))
+	policy, err := scitt.ParsePolicy(fmt.Appendf(nil, "issuers:\n  - name: %s\n    keys: [%q]\n    kinds: [inventory, configuration]\n  - name: %s\n    keys: [%q]\n    kinds: [evidence]\n",
+		ts.issuerName, ts.issuer.Public().String(), ts.evidenceIssuer.Name, ts.evidenceIssuer.Public().String()))
 	if err != nil {
 		return err
 	}

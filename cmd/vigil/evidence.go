@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilnet/vigil/feed"
 	"github.com/vigilnet/vigil/gossip/evidence"
+	"github.com/vigilnet/vigil/node"
 	vpb "github.com/vigilnet/vigil/proto"
 	"github.com/vigilnet/vigil/store"
 )
@@ -69,7 +70,7 @@ func runEvidence(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 		defer db.Close()
-		src = dbEvidence{db}
+		src = dbEvidence{db, *data}
 	} else {
 		u := *nodeURL
 		if u == "" {
@@ -84,9 +85,13 @@ func runEvidence(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(env.stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tKIND\tORIGIN\tDETECTED\tPROVES")
+		fmt.Fprintln(tw, "ID\tKIND\tORIGIN\tDETECTED\tENTRY\tPROVES")
 		for _, e := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, e.Kind, e.Origin, e.Detected.UTC().Format("2006-01-02T15:04:05Z"), e.Summary)
+			entry := e.Entry
+			if entry == "" {
+				entry = "-" // not registered with a transparency service
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Kind, e.Origin, e.Detected.UTC().Format("2006-01-02T15:04:05Z"), entry, e.Summary)
 		}
 		return tw.Flush()
 	case pos[0] == "show" && len(pos) == 2:
@@ -134,10 +139,17 @@ type evidenceSource interface {
 	file(ctx context.Context, id string) ([]byte, error)
 }
 
-type dbEvidence struct{ db *store.DB }
+type dbEvidence struct {
+	db  *store.DB
+	dir string // the data directory, for the entries of registered evidence
+}
 
 func (s dbEvidence) list(ctx context.Context) ([]feed.Evidence, error) {
 	var out []feed.Evidence
+	entries, err := node.ReadEvidenceEntries(s.dir)
+	if err != nil {
+		return nil, err
+	}
 	after := ""
 	for {
 		recs, err := s.db.ListEvidence(ctx, after, 500)
@@ -145,7 +157,7 @@ func (s dbEvidence) list(ctx context.Context) ([]feed.Evidence, error) {
 			return nil, err
 		}
 		for _, r := range recs {
-			out = append(out, feed.Evidence{ID: r.ID, Kind: r.Kind, Origin: r.Origin, Detected: r.Stored, Stored: r.Stored, Summary: r.Statement})
+			out = append(out, feed.Evidence{ID: r.ID, Kind: r.Kind, Origin: r.Origin, Detected: r.Stored, Stored: r.Stored, Summary: r.Statement, Entry: entries[r.ID]})
 		}
 		if len(recs) < 500 {
 			return out, nil

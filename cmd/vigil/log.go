@@ -45,6 +45,9 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 	quorum := fs.Int("witness-quorum", 0, "how many --witness must cosign (default all)")
 	failOpen := fs.Bool("witness-fail-open", false, "publish checkpoints even when the witness quorum is not met")
 	syncWait := fs.Duration("sync-wait", 2*time.Second, "how long POST /entries waits for a receipt before answering 303")
+	adminTokenFile := fs.String("admin-token-file", "", "file holding the bearer token that may read GET /audit (without it /audit is off)")
+	publicAudit := fs.Bool("public-audit", false, "serve GET /audit to anyone, without client addresses")
+	auditMax := fs.Int64("audit-max-bytes", scitt.DefaultAuditMaxBytes, "cap on the audit trail's files together; the oldest records go first")
 	initKeys := fs.Bool("init", false, "create the keys (if absent), print the verifier keys and exit")
 	origin := fs.String("origin", "", "with --init: the log origin and service identity, e.g. example.com/log")
 	receiptAlg := fs.String("receipt-alg", "eddsa", "with --init: the receipt key's algorithm, eddsa (Ed25519) or es256 (P-256)")
@@ -97,7 +100,17 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("receipt key: %w", err)
 	}
-	cfg := scitt.Config{Dir: *data, MySQLDSN: *mysqlDSN, LogSigner: signer, ReceiptKey: rkey, Logger: logger}
+	cfg := scitt.Config{Dir: *data, MySQLDSN: *mysqlDSN, LogSigner: signer, ReceiptKey: rkey, Logger: logger, AuditMaxBytes: *auditMax}
+	hopts := scitt.HandlerOptions{SyncWait: *syncWait, Logger: logger, PublicAudit: *publicAudit}
+	if *adminTokenFile != "" {
+		b, err := os.ReadFile(*adminTokenFile)
+		if err != nil {
+			return fmt.Errorf("reading admin token: %w", err)
+		}
+		if hopts.AdminToken = strings.TrimSpace(string(b)); len(hopts.AdminToken) < 16 {
+			return errors.New("admin token: at least 16 characters")
+		}
+	}
 	if *policyPath != "" {
 		if cfg.Policy, err = scitt.LoadPolicy(*policyPath); err != nil {
 			return err
@@ -134,7 +147,7 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.Handle("/", scitt.NewHandler(svc, scitt.HandlerOptions{SyncWait: *syncWait, Logger: logger}))
+	mux.Handle("/", scitt.NewHandler(svc, hopts))
 	var certs *node.CertFiles
 	if *tlsCert != "" || *tlsKey != "" {
 		if *tlsCert == "" || *tlsKey == "" {

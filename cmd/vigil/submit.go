@@ -16,7 +16,7 @@ func runSubmit(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "submit", "--key K --kind KIND --log URL [flags] FILE\n       vigil submit --new-key ISSUER --key K")
 	keyPath := fs.String("key", "", "issuer signing key file")
 	newKey := fs.String("new-key", "", "create an issuer key named ISSUER at --key (and --key.pub for the policy) and exit")
-	kindName := fs.String("kind", "", "statement kind: inventory, configuration or endorsement")
+	kindName := fs.String("kind", "", "statement kind: inventory, configuration, endorsement or evidence")
 	logURL := fs.String("log", "", "transparency service URL, e.g. http://127.0.0.1:7390")
 	subject := fs.String("subject", "", "statement subject (CWT sub; default file:<base name of FILE>)")
 	hashEnv := fs.Bool("hash-envelope", false, "register only the SHA-256 of FILE (hash envelope); the content stays with you")

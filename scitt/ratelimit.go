@@ -1,0 +1,117 @@
+package scitt
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// clientState is the rate-limiting state of one client address.
+type clientState struct {
+	all      *rate.Limiter
+	rejected *bucket
+	// limited counts 429s to registrations not yet in the audit trail;
+	// they are recorded as one rate_limited record per second at most.
+	limited    int
+	lastRecord time.Time
+}
+
+func (h *Handler) client(ip string) *clientState {
+	c, ok := h.clients[ip]
+	if !ok {
+		if len(h.clients) > 10000 {
+			clear(h.clients) // bounded memory; a reset only forgives
+		}
+		c = &clientState{}
+		if h.opts.RatePerClient > 0 {
+			c.all = rate.NewLimiter(h.opts.RatePerClient, int(2*h.opts.RatePerClient)+1)
+		}
+		if h.opts.RejectRatePerClient > 0 {
+			c.rejected = newBucket(float64(h.opts.RejectRatePerClient), 2*float64(h.opts.RejectRatePerClient)+1)
+		}
+		h.clients[ip] = c
+	}
+	return c
+}
+
+func (h *Handler) allow(ip string) bool {
+	h.limMu.Lock()
+	defer h.limMu.Unlock()
+	c := h.client(ip)
+	return c.all == nil || c.all.Allow()
+}
+
+// limited applies the per-client rate limit to f.
+func (h *Handler) limited(f func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !h.allow(clientIP(r)) {
+			return &httpError{http.StatusTooManyRequests, &Problem{"Too Many Requests", "rate limit exceeded"}}
+		}
+		return f(w, r)
+	}
+}
+
+// admitRegistration applies both per-client limits to a registration. It
+// returns 0 to go ahead, or how long the client should wait.
+func (h *Handler) admitRegistration(ctx context.Context, ip string) time.Duration {
+	now := time.Now()
+	h.limMu.Lock()
+	c := h.client(ip)
+	var wait time.Duration
+	switch {
+	case c.all != nil && !c.all.AllowN(now, 1):
+		wait = time.Second
+	case c.rejected != nil:
+		// Each registration takes a token of the rejection budget up
+		// front (refunded if it is accepted), so concurrent requests
+		// cannot overdraw it; a spent budget is refused before parsing.
+		wait = c.rejected.take(now)
+	}
+	record := 0
+	if wait > 0 {
+		c.limited++
+		if now.Sub(c.lastRecord) >= time.Second {
+			record, c.limited, c.lastRecord = c.limited, 0, now
+		}
+	}
+	h.limMu.Unlock()
+	if record > 0 {
+		h.s.RecordRateLimited(ctx, record, ip)
+	}
+	return wait
+}
+
+// refundRejection returns the token admitRegistration took for a
+// registration that was not rejected.
+func (h *Handler) refundRejection(ip string) {
+	h.limMu.Lock()
+	defer h.limMu.Unlock()
+	if c := h.client(ip); c.rejected != nil {
+		c.rejected.refund()
+	}
+}
+
+// bucket is a token bucket whose tokens can be returned.
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func newBucket(rate, burst float64) *bucket { return &bucket{rate: rate, burst: burst, tokens: burst} }
+
+// take removes a token and returns 0, or returns how long until one is there.
+func (b *bucket) take(now time.Time) time.Duration {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+	}
+	b.tokens--
+	return 0
+}
+
+func (b *bucket) refund() { b.tokens = min(b.burst, b.tokens+1) }
