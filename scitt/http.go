@@ -212,7 +212,9 @@ type TransparencyConfiguration struct {
 	Algorithms           []string `cbor:"supported_signature_algorithms"`
 	ReceiptAlgorithms    []string `cbor:"receipt_signature_algorithms"`
 	VDS                  []int    `cbor:"receipt_vds"`
-	Kinds                []string `cbor:"statement_content_types"`
+	// Kinds are the content types (or patterns such as application/*+json)
+	// the registration policy accepts from some issuer.
+	Kinds []string `cbor:"statement_content_types"`
 }
 
 func (h *Handler) configuration(w http.ResponseWriter, r *http.Request) error {
@@ -221,8 +223,9 @@ func (h *Handler) configuration(w http.ResponseWriter, r *http.Request) error {
 		RegistrationEndpoint: "/entries", KeysEndpoint: "/.well-known/scitt-keys", CheckpointEndpoint: "/checkpoint",
 		Algorithms: statementAlgorithms, ReceiptAlgorithms: []string{h.s.ReceiptKey().Algorithm().String()}, VDS: []int{1},
 	}
-	for _, k := range Kinds {
-		c.Kinds = append(c.Kinds, k.ContentType())
+	// What the policy accepts: its content types and patterns.
+	if h.s.cfg.Policy != nil {
+		c.Kinds = h.s.cfg.Policy.ContentTypes()
 	}
 	b, err := coreEnc.Marshal(c)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -188,6 +189,11 @@ func TestKeysAndConfiguration(t *testing.T) {
 	var conf scitt.TransparencyConfiguration
 	if err := cbor.Unmarshal(r.body, &conf); err != nil || conf.Issuer != "ts.vigil.test" || conf.Origin != "log.vigil.test" {
 		t.Errorf("configuration %+v: %v", conf, err)
+	}
+	// Discovery lists what the policy accepts (newEnv's issuers: the three
+	// built-in kinds), not a fixed list.
+	if want := []string{scitt.KindConfiguration.ContentType(), scitt.KindEndorsement.ContentType(), scitt.KindInventory.ContentType()}; !slices.Equal(conf.Kinds, want) {
+		t.Errorf("statement_content_types %v, want %v", conf.Kinds, want)
 	}
 	// The published key verifies receipts (as a client resolving by kid would).
 	stmt := sign(t, e.issuer, scitt.KindInventory, 1, scitt.SignOptions{})

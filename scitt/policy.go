@@ -99,6 +99,23 @@ type contentRule struct {
 	schema  *Schema
 }
 
+// ContentTypes returns the media types and patterns some issuer may
+// register, sorted and without repeats, as discovery lists them.
+func (p *Policy) ContentTypes() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, is := range p.issuers {
+		for _, r := range is.rules {
+			if t := r.pattern.String(); !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // ParsePolicy parses a YAML policy.
 func ParsePolicy(b []byte) (*Policy, error) {
 	var f PolicyFile
