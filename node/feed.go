@@ -376,10 +376,23 @@ func (s notifyingStore) Evidence(ctx context.Context, id string) (store.Evidence
 	return store.EvidenceRecord{}, store.ErrNotFound
 }
 
+// MergeCheckpoint hands the feed the note of each record it writes, which
+// the feed merges into its view in memory; a merge that writes nothing
+// tells the feed nothing.
 func (s notifyingStore) MergeCheckpoint(ctx context.Context, origin string, size uint64, root [32]byte, fn func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error)) error {
-	err := s.Store.MergeCheckpoint(ctx, origin, size, root, fn)
-	if err == nil && s.n.feed != nil {
-		s.n.feed.CheckpointUpdated(origin)
+	// The store calls fn once more for each attempt; the last call's
+	// answer is what it wrote.
+	var written []byte
+	err := s.Store.MergeCheckpoint(ctx, origin, size, root, func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error) {
+		next, write, err := fn(old, exists)
+		written = nil
+		if err == nil && write {
+			written = next.Note
+		}
+		return next, write, err
+	})
+	if err == nil && written != nil && s.n.feed != nil {
+		s.n.feed.CheckpointAdded(origin, written)
 	}
 	return err
 }
