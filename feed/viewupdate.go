@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/vigilnet/vigil/roster"
+	"github.com/vigilnet/vigil/tlog"
 )
 
 // Views are built from the source once (at start, after a roster reload,
@@ -180,6 +181,9 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 		vns = append(vns, vn)
 	}
 	for _, raw := range notes {
+		if st.covers(raw) {
+			continue
+		}
 		if vouched := st.vouched; vouched != nil && bytes.Equal(vouched.note, raw) {
 			vns = append(vns, c.trust(idx, l, raw, verifiers))
 		} else {
@@ -233,4 +237,62 @@ func (st *viewState) apply(c *viewCache, idx *rosterIndex, l *roster.Log, v *log
 		}
 	}
 	return true
+}
+
+// covers reports whether every signature line of raw is, byte for byte, a
+// verified signature st holds for the same checkpoint text: such a note
+// (a gossiped record of what this node's witness cosigned, typically) adds
+// nothing, and needs no verification to tell.
+func (st *viewState) covers(raw []byte) bool {
+	i := bytes.Index(raw, []byte("\n\n"))
+	if i < 0 {
+		return false
+	}
+	cp, err := tlog.ParseCheckpoint(raw[:i+1])
+	if err != nil {
+		return false
+	}
+	g := st.groups[groupKey{cp.Size, cp.Root}]
+	if g == nil || g.cp != cp {
+		return false
+	}
+	rest := raw[i+2:]
+	if len(rest) == 0 {
+		return false
+	}
+	for len(rest) > 0 {
+		j := bytes.IndexByte(rest, '\n')
+		if j < 0 {
+			return false
+		}
+		line := rest[:j]
+		rest = rest[j+1:]
+		sig, ok := bytes.CutPrefix(line, []byte("\u2014 "))
+		if !ok {
+			return false
+		}
+		name, b64, ok := bytes.Cut(sig, []byte(" "))
+		if !ok {
+			return false
+		}
+		if !g.holds(string(name), string(b64)) {
+			return false
+		}
+	}
+	return true
+}
+
+// holds reports whether g holds the signature line (name, b64).
+func (g *group) holds(name, b64 string) bool {
+	for _, s := range g.logSigs {
+		if s.Name == name && s.Base64 == b64 {
+			return true
+		}
+	}
+	for _, cs := range g.cosigs {
+		if cs.sig.Name == name && cs.sig.Base64 == b64 {
+			return true
+		}
+	}
+	return g.own != nil && g.own.sig.Name == name && g.own.sig.Base64 == b64
 }
