@@ -298,3 +298,51 @@ func entryDiff(a, b *entry) string {
 	}
 	return ""
 }
+
+// TestAddsWithoutVerifying: a note is skipped unverified only if it is older
+// than a checkpoint every witness cosigned, or if each of its signature
+// lines is one the view holds, byte for byte, for the same checkpoint text.
+func TestAddsWithoutVerifying(t *testing.T) {
+	skey, _, err := note.GenerateKey(rand.Reader, "example.com/log0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := tlog.Checkpoint{Origin: "example.com/log0", Size: 10, Root: sha256.Sum256([]byte("10"))}
+	body := cp.Marshal()
+	held := sigLine(t, body, signer)
+	other := tlog.Checkpoint{Origin: cp.Origin, Size: 10, Root: sha256.Sum256([]byte("fork"))}
+	st := &viewState{groups: map[groupKey]*group{{cp.Size, cp.Root}: {cp: cp, logSigs: []note.Signature{held}}}}
+	format := func(body []byte, sigs ...note.Signature) []byte {
+		msg, err := tlog.FormatNote(body, sigs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg
+	}
+	unheld := held
+	unheld.Base64 = "AAAA" + held.Base64[4:]
+	older := tlog.Checkpoint{Origin: cp.Origin, Size: 3, Root: sha256.Sum256([]byte("3"))}
+	all := &entry{cp: tlog.Checkpoint{Size: 5}}
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		byK  []*entry
+		want int
+	}{
+		{"held line", format(body, held), []*entry{nil, nil}, addsNothing},
+		{"unheld line", format(body, held, unheld), []*entry{nil, nil}, mayAdd},
+		{"other root", format(other.Marshal(), held), []*entry{nil, nil}, mayAdd},
+		{"no signatures", append(slices.Clone(body), '\n'), []*entry{nil, nil}, mayAdd},
+		{"not a note", []byte("garbage"), []*entry{nil, nil}, mayAdd},
+		{"older than all-cosigned", format(older.Marshal(), unheld), []*entry{nil, all}, addsNothing},
+		{"newer than all-cosigned", format(body, unheld), []*entry{nil, all}, mayAdd},
+	} {
+		if got := st.adds(tc.raw, &logView{byK: tc.byK}); got != tc.want {
+			t.Errorf("%s: adds = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

@@ -181,7 +181,7 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 		vns = append(vns, vn)
 	}
 	for _, raw := range notes {
-		if st.covers(raw) {
+		if st.adds(raw, v) == addsNothing {
 			continue
 		}
 		if vouched := st.vouched; vouched != nil && bytes.Equal(vouched.note, raw) {
@@ -239,24 +239,41 @@ func (st *viewState) apply(c *viewCache, idx *rosterIndex, l *roster.Log, v *log
 	return true
 }
 
-// covers reports whether every signature line of raw is, byte for byte, a
-// verified signature st holds for the same checkpoint text: such a note
-// (a gossiped record of what this node's witness cosigned, typically) adds
-// nothing, and needs no verification to tell.
-func (st *viewState) covers(raw []byte) bool {
+const (
+	addsNothing = iota
+	mayAdd
+)
+
+// adds tells, without verifying anything, whether raw can change v: not if
+// its checkpoint is older than one every witness cosigned (which outranks
+// it for every k), nor if every signature line of raw is, byte for byte, a
+// verified signature st holds for the same checkpoint text (a gossiped
+// record of what this node's witness cosigned, typically).
+func (st *viewState) adds(raw []byte, v *logView) int {
 	i := bytes.Index(raw, []byte("\n\n"))
 	if i < 0 {
-		return false
+		return mayAdd
 	}
 	cp, err := tlog.ParseCheckpoint(raw[:i+1])
 	if err != nil {
-		return false
+		return mayAdd
 	}
+	if all := v.byK[len(v.byK)-1]; all != nil && cp.Size < all.cp.Size {
+		return addsNothing
+	}
+	if st.covers(raw[i+2:], cp) {
+		return addsNothing
+	}
+	return mayAdd
+}
+
+// covers reports whether every line of rest (a note's signature lines) is
+// a signature st holds for cp.
+func (st *viewState) covers(rest []byte, cp tlog.Checkpoint) bool {
 	g := st.groups[groupKey{cp.Size, cp.Root}]
 	if g == nil || g.cp != cp {
 		return false
 	}
-	rest := raw[i+2:]
 	if len(rest) == 0 {
 		return false
 	}
