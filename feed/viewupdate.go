@@ -162,7 +162,10 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 		c.buildLocked(ctx, idx, l, s, prev)
 		return
 	}
-	v := &logView{log: l, logID: prev.logID, roster: idx.r, built: c.f.now(), byK: slices.Clone(prev.byK), growth: prev.growth, memo: prev.memo}
+	// No memo: the notes the last build verified will not be read again
+	// (updates keep the view current), and at a thousand logs the memo was
+	// megabytes of live heap.
+	v := &logView{log: l, logID: prev.logID, roster: idx.r, built: c.f.now(), byK: slices.Clone(prev.byK), growth: prev.growth}
 	verifiers := idx.verifiers()
 	var vns []*verified
 	if vouched := s.vouched.Load(); vouched != nil && vouched != st.vouched && vouched.log == l {

@@ -533,8 +533,15 @@ func (s *Service) PublishSighting(ctx context.Context, signedNote []byte, source
 // PublishSighting, a SOURCE_COSIGN note must be this node's witness's own
 // output. It reports false if the queue is full (the sighting is dropped
 // and counted).
+//
+// A SOURCE_COSIGN note is kept as is (the witness's output is never
+// modified, and most are replaced by a newer one before they go out), so
+// the caller must not modify it; any other note is copied.
 func (s *Service) Offer(signedNote []byte, source vpb.Source) bool {
-	return s.offers.add(offer{note: append([]byte(nil), signedNote...), source: source})
+	if source != vpb.Source_SOURCE_COSIGN {
+		signedNote = append([]byte(nil), signedNote...)
+	}
+	return s.offers.add(offer{note: signedNote, source: source})
 }
 
 func (s *Service) publishOffer(ctx context.Context, o offer) {
