@@ -131,7 +131,7 @@ func (s *recordSource) Peers(context.Context) ([]Peer, error)           { return
 func (s *recordSource) Suspicions(context.Context) ([]Suspicion, error) { return nil, nil }
 
 // sigLine signs body with s and returns the signature line.
-func sigLine(t *testing.T, body []byte, s note.Signer) note.Signature {
+func sigLine(t testing.TB, body []byte, s note.Signer) note.Signature {
 	t.Helper()
 	msg, err := note.Sign(&note.Note{Text: string(body)}, s)
 	if err != nil {
@@ -344,5 +344,74 @@ func TestAddsWithoutVerifying(t *testing.T) {
 		if got := st.adds(tc.raw, &logView{byK: tc.byK}); got != tc.want {
 			t.Errorf("%s: adds = %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// benchView is a feed over one log with 100 sizes each cosigned by two of
+// three roster witnesses, and the notes of 1,000 more that this node's
+// witness cosigns, one per iteration.
+func benchView(b *testing.B) (*Feed, *recordSource, *roster.Log, [][]byte) {
+	const origin = "example.com/log0"
+	lskey, lvkey, _ := note.GenerateKey(rand.Reader, origin)
+	logSigner, _ := note.NewSigner(lskey)
+	now := func() time.Time { return time.Unix(1_700_000_000, 0) }
+	policy := fmt.Sprintf("log %s\n", lvkey)
+	var wits []*tlog.CosignatureSigner
+	for i := range 3 {
+		skey, vkey, _ := tlog.GenerateCosignerKey(rand.Reader, fmt.Sprintf("w%d.example", i))
+		s, _ := tlog.NewCosignatureSigner(skey, now)
+		wits = append(wits, s)
+		policy += fmt.Sprintf("witness w%d %s\n", i, vkey)
+	}
+	r, err := roster.ParsePolicy([]byte(policy))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rl, _ := r.Log(origin)
+	oskey, ovkey, _ := tlog.GenerateCosignerKey(rand.Reader, "own.example")
+	own, _ := tlog.NewCosignatureSigner(oskey, now)
+	ownKey, _ := tlog.NewCosignatureVerifier(ovkey)
+	src := &recordSource{r: r, records: map[groupKey]map[string]note.Signature{}, bodies: map[groupKey][]byte{}}
+	for size := uint64(1); size <= 100; size++ {
+		cp := tlog.Checkpoint{Origin: origin, Size: size, Root: sha256.Sum256(fmt.Appendf(nil, "%d", size))}
+		body := cp.Marshal()
+		src.merge(cp, []note.Signature{sigLine(b, body, logSigner), sigLine(b, body, wits[0]), sigLine(b, body, wits[1])})
+	}
+	var cosigned [][]byte
+	for size := uint64(101); size <= 1100; size++ {
+		cp := tlog.Checkpoint{Origin: origin, Size: size, Root: sha256.Sum256(fmt.Appendf(nil, "%d", size))}
+		body := cp.Marshal()
+		msg, _ := tlog.FormatNote(body, []note.Signature{sigLine(b, body, logSigner), sigLine(b, body, own)})
+		cosigned = append(cosigned, msg)
+	}
+	f, err := New(Config{Source: src, OwnKey: ownKey, Now: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.views.byID(context.Background(), tlog.LogID(origin)); err != nil {
+		b.Fatal(err)
+	}
+	return f, src, rl, cosigned
+}
+
+// BenchmarkViewUpdate: one note this node's witness cosigned, merged into
+// the view in memory (what each cosignature costs the feed).
+func BenchmarkViewUpdate(b *testing.B) {
+	f, src, rl, cosigned := benchView(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		msg := cosigned[i%len(cosigned)]
+		if i%len(cosigned) == 0 && i > 0 {
+			b.StopTimer()
+			f, src, rl, _ = benchView(b) // sizes only grow
+			b.StartTimer()
+		}
+		src.mu.Lock()
+		src.ws = msg
+		src.mu.Unlock()
+		f.Cosigned(rl, msg)
+		f.views.update(ctx, rl.Origin)
 	}
 }
