@@ -163,7 +163,7 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 		return
 	}
 	// No memo: the notes the last build verified will not be read again
-	// (updates keep the view current), and at a thousand logs the memo was
+	// (updates keep the view current), and at a thousand logs the memo is
 	// megabytes of live heap.
 	v := &logView{log: l, logID: prev.logID, roster: idx.r, built: c.f.now(), byK: slices.Clone(prev.byK), growth: prev.growth}
 	verifiers := idx.verifiers()

@@ -21,7 +21,7 @@ import (
 //	uvarint len(first source) || first source
 //	uvarint sightings
 //
-// Stores written before hold JSON objects (which start with '{'): records
+// Older stores hold JSON objects (which start with '{'): records
 // in either form are read, and every write uses the binary one, so a store
 // migrates as its records are merged again.
 const checkpointRecordV1 = 0x01
