@@ -277,10 +277,8 @@ func (f *Feed) Metrics() []prometheus.Collector {
 // origin (a checkpoint this node cosigned, or cosignatures from gossip). It
 // never blocks: the view is rebuilt and an event published by Run.
 func (f *Feed) CheckpointUpdated(origin string) {
-	f.dirtyMu.Lock()
-	f.dirty[origin] = true
-	f.dirtyMu.Unlock()
-	f.poke()
+	f.views.slot(origin).pending.markStale()
+	f.markDirty(origin)
 }
 
 // EvidenceUpdated tells the feed that the source holds new evidence. It never
@@ -486,14 +484,14 @@ func samePeers(a, b []Peer) bool {
 
 // Cosigned tells the feed that this node's witness has just cosigned
 // signedNote for l (the roster entry whose key verified the log's
-// signature) and stored it, and announces it like CheckpointUpdated. The
-// feed then takes that note's log signature and this node's cosignature as
-// verified instead of verifying them again: under load that re-verification
-// was the feed's largest cost. Only the newest such note per log is
+// signature) and stored it, and announces it: the next round merges it
+// into the log's view in memory. The feed takes that note's log signature
+// and this node's cosignature as verified instead of verifying them again:
+// under load that re-verification was the feed's largest cost. Only the newest such note per log is
 // remembered, and only for the roster entry l: after a roster reload the
 // note is verified as usual. The feed keeps signedNote itself, so the
 // caller must not modify it afterwards.
 func (f *Feed) Cosigned(l *roster.Log, signedNote []byte) {
 	f.views.slot(l.Origin).vouched.Store(&vouchedNote{note: signedNote, log: l})
-	f.CheckpointUpdated(l.Origin)
+	f.markDirty(l.Origin)
 }

@@ -172,7 +172,7 @@ func (c *viewCache) timed(ctx context.Context, idx *rosterIndex, l *roster.Log, 
 	if v := c.slot(l.Origin).v.Load(); v != nil && v.roster == idx.r {
 		memo = v.memo
 	}
-	entries, _ := c.merge(idx, l, notes, memo, map[[32]byte]*verified{}, nil)
+	entries, _ := c.merge(idx, l, notes, memo, map[[32]byte]*verified{}, nil, nil)
 	out := make([]timedEntry, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, timedEntry{e: e, firstSeen: seen[key{e.cp.Size, e.cp.Root}].UTC()})

@@ -3,12 +3,9 @@ package feed
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,21 +84,6 @@ func (v *logView) quorumEntry() *entry {
 	return nil
 }
 
-// verified is the outcome of verifying one note from the source.
-type verified struct {
-	ok      bool
-	cp      tlog.Checkpoint
-	logSigs []note.Signature
-	// cosigs maps a witness policy name to its cosignature.
-	cosigs map[string]cosig
-	own    *cosig
-}
-
-type cosig struct {
-	sig note.Signature
-	ts  uint64
-}
-
 // rosterIndex is derived once per roster.
 type rosterIndex struct {
 	r         *roster.Roster
@@ -121,6 +103,10 @@ type slot struct {
 	// vouched is the newest note this node's witness cosigned for the log,
 	// whose signatures the next build need not verify again.
 	vouched atomic.Pointer[vouchedNote]
+	// st is the merged state behind v that updates apply to; guarded by
+	// build. pending holds the announced notes not applied yet.
+	st      *viewState
+	pending pendingNotes
 }
 
 // vouchedNote is a note whose log signature was verified with log's key by
@@ -214,16 +200,9 @@ func (c *viewCache) all(ctx context.Context) []*logView {
 	return out
 }
 
-// rebuild rebuilds the view of origin and publishes an event if its newest
-// checkpoint or its cosigners changed.
-func (c *viewCache) rebuild(ctx context.Context, origin string) {
-	idx := c.roster()
-	l, ok := idx.r.Log(origin)
-	if !ok {
-		return
-	}
-	c.buildSlot(ctx, idx, l, c.slot(origin), true)
-}
+// rebuild brings the view of origin up to date (viewupdate.go) and
+// publishes an event if its newest checkpoint or its cosigners changed.
+func (c *viewCache) rebuild(ctx context.Context, origin string) { c.update(ctx, origin) }
 
 // refreshStale rebuilds the views older than ViewTTL, publishing events for
 // what changed.
@@ -251,12 +230,21 @@ func (c *viewCache) buildSlot(ctx context.Context, idx *rosterIndex, l *roster.L
 	if !force && prev != nil && prev.roster == idx.r && prev.log == l {
 		return prev, false
 	}
+	return c.buildLocked(ctx, idx, l, s, prev)
+}
+
+// buildLocked builds a view from the source and stores it, with s.build
+// held. It reports whether the newest checkpoint changed.
+func (c *viewCache) buildLocked(ctx context.Context, idx *rosterIndex, l *roster.Log, s *slot, prev *logView) (*logView, bool) {
+	// What is pending is in the source already: the build reads it.
+	s.pending.take()
 	start := time.Now()
-	v := c.build(ctx, idx, l, prev)
+	v, st := c.build(ctx, idx, l, prev)
 	c.f.metrics.viewBuilds.Observe(time.Since(start).Seconds())
 	if v.err != nil && prev != nil && prev.err == nil && errors.Is(v.err, context.Canceled) {
 		return prev, false
 	}
+	s.st = st
 	s.v.Store(v)
 	changed := changedEntry(prev, v)
 	if changed && v.latest() != nil {
@@ -282,8 +270,9 @@ func changedEntry(prev, v *logView) bool {
 
 // build reads the newest checkpoints of l from the source, newest first,
 // until it has found the newest checkpoint for every k or scanned
-// maxScanSizes sizes.
-func (c *viewCache) build(ctx context.Context, idx *rosterIndex, l *roster.Log, prev *logView) *logView {
+// maxScanSizes sizes. It returns the view and the merged state later
+// updates apply to (nil if the source failed).
+func (c *viewCache) build(ctx context.Context, idx *rosterIndex, l *roster.Log, prev *logView) (*logView, *viewState) {
 	nw := len(idx.witnesses)
 	v := &logView{log: l, logID: tlog.LogID(l.Origin), roster: idx.r, built: c.f.now(), byK: make([]*entry, nw+1), memo: map[[32]byte]*verified{}}
 	var memo map[[32]byte]*verified
@@ -291,6 +280,7 @@ func (c *viewCache) build(ctx context.Context, idx *rosterIndex, l *roster.Log, 
 		memo = prev.memo
 	}
 	vouched := c.slot(l.Origin).vouched.Load()
+	st := &viewState{roster: idx.r, log: l, groups: map[groupKey]*group{}}
 	need := nw + 1
 	maxSize := uint64(AllSizes)
 	var recent []*entry
@@ -301,7 +291,7 @@ func (c *viewCache) build(ctx context.Context, idx *rosterIndex, l *roster.Log, 
 			c.f.log.Warn("feed: reading checkpoints", "origin", l.Origin, "err", err)
 			break
 		}
-		entries, sizes := c.merge(idx, l, notes, memo, v.memo, vouched)
+		entries, sizes := c.merge(idx, l, notes, memo, v.memo, vouched, st.groups)
 		if recent == nil {
 			recent = entries
 		}
@@ -314,206 +304,28 @@ func (c *viewCache) build(ctx context.Context, idx *rosterIndex, l *roster.Log, 
 			}
 		}
 		if len(sizes) < page || sizes[0] == 0 {
+			// Every size the source holds was read.
+			st.floor = 0
 			break
 		}
 		maxSize = sizes[0] - 1
+		// The groups held start at the smallest size read: one page
+		// holds every note of each of its sizes.
+		st.floor = sizes[0]
 	}
 	v.growth = growth(prev, recent, v.latest(), c.f.now())
-	return v
-}
-
-// merge verifies notes (reusing earlier results from memo) and merges the
-// signatures of identical checkpoints. It returns the entries, newest first
-// (for one size, the one with most cosigners first), and the distinct sizes
-// of the notes, valid or not, in ascending order.
-func (c *viewCache) merge(idx *rosterIndex, l *roster.Log, notes [][]byte, memo, keep map[[32]byte]*verified, vouched *vouchedNote) ([]*entry, []uint64) {
-	type key struct {
-		size uint64
-		root [32]byte
+	if v.err != nil {
+		return v, nil
 	}
-	type group struct {
-		cp      tlog.Checkpoint
-		logSigs []note.Signature
-		cosigs  map[string]cosig
-		own     *cosig
-	}
-	groups := map[key]*group{}
-	var sizes []uint64
-	verifiers := idx.witnesses
-	if idx.own != nil {
-		// x/mod's VerifierList refuses a key listed twice.
-		if _, listed := idx.r.WitnessByKey(idx.own.Name(), idx.own.KeyHash()); !listed {
-			verifiers = append(slices.Clip(verifiers), idx.own)
+	// This node's own unlisted cosignature is on the checkpoint of the
+	// witness's last note only (what updates move it from).
+	for k, g := range st.groups {
+		if g.own != nil {
+			st.vouchedKey = &k
 		}
 	}
-	for _, raw := range notes {
-		if size, ok := peekSize(raw); ok {
-			sizes = append(sizes, size)
-		}
-		h := sha256.Sum256(raw)
-		vn, ok := memo[h]
-		switch {
-		case ok:
-		case vouched != nil && vouched.log == l && bytes.Equal(vouched.note, raw):
-			vn = c.trust(idx, l, raw, verifiers)
-		default:
-			vn = c.verify(idx, l, raw, verifiers)
-		}
-		keep[h] = vn
-		if !vn.ok {
-			continue
-		}
-		k := key{vn.cp.Size, vn.cp.Root}
-		g := groups[k]
-		if g == nil {
-			g = &group{cp: vn.cp, cosigs: map[string]cosig{}}
-			groups[k] = g
-		}
-		for _, s := range vn.logSigs {
-			if !slices.ContainsFunc(g.logSigs, func(o note.Signature) bool { return o.Name == s.Name && o.Hash == s.Hash }) {
-				g.logSigs = append(g.logSigs, s)
-			}
-		}
-		for name, cs := range vn.cosigs {
-			if old, ok := g.cosigs[name]; !ok || cs.ts > old.ts {
-				g.cosigs[name] = cs
-			}
-		}
-		if vn.own != nil && (g.own == nil || vn.own.ts > g.own.ts) {
-			g.own = vn.own
-		}
-	}
-	entries := make([]*entry, 0, len(groups))
-	for _, g := range groups {
-		e := &entry{cp: g.cp}
-		sigs := append([]note.Signature(nil), g.logSigs...)
-		var newest uint64
-		for name := range g.cosigs {
-			e.cosigners = append(e.cosigners, name)
-		}
-		slices.Sort(e.cosigners)
-		set := make(map[string]bool, len(e.cosigners))
-		for _, name := range e.cosigners {
-			cs := g.cosigs[name]
-			sigs = append(sigs, cs.sig)
-			newest = max(newest, cs.ts)
-			set[name] = true
-		}
-		// The node's own cosignature is served (C2SP monitoring endpoint)
-		// but counts towards k only if the roster lists its key.
-		if g.own != nil && !slices.ContainsFunc(sigs, func(o note.Signature) bool { return o.Name == g.own.sig.Name && o.Hash == g.own.sig.Hash }) {
-			sigs = append(sigs, g.own.sig)
-		}
-		if newest > 0 {
-			e.cosignedAt = time.Unix(int64(newest), 0).UTC()
-		} else if g.own != nil {
-			e.cosignedAt = time.Unix(int64(g.own.ts), 0).UTC()
-		}
-		e.quorum = idx.r.QuorumMet(set)
-		msg, err := tlog.FormatNote(g.cp.Marshal(), sigs)
-		if err != nil {
-			c.f.log.Error("feed: re-encoding a verified note", "origin", l.Origin, "err", err)
-			continue
-		}
-		e.note = msg
-		sum := sha256.Sum256(msg)
-		e.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
-		e.etagHdr, e.lengthHdr = []string{e.etag}, []string{strconv.Itoa(len(msg))}
-		entries = append(entries, e)
-	}
-	slices.SortFunc(entries, func(a, b *entry) int {
-		switch {
-		case a.cp.Size != b.cp.Size:
-			return compare(b.cp.Size, a.cp.Size)
-		case len(a.cosigners) != len(b.cosigners):
-			return len(b.cosigners) - len(a.cosigners)
-		default:
-			return bytes.Compare(a.cp.Root[:], b.cp.Root[:])
-		}
-	})
-	slices.Sort(sizes)
-	return entries, slices.Compact(sizes)
-}
-
-func compare(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// verify checks one note: a valid log signature first, then every
-// signature from a roster witness key (a failing one rejects the note).
-// SPEC (tlog-cosignature §6): verify the log signature, then each configured
-// cosigner's line; unknown lines are ignored.
-func (c *viewCache) verify(idx *rosterIndex, l *roster.Log, raw []byte, verifiers []note.Verifier) *verified {
-	logKey := idx.logKeys[l.Origin]
-	if logKey == nil {
-		logKey = l.Verifier
-	}
-	cp, n, err := tlog.VerifyCheckpoint(raw, l.Origin, []note.Verifier{logKey}, verifiers...)
-	if err != nil {
-		c.f.metrics.rejectedNotes.Inc()
-		c.f.log.Debug("feed: dropping a note that does not verify", "origin", l.Origin, "err", err)
-		return &verified{}
-	}
-	return c.classify(idx, l, cp, n.Sigs)
-}
-
-// trust reads a note this node's witness vouched for (see Feed.Cosigned):
-// it is parsed as strictly as any other, but the signatures of the log's key
-// and of this node's own key are taken as verified, since the witness
-// verified the first with this very roster entry and made the second.
-// Every other signature line is ignored, as an unknown key's would be.
-func (c *viewCache) trust(idx *rosterIndex, l *roster.Log, raw []byte, verifiers []note.Verifier) *verified {
-	var own []note.Verifier
-	if c.own != nil {
-		own = tlog.Trusted(c.own)
-	}
-	cp, n, err := tlog.VerifyCheckpoint(raw, l.Origin, tlog.Trusted(l.Verifier), own...)
-	if err != nil {
-		// Not what the witness stored after all: verify it like any other.
-		return c.verify(idx, l, raw, verifiers)
-	}
-	return c.classify(idx, l, cp, n.Sigs)
-}
-
-// classify sorts a verified note's signatures into the log's, roster
-// witnesses' cosignatures and this node's own.
-func (c *viewCache) classify(idx *rosterIndex, l *roster.Log, cp tlog.Checkpoint, sigs []note.Signature) *verified {
-	vn := &verified{ok: true, cp: cp, cosigs: map[string]cosig{}}
-	for _, s := range sigs {
-		if s.Name == l.Verifier.Name() && s.Hash == l.Verifier.KeyHash() {
-			vn.logSigs = append(vn.logSigs, s)
-			continue
-		}
-		ts, err := tlog.CosignatureTimestamp(s)
-		if err != nil {
-			continue
-		}
-		if w, ok := idx.r.WitnessByKey(s.Name, s.Hash); ok {
-			vn.cosigs[w.Name] = cosig{sig: s, ts: ts}
-		} else if c.own != nil && s.Name == c.own.Name() && s.Hash == c.own.KeyHash() {
-			vn.own = &cosig{sig: s, ts: ts}
-		}
-	}
-	return vn
-}
-
-// peekSize reads the tree size of an unverified note, for paging only.
-func peekSize(raw []byte) (uint64, bool) {
-	i := bytes.LastIndex(raw, []byte("\n\n"))
-	if i < 0 {
-		return 0, false
-	}
-	cp, err := tlog.ParseCheckpoint(raw[:i+1])
-	if err != nil {
-		return 0, false
-	}
-	return cp.Size, true
+	st.prune(v.byK)
+	return v, st
 }
 
 // growth merges the previous samples with the newest checkpoints read from
@@ -558,7 +370,7 @@ func (c *viewCache) history(ctx context.Context, idx *rosterIndex, l *roster.Log
 	if v := c.slot(l.Origin).v.Load(); v != nil && v.roster == idx.r {
 		memo = v.memo
 	}
-	entries, sizes := c.merge(idx, l, notes, memo, map[[32]byte]*verified{}, c.slot(l.Origin).vouched.Load())
+	entries, sizes := c.merge(idx, l, notes, memo, map[[32]byte]*verified{}, c.slot(l.Origin).vouched.Load(), nil)
 	slices.Reverse(entries)
 	// Keep at most limit distinct sizes, never splitting one size across
 	// pages; the source returned up to limit+1 sizes to tell whether there

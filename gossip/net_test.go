@@ -109,6 +109,8 @@ type netOptions struct {
 	intakeQueue      int
 	subBuffer        int
 	wrapStore        func(*store.DB) gossip.Store
+	// ownInterval is the Config's OwnSightingInterval.
+	ownInterval time.Duration
 }
 
 func newNet(t testing.TB, o netOptions) *tnet {
@@ -198,6 +200,7 @@ func (n *tnet) startNode(name string, signer *tlog.CosignatureSigner, o netOptio
 		Peers:               o.peers,
 		AggregateWindow:     o.window,
 		AggregateFallback:   o.fallback,
+		OwnSightingInterval: o.ownInterval,
 		DivergenceGrace:     o.grace,
 		OnEvidence: func(r store.EvidenceRecord) {
 			select {

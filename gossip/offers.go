@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"strconv"
 	"sync"
@@ -28,22 +29,57 @@ type offer struct {
 // Checkpoints this node's own witness cosigned are coalesced per log: the
 // witness never cosigns two inconsistent checkpoints of one origin, so a
 // newer one carries everything an older, still unpublished one would tell
-// the network. Under load the publisher thus sends at most one own
-// cosignature per log per round instead of falling behind and dropping at
-// random. Every other sighting (pulled, pushed and refused, ...) is queued
-// as is, never merged, since two of them may be the two sides of a split
-// view.
+// the network. A log's own cosignature is published at most once per
+// window (the aggregation window): one that comes sooner waits, replaced by
+// any newer one meanwhile, so a log that advances ten times a second costs
+// a few sightings, and the newest always goes out. Under load the publisher
+// thus sends at most one own cosignature per log per round instead of
+// falling behind and dropping at random. Every other sighting (pulled,
+// pushed and refused, ...) is queued as is, never merged, since two of them
+// may be the two sides of a split view.
 type offers struct {
 	mu     sync.Mutex
 	latest map[string]offer // own cosignatures, by origin
-	order  []string         // origins in latest, oldest first
-	queue  []offer          // everything else, FIFO
+	due    dueHeap          // origins in latest, by when they may go out
+	seq    uint64
+	// last is when each origin's own cosignature was last published.
+	last   map[string]time.Time
+	window time.Duration
+	now    func() time.Time
+	queue  []offer // everything else, FIFO
 	wake   chan struct{}
 	drops  func()
 }
 
-func newOffers(drops func()) *offers {
-	return &offers{latest: map[string]offer{}, wake: make(chan struct{}, 1), drops: drops}
+// dueItem is an origin with an own cosignature waiting to go out.
+type dueItem struct {
+	origin string
+	at     time.Time
+	seq    uint64 // FIFO among equal times
+}
+
+type dueHeap []dueItem
+
+func (h dueHeap) Len() int { return len(h) }
+func (h dueHeap) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)   { *h = append(*h, x.(dueItem)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// newOffers returns a queue publishing each log's own cosignature at most
+// once per window (0: no wait).
+func newOffers(window time.Duration, drops func()) *offers {
+	return &offers{latest: map[string]offer{}, last: map[string]time.Time{}, window: window, now: time.Now, wake: make(chan struct{}, 1), drops: drops}
 }
 
 // add queues o; it reports false if the queue is full and o was dropped.
@@ -56,7 +92,12 @@ func (q *offers) add(o offer) bool {
 			switch {
 			case !pending:
 				q.latest[origin] = o
-				q.order = append(q.order, origin)
+				at := q.now()
+				if last, ok := q.last[origin]; ok && last.Add(q.window).After(at) {
+					at = last.Add(q.window)
+				}
+				q.seq++
+				heap.Push(&q.due, dueItem{origin: origin, at: at, seq: q.seq})
 			case size >= prev.size:
 				q.latest[origin] = o
 			}
@@ -92,31 +133,45 @@ func (q *offers) takeQueue() []offer {
 	return out
 }
 
-// popLatest removes and returns the own cosignature of the log that has
-// waited longest.
-func (q *offers) popLatest() (offer, bool) {
+// popLatest removes and returns the own cosignature that is due and has
+// waited longest; if none is due yet, it returns how long until one is.
+func (q *offers) popLatest() (offer, bool, time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.order) == 0 {
-		return offer{}, false
+	if len(q.due) == 0 {
+		return offer{}, false, 0
 	}
-	origin := q.order[0]
-	q.order = q.order[1:]
-	o := q.latest[origin]
-	delete(q.latest, origin)
-	return o, true
+	now := q.now()
+	if wait := q.due[0].at.Sub(now); wait > 0 {
+		return offer{}, false, wait
+	}
+	it := heap.Pop(&q.due).(dueItem)
+	o := q.latest[it.origin]
+	delete(q.latest, it.origin)
+	if q.window > 0 {
+		q.last[it.origin] = now
+		// Forget what can no longer delay anything.
+		if len(q.last) > 2*len(q.latest)+64 {
+			for origin, t := range q.last {
+				if now.Sub(t) >= q.window {
+					delete(q.last, origin)
+				}
+			}
+		}
+	}
+	return o, true, 0
 }
 
 func (q *offers) hasLatest() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.order) > 0
+	return len(q.due) > 0
 }
 
 // run publishes offers until ctx ends: the plain queue first, then own
-// cosignatures within lim, so that a witness under heavy load spends a
-// bounded share of its CPU on re-announcing what it cosigned, while what
-// may reveal a split view is never held back.
+// cosignatures as they fall due, within lim, so that a witness under heavy
+// load spends a bounded share of its CPU on re-announcing what it cosigned,
+// while what may reveal a split view is never held back.
 func (q *offers) run(ctx context.Context, lim *rate.Limiter, publish func(context.Context, offer)) {
 	for ctx.Err() == nil {
 		for _, o := range q.takeQueue() {
@@ -129,6 +184,16 @@ func (q *offers) run(ctx context.Context, lim *rate.Limiter, publish func(contex
 			}
 			continue
 		}
+		if wait := q.untilDue(); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-q.wake:
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
 		if d := lim.Reserve().Delay(); d > 0 {
 			t := time.NewTimer(d)
 			select {
@@ -137,10 +202,22 @@ func (q *offers) run(ctx context.Context, lim *rate.Limiter, publish func(contex
 			}
 			t.Stop()
 		}
-		if o, ok := q.popLatest(); ok {
+		// Popped after the wait: the newest of the log goes out.
+		if o, ok, _ := q.popLatest(); ok && ctx.Err() == nil {
 			publish(ctx, o)
 		}
 	}
+}
+
+// untilDue is how long until an own cosignature is due (0 if one is or
+// none waits).
+func (q *offers) untilDue() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.due) == 0 {
+		return 0
+	}
+	return max(0, q.due[0].at.Sub(q.now()))
 }
 
 // originAndSize reads a checkpoint's first two lines without verifying

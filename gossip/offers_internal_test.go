@@ -17,7 +17,7 @@ func testNote(origin string, size int, tag string) []byte {
 
 func TestOffersCoalesceOwnCosignatures(t *testing.T) {
 	drops := 0
-	q := newOffers(func() { drops++ })
+	q := newOffers(0, func() { drops++ })
 	q.add(offer{note: testNote("a", 5, "x"), source: vpb.Source_SOURCE_COSIGN})
 	q.add(offer{note: testNote("b", 1, "x"), source: vpb.Source_SOURCE_COSIGN})
 	q.add(offer{note: testNote("a", 9, "x"), source: vpb.Source_SOURCE_COSIGN})
@@ -32,7 +32,7 @@ func TestOffersCoalesceOwnCosignatures(t *testing.T) {
 	}
 	var got []string
 	for {
-		o, ok := q.popLatest()
+		o, ok, _ := q.popLatest()
 		if !ok {
 			break
 		}
@@ -51,7 +51,7 @@ func TestOffersCoalesceOwnCosignatures(t *testing.T) {
 }
 
 func TestOffersRunPublishesEverything(t *testing.T) {
-	q := newOffers(func() {})
+	q := newOffers(0, func() {})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	published := make(chan offer, 16)
@@ -71,6 +71,92 @@ func TestOffersRunPublishesEverything(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("published only %v", seen)
 		}
+	}
+	cancel()
+	<-done
+}
+
+// TestOffersOwnCosignaturePerWindow: a log's own cosignature goes out at
+// most once per window; what comes sooner waits, is replaced by anything
+// newer meanwhile, and is never dropped: after the last add, the newest
+// checkpoint of every log is what goes out last.
+func TestOffersOwnCosignaturePerWindow(t *testing.T) {
+	const window = 200 * time.Millisecond
+	clock := time.Unix(1_700_000_000, 0)
+	q := newOffers(window, func() { t.Fatal("an own cosignature was dropped") })
+	q.now = func() time.Time { return clock }
+	pop := func() (string, bool, time.Duration) {
+		o, ok, wait := q.popLatest()
+		if !ok {
+			return "", false, wait
+		}
+		origin, size, _ := originAndSize(o.note)
+		return fmt.Sprintf("%s@%d", origin, size), true, 0
+	}
+	add := func(origin string, size int) {
+		q.add(offer{note: testNote(origin, size, "x"), source: vpb.Source_SOURCE_COSIGN})
+	}
+
+	add("a", 1)
+	if got, ok, _ := pop(); !ok || got != "a@1" {
+		t.Fatalf("first cosignature of a quiet log: %q %v, want a@1 at once", got, ok)
+	}
+	// Ten more within the window: none goes out before it ends...
+	for i := 2; i <= 11; i++ {
+		clock = clock.Add(window / 20)
+		add("a", i)
+	}
+	add("b", 1) // ...while another log's first goes out at once.
+	if got, ok, _ := pop(); !ok || got != "b@1" {
+		t.Fatalf("other log: %q %v, want b@1", got, ok)
+	}
+	if got, ok, wait := pop(); ok || wait != window/2 {
+		t.Fatalf("within the window: %q %v wait %v, want nothing for %v", got, ok, wait, window/2)
+	}
+	// ...and when it ends, only the newest does.
+	clock = clock.Add(window / 2)
+	if got, ok, _ := pop(); !ok || got != "a@11" {
+		t.Fatalf("after the window: %q %v, want a@11", got, ok)
+	}
+	if _, ok, wait := pop(); ok || wait != 0 {
+		t.Fatalf("queue not empty after the newest went out (wait %v)", wait)
+	}
+}
+
+// TestOffersRunHoldsNoNewestBack: run publishes the newest own cosignature
+// of a log that keeps advancing, at most one per window.
+func TestOffersRunHoldsNoNewestBack(t *testing.T) {
+	const window = 50 * time.Millisecond
+	q := newOffers(window, func() {})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	published := make(chan offer, 64)
+	done := make(chan struct{})
+	go func() {
+		q.run(ctx, rate.NewLimiter(rate.Inf, 1), func(_ context.Context, o offer) { published <- o })
+		close(done)
+	}()
+	const n = 100
+	for i := 1; i <= n; i++ {
+		q.add(offer{note: testNote("a", i, "x"), source: vpb.Source_SOURCE_COSIGN})
+	}
+	var got []uint64
+	var times []time.Time
+	for len(got) == 0 || got[len(got)-1] != n {
+		select {
+		case o := <-published:
+			_, size, _ := originAndSize(o.note)
+			got = append(got, size)
+			times = append(times, time.Now())
+		case <-ctx.Done():
+			t.Fatalf("published %v, never the newest (%d)", got, n)
+		}
+	}
+	if len(got) > 2 {
+		t.Errorf("published %v for one burst, want at most the first and the newest", got)
+	}
+	if len(times) == 2 && times[1].Sub(times[0]) < window*9/10 {
+		t.Errorf("two sightings of one log %v apart, want ≥ %v", times[1].Sub(times[0]), window)
 	}
 	cancel()
 	<-done

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +91,12 @@ type Config struct {
 	// first-ranked witness; default 200ms). AggregateFallback must leave
 	// room for three windows and the way back through gossip.
 	AggregateWindow time.Duration
+	// OwnSightingInterval is the least time between two of this node's
+	// own cosigned checkpoints of one log going out (offers.go): a newer
+	// one waits, replacing any older one still waiting. 0 means
+	// AggregateWindow; negative means no wait (CosignPublishRate still
+	// bounds them all).
+	OwnSightingInterval time.Duration
 	// AggregateFallback is how long a witness waits for its handed-off
 	// cosignature to come back in gossip before publishing it itself
 	// (default 3s).
@@ -318,7 +325,7 @@ func New(cfg Config) (*Service, error) {
 		cancel()
 		return nil, err
 	}
-	s.offers = newOffers(func() {
+	s.offers = newOffers(max(0, cmp.Or(s.cfg.OwnSightingInterval, s.cfg.AggregateWindow, defaultAggregateWindow)), func() {
 		s.metrics.validated.WithLabelValues("checkpoints", "ignore", "offer_queue_full").Inc()
 	})
 	s.wg.Add(1)
@@ -526,8 +533,15 @@ func (s *Service) PublishSighting(ctx context.Context, signedNote []byte, source
 // PublishSighting, a SOURCE_COSIGN note must be this node's witness's own
 // output. It reports false if the queue is full (the sighting is dropped
 // and counted).
+//
+// A SOURCE_COSIGN note is kept as is (the witness's output is never
+// modified, and most are replaced by a newer one before they go out), so
+// the caller must not modify it; any other note is copied.
 func (s *Service) Offer(signedNote []byte, source vpb.Source) bool {
-	return s.offers.add(offer{note: append([]byte(nil), signedNote...), source: source})
+	if source != vpb.Source_SOURCE_COSIGN {
+		signedNote = append([]byte(nil), signedNote...)
+	}
+	return s.offers.add(offer{note: signedNote, source: source})
 }
 
 func (s *Service) publishOffer(ctx context.Context, o offer) {

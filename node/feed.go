@@ -403,8 +403,12 @@ func (s notifyingStore) Evidence(ctx context.Context, id string) (store.Evidence
 	return store.EvidenceRecord{}, store.ErrNotFound
 }
 
+// MergeCheckpoint hands the feed the note of each record it writes, which
+// the feed merges into its view in memory; a merge that writes nothing
+// tells the feed nothing.
 func (s notifyingStore) MergeCheckpoint(ctx context.Context, origin string, size uint64, root [32]byte, fn func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error)) error {
-	// The last run of fn is the one written; its notes feed the witness
+	// The store calls fn once more for each attempt; the last call's
+	// answer is what it wrote. Its notes feed the view and the witness
 	// timeline.
 	var oldNote, newNote []byte
 	err := s.Store.MergeCheckpoint(ctx, origin, size, root, func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error) {
@@ -418,11 +422,9 @@ func (s notifyingStore) MergeCheckpoint(ctx context.Context, origin string, size
 		}
 		return rec, write, err
 	})
-	if err == nil && s.n.feed != nil {
-		if newNote != nil {
-			s.n.feed.CosignaturesSeen(origin, oldNote, newNote)
-		}
-		s.n.feed.CheckpointUpdated(origin)
+	if err == nil && newNote != nil && s.n.feed != nil {
+		s.n.feed.CosignaturesSeen(origin, oldNote, newNote)
+		s.n.feed.CheckpointAdded(origin, newNote)
 	}
 	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -90,11 +89,7 @@ func (d *DB) MergeCheckpoint(ctx context.Context, origin string, size uint64, ro
 			return err
 		}
 		next.Origin, next.Size, next.Root = origin, size, root
-		v, err := json.Marshal(next)
-		if err != nil {
-			return err
-		}
-		if err := txn.Set(key, v); err != nil {
+		if err := txn.Set(key, encodeCheckpointRecord(next)); err != nil {
 			return err
 		}
 		d.records.stage(ckey, next)
@@ -111,7 +106,7 @@ func getCheckpoint(txn *badger.Txn, key []byte) (CheckpointRecord, bool, error) 
 	if err != nil {
 		return rec, false, err
 	}
-	if err := json.Unmarshal(v, &rec); err != nil {
+	if rec, err = decodeCheckpointRecord(v); err != nil {
 		return rec, false, fmt.Errorf("%w: checkpoint record: %v", ErrCorrupt, err)
 	}
 	return rec, true, nil
@@ -138,8 +133,8 @@ func (d *DB) CheckpointsAtSize(ctx context.Context, origin string, size uint64) 
 	var out []CheckpointRecord
 	err := d.view("checkpoint_at_size", func(txn *badger.Txn) error {
 		return scan(txn, prefix, false, func(_ []byte, v []byte) (bool, error) {
-			var rec CheckpointRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
+			rec, err := decodeCheckpointRecord(v)
+			if err != nil {
 				return false, fmt.Errorf("%w: checkpoint record: %v", ErrCorrupt, err)
 			}
 			out = append(out, rec)
@@ -161,8 +156,8 @@ func (d *DB) NewestCheckpoint(ctx context.Context, origin string, minCosigners i
 			if err := ctx.Err(); err != nil {
 				return false, err
 			}
-			var rec CheckpointRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
+			rec, err := decodeCheckpointRecord(v)
+			if err != nil {
 				return false, fmt.Errorf("%w: checkpoint record: %v", ErrCorrupt, err)
 			}
 			if found && rec.Size < best.Size {
@@ -207,7 +202,10 @@ func (d *DB) CheckpointHistory(ctx context.Context, origin string, beforeSize ui
 				return err
 			}
 			var rec CheckpointRecord
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &rec) }); err != nil {
+			if err := it.Item().Value(func(v []byte) (err error) {
+				rec, err = decodeCheckpointRecord(v)
+				return err
+			}); err != nil {
 				return fmt.Errorf("%w: checkpoint record: %v", ErrCorrupt, err)
 			}
 			if len(out) >= limit && rec.Size != out[len(out)-1].Size {
