@@ -164,6 +164,24 @@ func (n *diskNet) fullCycle(p *process, c *http.Client) {
 	t := n.t
 	t.Helper()
 	filler := filepath.Join(n.dir, "filler")
+	// What the node cosigned is in its feed (which takes up to the feed's
+	// pacing interval) before the disk fills: reads of it must go on.
+	held := time.Now().Add(5 * time.Second)
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	for _, o := range n.origins {
+		h := sha256.Sum256([]byte(o.name))
+		for {
+			code, body := getURL(t, c, p.url+"/v1/logs/"+hex.EncodeToString(h[:])+"/checkpoint")
+			if code == http.StatusOK {
+				break
+			}
+			if time.Now().After(held) {
+				t.Fatalf("read of %s before the disk fills: %d %s", o.name, code, body)
+			}
+			<-poll.C
+		}
+	}
 	// The volume fills while the node is idle, as in the field: a filler
 	// racing Badger's background flushes and compactions to the last
 	// block can still kill it (docs/operations.md).
