@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/veraison/go-cose"
 	"github.com/vigilnet/vigil/scitt"
@@ -36,7 +37,12 @@ issuers:
 	if e.policy, err = scitt.ParsePolicy([]byte(pol)); err != nil {
 		t.Fatal(err)
 	}
-	_, srv := e.start(t)
+	// The service is witnessed, so every entry also has a witnessed
+	// receipt that verifies offline against the witness policy.
+	wurl, wvkey, witnessPolicy := witnessNode(t, e)
+	cfg := e.config(t)
+	cfg.Witnesses = &scitt.WitnessConfig{Witnesses: []scitt.Witness{{URL: wurl, VKey: wvkey}}, Timeout: 10 * time.Second}
+	_, srv := e.startWith(t, cfg, scitt.HandlerOptions{SyncWait: 10 * time.Second})
 
 	sbom := signCOSE(t, cose.AlgorithmES256, leafKey, map[any]any{
 		int64(33): chainOf(leaf, inter.cert),
@@ -50,19 +56,26 @@ issuers:
 	}, []byte(inToto))
 
 	sbomLoc, sbomRcpt := register(t, srv.URL, sbom)
-	_, attRcpt := register(t, srv.URL, attestation)
+	attLoc, attRcpt := register(t, srv.URL, attestation)
 	dupLoc, dupRcpt := register(t, srv.URL, sbom)
 	if dupLoc != sbomLoc {
 		t.Fatalf("duplicate at %q, first at %q", dupLoc, sbomLoc)
 	}
 	pub := e.receipt.Public()
-	for name, c := range map[string]struct{ stmt, rcpt []byte }{
-		"CycloneDX SBOM (x5chain)": {sbom, sbomRcpt},
-		"in-toto statement (kid)":  {attestation, attRcpt},
-		"duplicate SBOM":           {sbom, dupRcpt},
+	for name, c := range map[string]struct {
+		stmt, rcpt []byte
+		loc        string
+	}{
+		"CycloneDX SBOM (x5chain)": {sbom, sbomRcpt, sbomLoc},
+		"in-toto statement (kid)":  {attestation, attRcpt, attLoc},
+		"duplicate SBOM":           {sbom, dupRcpt, dupLoc},
 	} {
 		if err := scitt.VerifyReceipt(c.stmt, c.rcpt, pub); err != nil {
 			t.Errorf("%s: %v", name, err)
+		}
+		w := fetchWitnessed(t, srv.URL+c.loc+"/witnessed-receipt?checkpoint=latest")
+		if _, err := scitt.VerifyWitnessedReceipt(c.stmt, encode(t, w), pub, witnessPolicy); err != nil {
+			t.Errorf("%s: witnessed receipt: %v", name, err)
 		}
 		ts, err := scitt.Transparent(c.stmt, c.rcpt)
 		if err != nil {
