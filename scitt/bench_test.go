@@ -101,13 +101,41 @@ func benchRegister(b *testing.B, mk envMaker) {
 // BenchmarkRegisterHTTP is BenchmarkRegister over real HTTP (POST /entries,
 // synchronous 201 with the receipt), client and server on the same cores.
 func BenchmarkRegisterHTTP(b *testing.B) {
-	const submitters = 2048
 	e := newEnv(b)
 	e.policy, _ = scitt.ParsePolicy(fmt.Appendf(nil, "issuers:\n  - name: provider.example\n    keys: [%q]\n    kinds: [configuration]\n", e.issuer.Public().String()))
+	benchRegisterHTTP(b, e)
+}
+
+// BenchmarkRegisterHTTPS is BenchmarkRegisterHTTP over TLS with a general
+// registration policy: a content-type rule with a payload schema on top of
+// the kind's built-in one, as a deployment with the policy and TLS on runs.
+func BenchmarkRegisterHTTPS(b *testing.B) {
+	e := newEnv(b)
+	e.tls = true
+	var err error
+	e.policy, err = scitt.ParsePolicy(fmt.Appendf(nil, `issuers:
+  - name: provider.example
+    keys: [%q]
+    content_types:
+      - type: application/vnd.vigil.configuration+json
+        schema: {format: json, required: [resource, as_of, config]}
+      - application/vnd.cyclonedx+json
+`, e.issuer.Public().String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRegisterHTTP(b, e)
+}
+
+func benchRegisterHTTP(b *testing.B, e *testEnv) {
+	const submitters = 2048
 	_, srv := e.startWith(b, e.config(b), scitt.HandlerOptions{RatePerClient: -1, SyncWait: 30 * time.Second})
 	stmts := benchStatements(b, e, b.N)
 	lat := make([]time.Duration, b.N)
 	tr := &http.Transport{MaxIdleConns: submitters, MaxIdleConnsPerHost: submitters}
+	if e.tls {
+		tr.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: time.Minute}
 	var next, failed atomic.Int64

@@ -27,6 +27,8 @@ type testEnv struct {
 	policy           *scitt.Policy
 	dir              string
 	mysqlDSN         string
+	// tls serves the service over HTTPS (httptest's certificate).
+	tls bool
 }
 
 func mustKey(t testing.TB, name string) *scitt.PrivateKey {
@@ -107,7 +109,12 @@ func (e *testEnv) startWith(t testing.TB, cfg scitt.Config, hopts scitt.HandlerO
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(scitt.NewHandler(svc, hopts))
+	srv := httptest.NewUnstartedServer(scitt.NewHandler(svc, hopts))
+	if e.tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {
