@@ -531,7 +531,7 @@ func (s *Scenario) waitCosigned(ctx context.Context, d time.Duration) error {
 	if err := s.nw.WaitCosigned(ctx, s.ts.Origin, w.Size, k, d); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.out, "         ts: every running node serves size ≥ %d with ≥ %d roster cosignatures (after %s)\n",
+	fmt.Fprintf(s.out, "         ts: every running node serves size ≥ %d with ≥ %d cosignatures (after %s)\n",
 		w.Size, k, time.Since(start).Round(time.Millisecond))
 	return nil
 }
