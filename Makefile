@@ -35,7 +35,12 @@ bench: build
 # its default configuration, driven by `vigil bench witness --url` from
 # another process, in interleaved rounds (TestBenchDeployed prints one
 # table); then the in-process witness benchmarks, 3 times each.
-# docs/BENCHMARKS.md.
+# Knobs (make bench-witness VAR=value): VIGIL_BENCH_COSIGN, the node's
+# witness.cosignature_types, one vigil row per value of a list such as
+# ed25519,mldsa,both (default both; litewitness signs Ed25519 only);
+# VIGIL_BENCH_ROUNDS, VIGIL_BENCH_LOGS, VIGIL_BENCH_CLIENTS,
+# VIGIL_BENCH_DURATION, VIGIL_BENCH_PEERS, VIGIL_BENCH_NODE_CONFIG
+# (TestBenchDeployed). docs/BENCHMARKS.md.
 bench-witness: build
 	@command -v ssh-agent >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null)
 	VIGIL_BENCH_DEPLOYED=1 $(GO) test -count=1 -timeout 60m -run '^TestBenchDeployed$$' -v ./testnet/load/
@@ -44,7 +49,11 @@ bench-witness: build
 # bench-net runs the network measurements of issue 7 (detection latency at
 # 10/25/50 nodes, quiet and under a 10-peer flood; cosign throughput with the
 # network running; RSS per node process at 1,000 logs), 3 runs each, writing
-# docs/bench-net.json and docs/bench-net.png. Knobs: see TestBenchNet.
+# docs/bench-net.json and docs/bench-net.png. Knobs (make bench-net
+# VAR=value; all in TestBenchNet): VIGIL_BENCH_NODES (10,25,50),
+# VIGIL_BENCH_RUNS (3), VIGIL_BENCH_PARTS, VIGIL_BENCH_MODES, and
+# VIGIL_BENCH_KEYS=ed25519|mldsa|both (the roster's key type, every witness
+# signing with it alone; unset: an Ed25519 roster, witnesses signing both).
 bench-net: build
 	VIGIL_BENCH_NET=1 $(GO) test -count=1 -timeout 180m -run '^TestBenchNet$$' -v ./testnet/
 

@@ -25,7 +25,11 @@ import (
 type benchDetection struct {
 	// Mode is "process" (a `vigil node` process per member) or
 	// "in-process" (every member in the test process).
-	Mode       string `json:"mode"`
+	Mode string `json:"mode"`
+	// Keys is VIGIL_BENCH_KEYS: the roster's key type, which every witness
+	// signs with alone; empty is the default network (an Ed25519 roster,
+	// witnesses signing with both keys).
+	Keys       string `json:"keys,omitempty"`
 	Nodes      int    `json:"nodes"`
 	FloodPeers int    `json:"flood_peers"`
 	// QuietMs is the pause before each equivocation (DetectionConfig.Quiet);
@@ -61,6 +65,8 @@ func (w *benchWaits) String() string {
 }
 
 type benchThroughput struct {
+	// Keys is as in benchDetection.
+	Keys         string  `json:"keys,omitempty"`
 	Nodes        int     `json:"nodes"`
 	Run          int     `json:"run"`
 	PerSecond    float64 `json:"cosignatures_per_s"`
@@ -105,6 +111,31 @@ func aggregationOff(t *testing.T) bool {
 	}
 }
 
+// benchKeys reads VIGIL_BENCH_KEYS (ed25519, mldsa or both): the roster's
+// witness key type, every witness signing with the matching cosignature
+// types. Unset is the default network: an Ed25519 roster, witnesses
+// signing with both keys.
+func benchKeys(t *testing.T) string {
+	t.Helper()
+	v := os.Getenv("VIGIL_BENCH_KEYS")
+	if v != "" && !slices.Contains(testnet.KeyTypes, v) {
+		t.Fatalf("VIGIL_BENCH_KEYS=%q: want ed25519, mldsa or both", v)
+	}
+	return v
+}
+
+// otherKeys keeps the measurements of other VIGIL_BENCH_KEYS values: a
+// run replaces only its own key type's figures.
+func otherKeys[T any](old []T, keys string, of func(T) string) []T {
+	var out []T
+	for _, x := range old {
+		if of(x) != keys {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 func envInt(t *testing.T, name string, def int) int {
 	t.Helper()
 	v := os.Getenv(name)
@@ -136,12 +167,12 @@ func envInts(t *testing.T, name string, def []int) []int {
 }
 
 // benchDetect measures detection on one network and appends the result.
-func benchDetect(t *testing.T, res *benchNet, mode, bin string, n, flood, run, repeats int, quiet time.Duration) {
+func benchDetect(t *testing.T, res *benchNet, mode, bin, keys string, n, flood, run, repeats int, quiet time.Duration) {
 	t.Helper()
 	start := time.Now()
 	dc := testnet.DetectionConfig{
 		Dir: t.TempDir(), Witnesses: n - 2, Observers: 2, Repeats: repeats, FloodPeers: flood, Timeout: time.Minute,
-		DisableAggregation: aggregationOff(t), Quiet: quiet,
+		DisableAggregation: aggregationOff(t), Quiet: quiet, RosterKeys: keys, CosignatureTypes: keys,
 	}
 	if mode == "process" {
 		dc.Binary = bin
@@ -160,7 +191,7 @@ func benchDetect(t *testing.T, res *benchNet, mode, bin string, n, flood, run, r
 	if err != nil {
 		t.Fatalf("detection, %s, %d nodes, flood %d, run %d: %v", mode, n, flood, run, err)
 	}
-	d := benchDetection{Mode: mode, Nodes: n, FloodPeers: flood, QuietMs: ms(quiet), Run: run, P50ms: ms(r.Latencies.Percentile(0.5)),
+	d := benchDetection{Mode: mode, Keys: keys, Nodes: n, FloodPeers: flood, QuietMs: ms(quiet), Run: run, P50ms: ms(r.Latencies.Percentile(0.5)),
 		P99ms: ms(r.Latencies.Percentile(0.99)), ObservedP99: ms(r.Observed.Percentile(0.99)), FloodSent: r.FloodSent,
 		PushedP50: ms(r.Pushed.Percentile(0.5)), FirstP50: ms(r.First.Percentile(0.5)), CPUms: ms(r.CPU),
 		ValidationWaits: newBenchWaits(r.Validation), DeliveryWaits: newBenchWaits(r.Delivery)}
@@ -168,8 +199,16 @@ func benchDetect(t *testing.T, res *benchNet, mode, bin string, n, flood, run, r
 		d.Latencies = append(d.Latencies, ms(l))
 	}
 	res.Detection = append(res.Detection, d)
-	t.Logf("detection run %d, %s: %d nodes, %d flood peers, %s quiet: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %.0f ms CPU per equivocation; waits before validation: %s; before detection: %s; %s",
-		run, mode, n, flood, quiet, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, d.CPUms, d.ValidationWaits, d.DeliveryWaits, time.Since(start).Round(time.Second))
+	t.Logf("detection run %d, %s, %s keys: %d nodes, %d flood peers, %s quiet: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %.0f ms CPU per equivocation; waits before validation: %s; before detection: %s; %s",
+		run, mode, keysName(keys), n, flood, quiet, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, d.CPUms, d.ValidationWaits, d.DeliveryWaits, time.Since(start).Round(time.Second))
+}
+
+// keysName names a VIGIL_BENCH_KEYS value in logs and the plot.
+func keysName(keys string) string {
+	if keys == "" {
+		return "default (Ed25519 roster, both signed)"
+	}
+	return keys
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -184,7 +223,10 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // VIGIL_BENCH_AGGREGATION (on; off makes every witness gossip its own
 // cosignatures, for comparison), VIGIL_BENCH_QUIET (1s: the pause before
 // each equivocation), VIGIL_BENCH_BACK_TO_BACK (50: sizes also measured
-// with no pause, without the flood; 0 for none).
+// with no pause, without the flood; 0 for none), VIGIL_BENCH_KEYS (unset:
+// an Ed25519 roster, witnesses signing with both keys; ed25519, mldsa or
+// both: the roster lists that key type and every witness signs with it
+// alone; a run replaces only its key type's figures in the JSON).
 func TestBenchNet(t *testing.T) {
 	if os.Getenv("VIGIL_BENCH_NET") != "1" {
 		t.Skip("set VIGIL_BENCH_NET=1 (make bench-net)")
@@ -219,6 +261,7 @@ func TestBenchNet(t *testing.T) {
 	if parts == "" {
 		parts = "detection,throughput,rss"
 	}
+	keys := benchKeys(t)
 	out := os.Getenv("VIGIL_BENCH_OUT")
 	if out == "" {
 		out = filepath.Join("..", "docs")
@@ -247,7 +290,7 @@ func TestBenchNet(t *testing.T) {
 
 	if strings.Contains(parts, "detection") {
 		if from == 1 {
-			res.Detection = nil
+			res.Detection = otherKeys(res.Detection, keys, func(d benchDetection) string { return d.Keys })
 		}
 		var bin string
 		if slices.Contains(modes, "process") {
@@ -263,10 +306,10 @@ func TestBenchNet(t *testing.T) {
 						if flood > 0 && !slices.Contains(floodSizes, n) {
 							continue
 						}
-						benchDetect(t, &res, mode, bin, n, flood, run, repeats, quiet)
+						benchDetect(t, &res, mode, bin, keys, n, flood, run, repeats, quiet)
 						save()
 						if flood == 0 && slices.Contains(backToBack, n) && quiet > 0 {
-							benchDetect(t, &res, mode, bin, n, flood, run, repeats, 0)
+							benchDetect(t, &res, mode, bin, keys, n, flood, run, repeats, 0)
 							save()
 						}
 					}
@@ -275,21 +318,22 @@ func TestBenchNet(t *testing.T) {
 		}
 	}
 	if strings.Contains(parts, "throughput") {
-		res.Throughput = nil
+		res.Throughput = otherKeys(res.Throughput, keys, func(b benchThroughput) string { return b.Keys })
 		for run := 1; run <= runs; run++ {
 			for _, n := range []int{1, 10} {
 				w, o := n, 0
 				if n > 1 {
 					w, o = n-2, 2
 				}
-				r, err := testnet.MeasureThroughput(ctx, testnet.ThroughputConfig{Dir: t.TempDir(), Witnesses: w, Observers: o, Duration: 10 * time.Second, DisableAggregation: aggregationOff(t)})
+				r, err := testnet.MeasureThroughput(ctx, testnet.ThroughputConfig{Dir: t.TempDir(), Witnesses: w, Observers: o, Duration: 10 * time.Second, DisableAggregation: aggregationOff(t),
+					RosterKeys: keys, CosignatureTypes: keys})
 				if err != nil {
 					t.Fatalf("throughput, %d nodes: %v", n, err)
 				}
-				res.Throughput = append(res.Throughput, benchThroughput{Nodes: n, Run: run, PerSecond: r.PerSecond, P50ms: ms(r.P50), P99ms: ms(r.P99),
+				res.Throughput = append(res.Throughput, benchThroughput{Keys: keys, Nodes: n, Run: run, PerSecond: r.PerSecond, P50ms: ms(r.P50), P99ms: ms(r.P99),
 					Errors: r.Errors, VerifyFails: r.VerifyFailures, CPUPerCosign: float64(r.CPUPerCosign.Microseconds())})
-				t.Logf("throughput run %d: %d nodes: %.0f cosignatures/s, p50 %s p99 %s, %d errors, %d unverified, %s CPU/cosignature",
-					run, n, r.PerSecond, r.P50, r.P99, r.Errors, r.VerifyFailures, r.CPUPerCosign)
+				t.Logf("throughput run %d, %s keys: %d nodes: %.0f cosignatures/s, p50 %s p99 %s, %d errors, %d unverified, %s CPU/cosignature",
+					run, keysName(keys), n, r.PerSecond, r.P50, r.P99, r.Errors, r.VerifyFailures, r.CPUPerCosign)
 				save()
 			}
 		}
@@ -329,14 +373,14 @@ func TestBenchNet(t *testing.T) {
 // quiet and under the flood, with the 500 ms target.
 func detectionPlot(ds []benchDetection) testnet.Plot {
 	type key struct {
-		mode         string
+		mode, keys   string
 		nodes, flood int
 		backToBack   bool
 	}
 	p50, p99 := map[key][]float64{}, map[key][]float64{}
 	var keys []key
 	for _, d := range ds {
-		k := key{d.Mode, d.Nodes, d.FloodPeers, d.QuietMs == 0}
+		k := key{d.Mode, d.Keys, d.Nodes, d.FloodPeers, d.QuietMs == 0}
 		if k.mode == "" {
 			k.mode = "in-process"
 		}
@@ -352,10 +396,10 @@ func detectionPlot(ds []benchDetection) testnet.Plot {
 		slices.Sort(s)
 		return s[len(s)/2]
 	}
-	series := func(name, mode string, flood int, backToBack bool, m map[key][]float64, c color.RGBA) testnet.Series {
+	series := func(name, mode, keyType string, flood int, backToBack bool, m map[key][]float64, c color.RGBA) testnet.Series {
 		s := testnet.Series{Name: name, Colour: c}
 		for _, k := range keys {
-			if k.mode == mode && k.flood == flood && k.backToBack == backToBack {
+			if k.mode == mode && k.keys == keyType && k.flood == flood && k.backToBack == backToBack {
 				s.X = append(s.X, float64(k.nodes))
 				s.Y = append(s.Y, median(m[k]))
 			}
@@ -364,17 +408,31 @@ func detectionPlot(ds []benchDetection) testnet.Plot {
 	}
 	var out []testnet.Series
 	for _, s := range []testnet.Series{
-		series("p50 in-process", "in-process", 0, false, p50, color.RGBA{40, 100, 200, 255}),
-		series("p99 in-process", "in-process", 0, false, p99, color.RGBA{0, 40, 120, 255}),
-		series("p99 in-process, 10-peer flood", "in-process", 10, false, p99, color.RGBA{180, 80, 0, 255}),
-		series("p99 in-process, back to back", "in-process", 0, true, p99, color.RGBA{120, 120, 120, 255}),
-		series("p50 processes", "process", 0, false, p50, color.RGBA{60, 170, 90, 255}),
-		series("p99 processes", "process", 0, false, p99, color.RGBA{0, 100, 40, 255}),
-		series("p99 processes, 10-peer flood", "process", 10, false, p99, color.RGBA{200, 40, 120, 255}),
-		series("p99 processes, back to back", "process", 0, true, p99, color.RGBA{60, 60, 60, 255}),
+		series("p50 in-process", "in-process", "", 0, false, p50, color.RGBA{40, 100, 200, 255}),
+		series("p99 in-process", "in-process", "", 0, false, p99, color.RGBA{0, 40, 120, 255}),
+		series("p99 in-process, 10-peer flood", "in-process", "", 10, false, p99, color.RGBA{180, 80, 0, 255}),
+		series("p99 in-process, back to back", "in-process", "", 0, true, p99, color.RGBA{120, 120, 120, 255}),
+		series("p50 processes", "process", "", 0, false, p50, color.RGBA{60, 170, 90, 255}),
+		series("p99 processes", "process", "", 0, false, p99, color.RGBA{0, 100, 40, 255}),
+		series("p99 processes, 10-peer flood", "process", "", 10, false, p99, color.RGBA{200, 40, 120, 255}),
+		series("p99 processes, back to back", "process", "", 0, true, p99, color.RGBA{60, 60, 60, 255}),
 	} {
 		if len(s.X) > 0 {
 			out = append(out, s)
+		}
+	}
+	// Networks of one key type (VIGIL_BENCH_KEYS): quiet, no flood.
+	for i, kt := range testnet.KeyTypes {
+		shade := uint8(60 * i)
+		for _, s := range []testnet.Series{
+			series("p50 in-process, "+kt+" keys", "in-process", kt, 0, false, p50, color.RGBA{140, shade, 200, 255}),
+			series("p99 in-process, "+kt+" keys", "in-process", kt, 0, false, p99, color.RGBA{90, shade, 140, 255}),
+			series("p50 processes, "+kt+" keys", "process", kt, 0, false, p50, color.RGBA{200, 160, shade, 255}),
+			series("p99 processes, "+kt+" keys", "process", kt, 0, false, p99, color.RGBA{140, 100, shade, 255}),
+		} {
+			if len(s.X) > 0 {
+				out = append(out, s)
+			}
 		}
 	}
 	return testnet.Plot{

@@ -63,6 +63,10 @@ type DetectionConfig struct {
 	Binary string
 	// DisableAggregation: every witness gossips its own cosignatures.
 	DisableAggregation bool
+	// RosterKeys and CosignatureTypes are Options.RosterKeys and every
+	// witness's witness.cosignature_types (empty: the defaults, an Ed25519
+	// roster and witnesses signing with both keys).
+	RosterKeys, CosignatureTypes string
 	// Quiet is how long the network is left to itself before each
 	// equivocation, from when every member held the evidence of the one
 	// before; 0 runs them back to back. A split view's gossip goes on after
@@ -195,7 +199,8 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	target.AppendN(3, "target")
 	entries = append(entries, LogEntry{VKey: target.VerifierKey()})
 
-	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, Binary: cfg.Binary, DisableAggregation: cfg.DisableAggregation, Logger: cfg.Logger})
+	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, Binary: cfg.Binary, DisableAggregation: cfg.DisableAggregation, Logger: cfg.Logger,
+		RosterKeys: cfg.RosterKeys, CosignatureTypes: allTypes(cfg.CosignatureTypes)})
 	if err != nil {
 		return nil, err
 	}
@@ -492,7 +497,10 @@ type ThroughputConfig struct {
 	Duration          time.Duration
 	// DisableAggregation: every witness gossips its own cosignatures.
 	DisableAggregation bool
-	Logger             *slog.Logger
+	// RosterKeys and CosignatureTypes are as in DetectionConfig; every
+	// returned cosignature is checked against witness 0's roster key.
+	RosterKeys, CosignatureTypes string
+	Logger                       *slog.Logger
 }
 
 // ThroughputResult is a load run against one member of a running network.
@@ -533,7 +541,8 @@ func MeasureThroughput(ctx context.Context, cfg ThroughputConfig) (*ThroughputRe
 	for i, c := range wl.Chains {
 		entries[i] = LogEntry{VKey: c.Log.VerifierKey()}
 	}
-	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, DisableAggregation: cfg.DisableAggregation, Logger: cfg.Logger})
+	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, DisableAggregation: cfg.DisableAggregation, Logger: cfg.Logger,
+		RosterKeys: cfg.RosterKeys, CosignatureTypes: allTypes(cfg.CosignatureTypes)})
 	if err != nil {
 		return nil, err
 	}
@@ -548,7 +557,7 @@ func MeasureThroughput(ctx context.Context, cfg ThroughputConfig) (*ThroughputRe
 	if err != nil {
 		return nil, err
 	}
-	v, err := tlog.NewCosignatureVerifier(m.VKey)
+	v, err := tlog.NewWitnessVerifier(m.VKey)
 	if err != nil {
 		return nil, err
 	}
@@ -563,6 +572,14 @@ func MeasureThroughput(ctx context.Context, cfg ThroughputConfig) (*ThroughputRe
 		out.CPUPerCosign = r.CPU / time.Duration(r.Cosigned)
 	}
 	return out, nil
+}
+
+// allTypes gives every member the cosignature types t (nil for the default).
+func allTypes(t string) func(int) string {
+	if t == "" {
+		return nil
+	}
+	return func(int) string { return t }
 }
 
 // RSSConfig configures MeasureRSS.

@@ -63,8 +63,10 @@ type Options struct {
 	// Quorum is the k of the roster's witness quorum (default: a majority).
 	Quorum int
 	// RosterKeys is the witness key type the roster lists: "ed25519"
-	// (default, type 0x04) or "mldsa" (ML-DSA-44, type 0x06). Every
-	// witness signs with both keys unless CosignatureTypes says otherwise.
+	// (default, type 0x04), "mldsa" (ML-DSA-44, type 0x06) or "both" (each
+	// witness by both keys in an "any" group, so it counts once). Every
+	// witness signs with both keys unless CosignatureTypes says otherwise;
+	// Start refuses a witness that signs with no key the roster lists.
 	RosterKeys string
 	// CosignatureTypes, if set, gives member i's witness.cosignature_types
 	// (ed25519, mldsa or both; empty is the default, both).
@@ -148,6 +150,9 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := checkKeyOptions(opts); err != nil {
+		return nil, err
+	}
 	nw := &Network{opts: opts, RosterPath: filepath.Join(opts.Dir, "roster")}
 	var policy strings.Builder // the witnesses and the quorum; logs apart
 	var names []string
@@ -162,10 +167,6 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		if err != nil {
 			return nil, err
 		}
-		vkey := vkeys.Ed25519
-		if opts.RosterKeys == node.CosignMLDSA {
-			vkey = vkeys.MLDSA
-		}
 		keys, err := node.LoadKeys(filepath.Join(m.Dir, "keys"), m.Role == Observer)
 		if err != nil {
 			return nil, err
@@ -174,9 +175,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 			return nil, err
 		}
 		if m.Role == Witness {
-			m.VKey = vkey
-			fmt.Fprintf(&policy, "witness %s %s\n", m.Name, vkey)
-			names = append(names, m.Name)
+			names = append(names, rosterWitness(&policy, m, vkeys, opts.RosterKeys, nw.cosignatureTypes(m)))
 		}
 		nw.Members = append(nw.Members, m)
 	}

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/vigilnet/vigil/node"
 	"github.com/vigilnet/vigil/testnet/load"
 	"github.com/vigilnet/vigil/tlog"
 )
@@ -37,7 +40,9 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 		"  --spawn runs an in-process witness on 127.0.0.1 with a temporary store and keys instead.")
 	url := fs.String("url", "", "witness submission prefix (POST URL/add-checkpoint)")
 	spawn := fs.Bool("spawn", false, "start an in-process witness node on 127.0.0.1:0 (temporary data dir and keys)")
-	vkeyArg := fs.String("witness-vkey", "", "the witness's cosigner verifier key, or a file holding it (required with --url)")
+	var vkeyArgs stringList
+	fs.Var(&vkeyArgs, "witness-vkey", "the witness's cosigner verifier key, or a file holding it (required with --url); repeat it for a witness that signs with both key types: every response must carry a valid cosignature by each, and the roster lists the first")
+	cosignTypes := fs.String("cosignature-types", "", "with --spawn: what the spawned witness cosigns with (witness.cosignature_types): ed25519, mldsa or both (default: the node's default, both)")
 	logs := fs.Int("logs", 1000, "number of scripted logs")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients (each owns logs/concurrency logs)")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send requests (0: until --requests or the workload ends)")
@@ -57,23 +62,34 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 		return errUsage
 	case *duration == 0 && *requests == 0:
 		return errors.New("give --duration or --requests")
-	case !*spawn && *vkeyArg == "":
+	case !*spawn && len(vkeyArgs) == 0:
 		return errors.New("--witness-vkey is required with --url: every cosignature is verified")
 	case !*spawn && *rosterOut == "":
 		return errors.New("--roster-out is required with --url: the witness must be given the generated logs")
 	case *spawn && *pidFile != "":
 		return errors.New("--pid-file goes with --url: a --spawn witness runs in this process")
+	case *spawn && len(vkeyArgs) > 0:
+		return errors.New("--witness-vkey goes with --url: a --spawn witness makes its own keys")
+	case !*spawn && *cosignTypes != "":
+		return errors.New("--cosignature-types goes with --spawn: a --url witness signs as its own configuration says (witness.cosignature_types)")
+	}
+	switch *cosignTypes {
+	case "", node.CosignEd25519, node.CosignMLDSA, node.CosignBoth:
+	default:
+		fmt.Fprintf(env.stderr, "vigil bench witness: --cosignature-types %q: want ed25519, mldsa or both\n", *cosignTypes)
+		return errUsage
 	}
 
-	var vkey string
-	if *vkeyArg != "" {
-		vkey = *vkeyArg
-		if b, err := os.ReadFile(*vkeyArg); err == nil {
+	var vkeys []string
+	for _, a := range vkeyArgs {
+		vkey := a
+		if b, err := os.ReadFile(a); err == nil {
 			vkey = strings.TrimSpace(string(b))
 		}
 		if _, err := tlog.NewWitnessVerifier(vkey); err != nil {
-			return fmt.Errorf("--witness-vkey: %w", err)
+			return fmt.Errorf("--witness-vkey %s: %w", a, err)
 		}
+		vkeys = append(vkeys, vkey)
 	}
 
 	steps := *requests
@@ -93,11 +109,11 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 	if *spawn {
 		witnessName = load.WitnessName
 	}
-	writeRoster := func(vkey string) error {
+	writeRoster := func() error {
 		if *rosterOut == "" {
 			return nil
 		}
-		if err := os.WriteFile(*rosterOut, wl.Policy(witnessName, vkey), 0o644); err != nil {
+		if err := os.WriteFile(*rosterOut, wl.Policy(witnessName, vkeys[0]), 0o644); err != nil {
 			return fmt.Errorf("writing roster: %w", err)
 		}
 		fmt.Fprintf(env.stdout, "wrote roster with %d logs to %s\n", *logs, *rosterOut)
@@ -111,18 +127,20 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		n, err := load.StartNode(dir, wl.Policy(witnessName, ""), newLogger(env, *logLevel))
+		n, err := load.StartNodeWith(dir, wl.Policy(witnessName, ""), newLogger(env, *logLevel), func(c *node.Config) {
+			c.Witness.CosignatureTypes = *cosignTypes
+		})
 		if err != nil {
 			return err
 		}
 		defer n.Close()
-		target, vkey = n.URL, n.VKey
+		target, vkeys = n.URL, n.VKeys
 		fmt.Fprintf(env.stdout, "spawned witness %s (store %s, SyncWrites)\n", target, dir)
-		if err := writeRoster(vkey); err != nil {
+		if err := writeRoster(); err != nil {
 			return err
 		}
 	} else {
-		if err := writeRoster(vkey); err != nil {
+		if err := writeRoster(); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "waiting up to %s for %s to know the logs (start it with --roster %s, or send it SIGHUP)...\n", *wait, target, *rosterOut)
@@ -133,10 +151,17 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 	}
-	v, err := tlog.NewWitnessVerifier(vkey)
-	if err != nil {
-		return err
+	var vs []note.Verifier
+	var types []string
+	for _, k := range vkeys {
+		v, err := tlog.NewWitnessVerifier(k)
+		if err != nil {
+			return err
+		}
+		vs = append(vs, v)
+		types = append(types, keyTypeName(k))
 	}
+	fmt.Fprintf(env.stdout, "checking every response for a cosignature of each type: %s\n", strings.Join(types, ", "))
 
 	pid := 0
 	if *pidFile != "" {
@@ -149,10 +174,10 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	verr := res.Verify(ctx, v)
+	verr := res.Verify(ctx, vs...)
 	res.Report(env.stdout)
 	if *jsonOut != "" {
-		if err := writeBenchJSON(*jsonOut, target, res); err != nil {
+		if err := writeBenchJSON(*jsonOut, target, types, res); err != nil {
 			return err
 		}
 	}
@@ -194,28 +219,31 @@ func readPIDFile(path string) (int, error) {
 // benchJSON is `vigil bench witness --json`'s output: one run's figures,
 // for scripts that tabulate several.
 type benchJSON struct {
-	URL           string  `json:"url"`
-	Logs          int     `json:"logs"`
-	Clients       int     `json:"clients"`
-	Requests      int     `json:"requests"`
-	Cosigned      int     `json:"cosigned"`
-	Verified      int     `json:"verified"`
-	ElapsedS      float64 `json:"elapsed_s"`
-	PerSecond     float64 `json:"cosignatures_per_s"`
-	P50ms         float64 `json:"p50_ms"`
-	P99ms         float64 `json:"p99_ms"`
-	ClientCPUus   float64 `json:"client_cpu_us_per_request"`
-	TargetPID     int     `json:"target_pid,omitempty"`
-	TargetCPUus   float64 `json:"target_cpu_us_per_cosignature,omitempty"`
-	TargetRSSMB   float64 `json:"target_rss_mb,omitempty"`
-	TargetPeakMB  float64 `json:"target_peak_rss_mb,omitempty"`
-	TargetCPUBusy float64 `json:"target_cores_busy,omitempty"`
+	URL string `json:"url"`
+	// KeyTypes are the cosignature types checked in every response
+	// (ed25519, mldsa): what the witness signs with.
+	KeyTypes      []string `json:"key_types"`
+	Logs          int      `json:"logs"`
+	Clients       int      `json:"clients"`
+	Requests      int      `json:"requests"`
+	Cosigned      int      `json:"cosigned"`
+	Verified      int      `json:"verified"`
+	ElapsedS      float64  `json:"elapsed_s"`
+	PerSecond     float64  `json:"cosignatures_per_s"`
+	P50ms         float64  `json:"p50_ms"`
+	P99ms         float64  `json:"p99_ms"`
+	ClientCPUus   float64  `json:"client_cpu_us_per_request"`
+	TargetPID     int      `json:"target_pid,omitempty"`
+	TargetCPUus   float64  `json:"target_cpu_us_per_cosignature,omitempty"`
+	TargetRSSMB   float64  `json:"target_rss_mb,omitempty"`
+	TargetPeakMB  float64  `json:"target_peak_rss_mb,omitempty"`
+	TargetCPUBusy float64  `json:"target_cores_busy,omitempty"`
 }
 
-func writeBenchJSON(path, url string, r *load.Result) error {
+func writeBenchJSON(path, url string, types []string, r *load.Result) error {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	out := benchJSON{
-		URL: url, Logs: r.Logs, Clients: r.Clients, Requests: r.Requests, Cosigned: r.Cosigned, Verified: r.Verified,
+		URL: url, KeyTypes: types, Logs: r.Logs, Clients: r.Clients, Requests: r.Requests, Cosigned: r.Cosigned, Verified: r.Verified,
 		ElapsedS: r.Elapsed.Seconds(), PerSecond: r.Throughput(), P50ms: ms(r.Percentile(50)), P99ms: ms(r.Percentile(99)),
 	}
 	if r.Requests > 0 {
@@ -237,4 +265,16 @@ func writeBenchJSON(path, url string, r *load.Result) error {
 		return fmt.Errorf("--json: %w", err)
 	}
 	return nil
+}
+
+// keyTypeName names a witness verifier key's cosignature type.
+func keyTypeName(vkey string) string {
+	switch t, _ := tlog.CosignatureKeyType(vkey); t {
+	case tlog.AlgCosignatureV1:
+		return node.CosignEd25519
+	case tlog.AlgCosignatureMLDSA:
+		return node.CosignMLDSA
+	default:
+		return fmt.Sprintf("type 0x%02x", t)
+	}
 }

@@ -13,7 +13,9 @@ import (
 
 // TestBenchWitnessURL runs `vigil bench witness --url` against a node that
 // starts without the generated logs and reloads its roster once the command
-// has written it, as an operator would with SIGHUP.
+// has written it, as an operator would with SIGHUP. The node signs with
+// both key types (its default), and both verifier keys are given: every
+// response must carry a valid cosignature by each.
 func TestBenchWitnessURL(t *testing.T) {
 	dir := t.TempDir()
 	n, err := load.StartNode(dir, []byte("quorum none\n"), nil)
@@ -23,12 +25,13 @@ func TestBenchWitnessURL(t *testing.T) {
 	defer n.Close()
 	roster := filepath.Join(dir, "roster.policy") // the file the node reads
 	vkey := filepath.Join(dir, "keys", "witness.vkey")
+	mlvkey := filepath.Join(dir, "keys", "witness-mldsa.vkey")
 
 	stdout := &watchedWriter{watch: "wrote roster with", seen: make(chan struct{})}
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- vigilMain([]string{"bench", "witness", "--url", n.URL, "--witness-vkey", vkey,
+		done <- vigilMain([]string{"bench", "witness", "--url", n.URL, "--witness-vkey", vkey, "--witness-vkey", mlvkey,
 			"--roster-out", roster, "--logs", "4", "--concurrency", "2", "--requests", "20", "--wait", "30s"}, stdout, &stderr)
 	}()
 	select {
@@ -51,7 +54,7 @@ func TestBenchWitnessURL(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, &stderr)
 	}
-	for _, want := range []string{"waiting up to 30s for " + n.URL, "4 logs, 2 clients, 20 requests", "responses: 200=20\n", "cosignatures verified: 20 of 20 (0 failures)"} {
+	for _, want := range []string{"waiting up to 30s for " + n.URL, "4 logs, 2 clients, 20 requests", "responses: 200=20\n", "of each type: ed25519, mldsa\n", "cosignatures verified: 20 of 20 (0 failures)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -11,11 +11,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestBenchDeployed measures witnesses as operators run them: each witness
@@ -29,7 +32,13 @@ import (
 // Knobs: VIGIL_BENCH_ROUNDS (3), VIGIL_BENCH_LOGS (1000),
 // VIGIL_BENCH_CLIENTS (64), VIGIL_BENCH_DURATION (10s),
 // VIGIL_BENCH_PEERS ("vigil,litewitness"), VIGIL_BENCH_NODE_CONFIG (a
-// vigil.yaml for the node; default none, i.e. the defaults).
+// vigil.yaml for the node; default none, i.e. the defaults),
+// VIGIL_BENCH_COSIGN (the node's witness.cosignature_types, one round of
+// vigil for each in a comma-separated list of ed25519, mldsa and both;
+// default: the node's default, both). Every response is checked for a
+// cosignature by each key the node signs with. litewitness v0.10.0 signs
+// Ed25519 cosignatures only (its one key comes from ssh-agent and must be
+// Ed25519), so its rows are Ed25519 whatever VIGIL_BENCH_COSIGN says.
 func TestBenchDeployed(t *testing.T) {
 	if os.Getenv("VIGIL_BENCH_DEPLOYED") == "" {
 		t.Skip("set VIGIL_BENCH_DEPLOYED=1 (make bench-witness) to measure deployed witnesses")
@@ -41,6 +50,7 @@ func TestBenchDeployed(t *testing.T) {
 		"--duration", envString("VIGIL_BENCH_DURATION", "10s"),
 	}
 	peers := strings.Split(envString("VIGIL_BENCH_PEERS", "vigil,litewitness"), ",")
+	cosign := benchCosign(t)
 	bin := t.TempDir()
 	vigil := buildVigil(t, bin)
 	var lw *litewitnessBins
@@ -52,19 +62,25 @@ func TestBenchDeployed(t *testing.T) {
 	var rows []deployedRow
 	for r := 1; r <= rounds; r++ {
 		for _, p := range peers {
-			var row deployedRow
-			switch p {
-			case "vigil":
-				row = runVigilRound(t, vigil, args)
-			case "litewitness":
-				row = runLitewitnessRound(t, vigil, lw, args)
-			default:
-				t.Fatalf("VIGIL_BENCH_PEERS: unknown witness %q", p)
+			types := []string{"ed25519"}
+			if p == "vigil" {
+				types = cosign
 			}
-			row.Round, row.Witness = r, p
-			t.Logf("round %d %s: %.0f cosignatures/s, %.0f µs CPU per cosignature, RSS %.1f MB (peak %.1f), p50 %.2f ms, p99 %.2f ms",
-				r, p, row.PerSecond, row.TargetCPUus, row.TargetRSSMB, row.TargetPeakMB, row.P50ms, row.P99ms)
-			rows = append(rows, row)
+			for _, typ := range types {
+				var row deployedRow
+				switch p {
+				case "vigil":
+					row = runVigilRound(t, vigil, args, typ)
+				case "litewitness":
+					row = runLitewitnessRound(t, vigil, lw, args)
+				default:
+					t.Fatalf("VIGIL_BENCH_PEERS: unknown witness %q", p)
+				}
+				row.Round, row.Witness, row.Cosign = r, p, typ
+				t.Logf("round %d %s (%s): %.0f cosignatures/s, %.0f µs CPU per cosignature, RSS %.1f MB (peak %.1f), p50 %.2f ms, p99 %.2f ms",
+					r, p, typ, row.PerSecond, row.TargetCPUus, row.TargetRSSMB, row.TargetPeakMB, row.P50ms, row.P99ms)
+				rows = append(rows, row)
+			}
 		}
 	}
 	fmt.Println(deployedTable(rows, args))
@@ -73,8 +89,10 @@ func TestBenchDeployed(t *testing.T) {
 // deployedRow is one round's figures, as `vigil bench witness --json`
 // writes them.
 type deployedRow struct {
-	Round        int
-	Witness      string
+	Round   int
+	Witness string
+	// Cosign is what the witness signs with: ed25519, mldsa or both.
+	Cosign       string
 	PerSecond    float64 `json:"cosignatures_per_s"`
 	P50ms        float64 `json:"p50_ms"`
 	P99ms        float64 `json:"p99_ms"`
@@ -90,19 +108,29 @@ type deployedRow struct {
 func deployedTable(rows []deployedRow, args []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nwitness processes with default configuration, load from `vigil bench witness %s` (%s, %d CPUs)\n\n", strings.Join(args, " "), time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU())
-	b.WriteString("| round | witness | cosignatures/s | witness CPU per cosignature | witness cores busy | RSS end / peak | p50 / p99 | verified |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| round | witness | signs with | cosignatures/s | witness CPU per cosignature | witness cores busy | RSS end / peak | p50 / p99 | verified |\n|---|---|---|---|---|---|---|---|---|\n")
 	sum := map[string][2]float64{}
+	var vigils []string
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %.0f µs | %.2f | %.1f / %.1f MB | %.2f / %.2f ms | %d of %d |\n",
-			r.Round, r.Witness, r.PerSecond, r.TargetCPUus, r.TargetBusy, r.TargetRSSMB, r.TargetPeakMB, r.P50ms, r.P99ms, r.Verified, r.Cosigned)
-		s := sum[r.Witness]
+		fmt.Fprintf(&b, "| %d | %s | %s | %.0f | %.0f µs | %.2f | %.1f / %.1f MB | %.2f / %.2f ms | %d of %d |\n",
+			r.Round, r.Witness, r.Cosign, r.PerSecond, r.TargetCPUus, r.TargetBusy, r.TargetRSSMB, r.TargetPeakMB, r.P50ms, r.P99ms, r.Verified, r.Cosigned)
+		k := r.Witness + " (" + r.Cosign + ")"
+		if r.Witness == "vigil" && !slices.Contains(vigils, k) {
+			vigils = append(vigils, k)
+		}
+		s := sum[k]
 		s[0] += r.PerSecond
 		s[1] += r.TargetCPUus
-		sum[r.Witness] = s
+		sum[k] = s
 	}
-	if v, l := sum["vigil"], sum["litewitness"]; v[0] > 0 && l[0] > 0 && v[1] > 0 {
-		fmt.Fprintf(&b, "\nvigil against litewitness, summed over the rounds: %.2f× the throughput, %.2f× the witness CPU per cosignature\n", v[0]/l[0], v[1]/l[1])
+	lk := "litewitness (ed25519)"
+	b.WriteString("\n")
+	for _, vk := range vigils {
+		if v, l := sum[vk], sum[lk]; v[0] > 0 && l[0] > 0 && v[1] > 0 {
+			fmt.Fprintf(&b, "%s against %s, summed over the rounds: %.2f× the throughput, %.2f× the witness CPU per cosignature\n", vk, lk, v[0]/l[0], v[1]/l[1])
+		}
 	}
+	b.WriteString("\n(a request is one cosignature; a witness signing with both returns two lines, Ed25519 and ML-DSA-44, per request)\n")
 	return b.String()
 }
 
@@ -224,16 +252,20 @@ func waitFile(t *testing.T, path string, bench <-chan error) {
 	}
 }
 
-// startBench starts `vigil bench witness --url` for the witness at addr.
-func startBench(t *testing.T, vigil, dir, addr, vkey string, args []string) <-chan error {
+// startBench starts `vigil bench witness --url` for the witness at addr,
+// checking every response for a cosignature by each of vkeys.
+func startBench(t *testing.T, vigil, dir, addr string, vkeys []string, args []string) <-chan error {
 	t.Helper()
-	cmd := exec.Command(vigil, append([]string{"bench", "witness",
-		"--url", "http://" + addr,
-		"--witness-vkey", vkey,
+	var keyArgs []string
+	for _, k := range vkeys {
+		keyArgs = append(keyArgs, "--witness-vkey", k)
+	}
+	cmd := exec.Command(vigil, append(append([]string{"bench", "witness",
+		"--url", "http://" + addr}, keyArgs...), append([]string{
 		"--roster-out", filepath.Join(dir, "roster.txt"),
 		"--pid-file", filepath.Join(dir, "witness.pid"),
 		"--json", filepath.Join(dir, "result.json"),
-	}, args...)...)
+	}, args...)...)...)
 	out, err := os.Create(filepath.Join(dir, "bench.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -268,17 +300,27 @@ func benchResult(t *testing.T, dir string, done <-chan error) deployedRow {
 	return row
 }
 
-func runVigilRound(t *testing.T, vigil string, args []string) deployedRow {
+// runVigilRound measures one `vigil node` process signing with cosign
+// (witness.cosignature_types; "both" is the default configuration).
+func runVigilRound(t *testing.T, vigil string, args []string, cosign string) deployedRow {
 	dir := t.TempDir()
-	if out, err := exec.Command(vigil, "keygen", "--name", "bench.example/vigil", "--out", filepath.Join(dir, "keys")).CombinedOutput(); err != nil {
+	keys := filepath.Join(dir, "keys")
+	if out, err := exec.Command(vigil, "keygen", "--name", "bench.example/vigil", "--out", keys).CombinedOutput(); err != nil {
 		t.Fatalf("vigil keygen: %v\n%s", err, out)
 	}
+	var vkeys []string
+	if cosign != "mldsa" {
+		vkeys = append(vkeys, filepath.Join(keys, "witness.vkey"))
+	}
+	if cosign != "ed25519" {
+		vkeys = append(vkeys, filepath.Join(keys, "witness-mldsa.vkey"))
+	}
 	addr := freeAddr(t)
-	done := startBench(t, vigil, dir, addr, filepath.Join(dir, "keys", "witness.vkey"), args)
+	done := startBench(t, vigil, dir, addr, vkeys, args)
 	waitFile(t, filepath.Join(dir, "roster.txt"), done)
-	nodeArgs := []string{"node", "--keys", filepath.Join(dir, "keys"), "--data", filepath.Join(dir, "data"),
+	nodeArgs := []string{"node", "--keys", keys, "--data", filepath.Join(dir, "data"),
 		"--roster", filepath.Join(dir, "roster.txt"), "--listen", addr, "--log-level", "warn"}
-	if cfg := os.Getenv("VIGIL_BENCH_NODE_CONFIG"); cfg != "" {
+	if cfg := nodeConfig(t, dir, os.Getenv("VIGIL_BENCH_NODE_CONFIG"), cosign); cfg != "" {
 		nodeArgs = append(nodeArgs, "--config", cfg)
 	}
 	startProcess(t, exec.Command(vigil, nodeArgs...), filepath.Join(dir, "node.log"), filepath.Join(dir, "witness.pid"))
@@ -336,7 +378,7 @@ func runLitewitnessRound(t *testing.T, vigil string, lw *litewitnessBins, args [
 	}); err != nil {
 		t.Fatal(err)
 	}
-	done := startBench(t, vigil, dir, addr, vkey, args)
+	done := startBench(t, vigil, dir, addr, []string{vkey}, args)
 	roster := filepath.Join(dir, "roster.txt")
 	waitFile(t, roster, done)
 	list := filepath.Join(dir, "logs-v0.txt")
@@ -390,4 +432,56 @@ func retry(fn func() error) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// benchCosign reads VIGIL_BENCH_COSIGN: a comma-separated list of
+// ed25519, mldsa and both (default both, the node's default).
+func benchCosign(t *testing.T) []string {
+	t.Helper()
+	v := envString("VIGIL_BENCH_COSIGN", "both")
+	var out []string
+	for _, typ := range strings.Split(v, ",") {
+		typ = strings.TrimSpace(typ)
+		if typ != "ed25519" && typ != "mldsa" && typ != "both" {
+			t.Fatalf("VIGIL_BENCH_COSIGN=%q: %q is not ed25519, mldsa or both", v, typ)
+		}
+		out = append(out, typ)
+	}
+	return out
+}
+
+// nodeConfig returns the config file a benchmarked node starts with: base
+// (VIGIL_BENCH_NODE_CONFIG, or none) with witness.cosignature_types set to
+// cosign, written into dir; or "" for the defaults (base empty, cosign
+// both, the default).
+func nodeConfig(t *testing.T, dir, base, cosign string) string {
+	t.Helper()
+	if cosign == "both" && base == "" {
+		return ""
+	}
+	cfg := map[string]any{}
+	if base != "" {
+		b, err := os.ReadFile(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, &cfg); err != nil {
+			t.Fatalf("VIGIL_BENCH_NODE_CONFIG %s: %v", base, err)
+		}
+	}
+	w, _ := cfg["witness"].(map[string]any)
+	if w == nil {
+		w = map[string]any{}
+	}
+	w["cosignature_types"] = cosign
+	cfg["witness"] = w
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "vigil.yaml")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -20,8 +20,12 @@ const WitnessName = "bench.vigil.example/witness"
 type Node struct {
 	// URL is the node's base URL.
 	URL string
-	// VKey is the node's cosigner verifier key.
+	// VKey is the node's first cosigner verifier key: Ed25519 unless it
+	// signs with ML-DSA-44 only (witness.cosignature_types: mldsa).
 	VKey string
+	// VKeys are the verifier keys of every cosignature type it signs with,
+	// in the order of its add-checkpoint lines (Ed25519 first).
+	VKeys []string
 	// Node is the running node.
 	Node *node.Node
 
@@ -40,7 +44,7 @@ func StartNode(dir string, policy []byte, logger *slog.Logger) (*Node, error) {
 // configuration before it starts (benchmarks compare settings with it).
 func StartNodeWith(dir string, policy []byte, logger *slog.Logger, tune func(*node.Config)) (*Node, error) {
 	keysDir := filepath.Join(dir, "keys")
-	vkey, err := node.GenerateKeys(keysDir, WitnessName)
+	vkeys, err := node.GenerateAllKeys(keysDir, WitnessName)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +74,8 @@ func StartNodeWith(dir string, policy []byte, logger *slog.Logger, tune func(*no
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	nd := &Node{URL: n.URL(), VKey: strings.TrimSpace(vkey), Node: n, cancel: cancel, done: make(chan error, 1)}
+	nd := &Node{URL: n.URL(), VKeys: signedVKeys(vkeys, cfg.Witness.CosignatureTypes), Node: n, cancel: cancel, done: make(chan error, 1)}
+	nd.VKey = nd.VKeys[0]
 	go func() { nd.done <- n.Run(ctx) }()
 	return nd, nil
 }
@@ -79,4 +84,17 @@ func StartNodeWith(dir string, policy []byte, logger *slog.Logger, tune func(*no
 func (n *Node) Close() error {
 	n.cancel()
 	return <-n.done
+}
+
+// signedVKeys lists the verifier keys of the cosignature types a witness
+// configured with types signs with (empty is the default, both).
+func signedVKeys(v node.VKeys, types string) []string {
+	switch types {
+	case node.CosignEd25519:
+		return []string{strings.TrimSpace(v.Ed25519)}
+	case node.CosignMLDSA:
+		return []string{strings.TrimSpace(v.MLDSA)}
+	default:
+		return []string{strings.TrimSpace(v.Ed25519), strings.TrimSpace(v.MLDSA)}
+	}
 }

@@ -129,11 +129,15 @@ func (r *Result) Percentile(p float64) time.Duration {
 func (r *Result) Errors() int { return r.Requests - r.Cosigned + r.Transport }
 
 // Verify checks every returned cosignature against the witness's verifier
-// key: each 200 body must be signature lines that, appended to the submitted
-// checkpoint, verify as a cosignature/v1 by the witness over that exact
-// checkpoint, with a non-zero timestamp. It runs on all CPUs and returns an
-// error describing the first failure, if any.
-func (r *Result) Verify(ctx context.Context, v note.Verifier) error {
+// keys vs (one per cosignature type it signs with): each 200 body must be
+// signature lines that, appended to the submitted checkpoint, verify as a
+// cosignature by every key in vs over that exact checkpoint, with a
+// non-zero timestamp. It runs on all CPUs and returns an error describing
+// the first failure, if any.
+func (r *Result) Verify(ctx context.Context, vs ...note.Verifier) error {
+	if len(vs) == 0 {
+		return errors.New("no witness verifier key to check cosignatures with")
+	}
 	workers := runtime.GOMAXPROCS(0)
 	var (
 		mu    sync.Mutex
@@ -148,10 +152,13 @@ func (r *Result) Verify(ctx context.Context, v note.Verifier) error {
 			for i := k; i < len(r.cosigs) && ctx.Err() == nil; i += workers {
 				c := r.cosigs[i]
 				st := r.wl.Chains[c.chain].Steps[c.step]
-				if err := VerifyCosignature(st.Checkpoint, c.lines, v); err != nil {
-					nf++
-					if ferr == nil {
-						ferr = fmt.Errorf("%s size %d: %w", r.wl.Chains[c.chain].Log.Origin(), st.Size, err)
+				for _, v := range vs {
+					if err := VerifyCosignature(st.Checkpoint, c.lines, v); err != nil {
+						nf++
+						if ferr == nil {
+							ferr = fmt.Errorf("%s size %d, key %s: %w", r.wl.Chains[c.chain].Log.Origin(), st.Size, v.Name(), err)
+						}
+						break
 					}
 				}
 			}
