@@ -53,8 +53,12 @@ type Core struct {
 	// missing are roster witnesses seen missing and not yet notified:
 	// since when, and the event that said so.
 	missing map[string]pending
-	// alerted are witnesses whose missing notification was sent.
-	alerted map[string]bool
+	// alerted are witnesses whose missing notification was sent, with
+	// the missing period it was sent for.
+	alerted map[string]pending
+	// changed names the witnesses whose debounce state changed since the
+	// last WitnessChanges.
+	changed map[string]bool
 	// contested is, per log, the hash of the contested state last
 	// notified ("" when not contested).
 	contested map[string]string
@@ -71,7 +75,58 @@ type pending struct {
 
 // NewCore returns a core that notifies a missing witness after debounce.
 func NewCore(debounce time.Duration) *Core {
-	return &Core{debounce: debounce, missing: map[string]pending{}, alerted: map[string]bool{}, contested: map[string]string{}, stale: map[string]bool{}, quorumLost: map[string]uint64{}}
+	return &Core{debounce: debounce, missing: map[string]pending{}, alerted: map[string]pending{}, changed: map[string]bool{},
+		contested: map[string]string{}, stale: map[string]bool{}, quorumLost: map[string]uint64{}}
+}
+
+// WitnessDebounce is the debounce state of one roster witness, which the
+// notifier keeps in its outbox so that a restart neither restarts the
+// debounce of a witness already missing nor forgets that its missing
+// notification went out (the witness timeline publishes no new witness
+// event after a restart for a state it already held).
+type WitnessDebounce struct {
+	// Since is when the witness went missing; zero when it is not
+	// missing (the state to forget).
+	Since time.Time `json:"since,omitzero"`
+	// Alerted is set once the missing notification was decided.
+	Alerted bool `json:"alerted,omitempty"`
+	// Data is the witness event that started the missing period.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// RestoreWitness sets the debounce state of a witness, as WitnessChanges
+// returned it before a restart.
+func (c *Core) RestoreWitness(name string, st WitnessDebounce) {
+	delete(c.missing, name)
+	delete(c.alerted, name)
+	switch {
+	case st.Since.IsZero():
+	case st.Alerted:
+		c.alerted[name] = pending{since: st.Since, data: st.Data}
+	default:
+		c.missing[name] = pending{since: st.Since, data: st.Data}
+	}
+}
+
+// WitnessChanges returns the debounce state of each witness whose state
+// changed since the last call (a zero WitnessDebounce for one no longer
+// missing).
+func (c *Core) WitnessChanges() map[string]WitnessDebounce {
+	if len(c.changed) == 0 {
+		return nil
+	}
+	out := make(map[string]WitnessDebounce, len(c.changed))
+	for name := range c.changed {
+		var st WitnessDebounce
+		if p, ok := c.missing[name]; ok {
+			st = WitnessDebounce{Since: p.since, Data: p.data}
+		} else if p, ok := c.alerted[name]; ok {
+			st = WitnessDebounce{Since: p.since, Alerted: true, Data: p.data}
+		}
+		out[name] = st
+	}
+	clear(c.changed)
+	return out
 }
 
 type checkpointData struct {
@@ -168,16 +223,23 @@ func (c *Core) Observe(now time.Time, in Input) []Notification {
 		if json.Unmarshal(in.Data, &d) != nil || d.Witness == "" {
 			return nil
 		}
+		_, pend := c.missing[d.Witness]
+		_, alerted := c.alerted[d.Witness]
 		if d.State == "missing" {
-			if _, ok := c.missing[d.Witness]; !ok && !c.alerted[d.Witness] {
+			if !pend && !alerted {
 				c.missing[d.Witness] = pending{since: now, data: json.RawMessage(in.Data)}
+				c.changed[d.Witness] = true
 			}
 			return nil
 		}
 		// Alive or late: the missing period ends.
-		delete(c.missing, d.Witness)
-		if c.alerted[d.Witness] {
+		if pend {
+			delete(c.missing, d.Witness)
+			c.changed[d.Witness] = true
+		}
+		if alerted {
 			delete(c.alerted, d.Witness)
+			c.changed[d.Witness] = true
 			return note(fmt.Sprintf("witness/%s/back/%d", d.Witness, now.UnixNano()), KindWitness,
 				fmt.Sprintf("witness %s is cosigning again (%s)", d.Witness, d.State))
 		}
@@ -199,7 +261,8 @@ func (c *Core) Tick(now time.Time) []Notification {
 	for _, name := range names {
 		p := c.missing[name]
 		delete(c.missing, name)
-		c.alerted[name] = true
+		c.alerted[name] = p
+		c.changed[name] = true
 		out = append(out, Notification{ID: fmt.Sprintf("witness/%s/missing/%d", name, p.since.UnixNano()), Event: KindWitness, Time: now.UTC(),
 			Summary: fmt.Sprintf("witness %s has been missing since %s", name, p.since.UTC().Format(time.RFC3339)), Data: p.data})
 	}

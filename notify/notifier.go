@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,6 +99,17 @@ func (n *Notifier) Run(ctx context.Context) error {
 func (n *Notifier) load(ctx context.Context) error {
 	var drop []string
 	err := n.ob.OutboxScan(ctx, func(key string, v []byte) error {
+		if strings.HasPrefix(key, witnessKeyPrefix) {
+			name, st, err := decodeWitness(key, v)
+			if err != nil || st.Since.IsZero() {
+				// Undecodable, or the record of a witness no longer
+				// missing: nothing to restore.
+				drop = append(drop, key)
+				return nil
+			}
+			n.core.RestoreWitness(name, st)
+			return nil
+		}
 		d, err := decodeDelivery(key, v)
 		if err != nil {
 			n.log.Error("notify: dropping an outbox item that does not decode", "key", key, "err", err)
@@ -159,19 +171,26 @@ func (n *Notifier) decide(ctx context.Context) error {
 		if tm != nil {
 			tm.Stop()
 		}
-		n.enqueue(ctx, notes)
+		n.enqueue(ctx, notes, n.core.WitnessChanges())
 	}
 }
 
 // enqueue writes one delivery per notification and interested webhook to
-// the outbox, durably, then wakes the sender. If the store refuses the
+// the outbox, with the witness debounce states that changed, durably and
+// in one transaction, then wakes the sender. If the store refuses the
 // write (disk pressure) the deliveries are still tried from memory.
-func (n *Notifier) enqueue(ctx context.Context, notes []Notification) {
-	if len(notes) == 0 {
+func (n *Notifier) enqueue(ctx context.Context, notes []Notification, witnesses map[string]WitnessDebounce) {
+	if len(notes) == 0 && len(witnesses) == 0 {
 		return
 	}
 	now := n.now().UTC()
 	items := map[string][]byte{}
+	for name, st := range witnesses {
+		// A witness no longer missing is written as a zero state, not
+		// deleted, so that the change and the notification it decided
+		// are stored together; load drops such records.
+		items[witnessKeyPrefix+name] = encodeWitness(st)
+	}
 	var ds []*delivery
 	n.mu.Lock()
 	for _, note := range notes {
