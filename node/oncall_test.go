@@ -435,6 +435,10 @@ func TestNodeOnCall(t *testing.T) {
 		t.Errorf("w2 return event: %+v", we)
 	}
 	hookA.waitNote(notify.KindWitness, "w2 is cosigning again")
+	cp = waitEvent(t, events, &cursor, feed.EventCheckpoint, func(c feed.CheckpointEvent) bool { return c.Size == 8 && len(c.Cosigners) == 3 })
+	if cp.Contested != nil {
+		t.Errorf("size 8 with all cosigners: %+v", cp)
+	}
 	fn.waitMetric("vigil_witnesses_alive", func(v float64) bool { return v == 3 })
 	if w := witnessesOf(t, fn)["w2"]; w.State != feed.WitnessAlive || w.LagSize != 0 || w.LastCosignature.Size != 8 {
 		t.Errorf("returned w2: %+v", w)
@@ -480,13 +484,29 @@ func TestNodeOnCall(t *testing.T) {
 	if n := hookA.waitNote(notify.KindEvidence, origin); n.ID != "evidence/"+eid {
 		t.Errorf("evidence notification %+v", n)
 	}
+	// The change of contested state is announced at once, on the newest
+	// checkpoint announced (size 8), without waiting for the log to grow.
+	cp = waitEvent(t, events, &cursor, feed.EventCheckpoint, func(feed.CheckpointEvent) bool { return true })
+	if cp.Size != 8 || !cp.QuorumMet || cp.Contested == nil || !slices.Equal(cp.Contested.Sizes, []uint64{9}) || !slices.Equal(cp.Contested.Evidence, []string{eid}) {
+		t.Errorf("checkpoint event announcing the contested state: %+v", cp)
+	}
+	contested := hookA.waitNote(notify.KindContested, "contested at sizes 9")
+	// The log grows: its checkpoint events keep saying it is contested,
+	// and the unchanged contested state is not notified again.
 	fn.push(8)
 	fn.gossipCosign(clk.Now(), 9, 0)
 	cp = waitEvent(t, events, &cursor, feed.EventCheckpoint, func(c feed.CheckpointEvent) bool { return c.Size == 9 })
 	if !cp.QuorumMet || cp.Contested == nil || !slices.Equal(cp.Contested.Sizes, []uint64{9}) || !slices.Equal(cp.Contested.Evidence, []string{eid}) {
 		t.Errorf("contested checkpoint event: %+v", cp)
 	}
-	hookA.waitNote(notify.KindContested, "contested at sizes 9")
+
+	if code, page := fn.get("/"); code != 200 || !strings.Contains(page, `data-contested-sizes="9"`) {
+		t.Errorf("the dashboard lacks the contested row: %d", code)
+	}
+	var cd feed.CheckpointEvent
+	if err := json.Unmarshal(contested.Data, &cd); err != nil || !strings.HasPrefix(contested.ID, "contested/") || cd.Contested == nil || cd.Origin != origin {
+		t.Errorf("contested notification %+v: %v", contested, err)
+	}
 
 	// 6. Receiver B comes back: it gets every notification A got, each
 	// accepted once; A accepted each once too. The outbox drains.
