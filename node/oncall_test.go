@@ -297,9 +297,11 @@ func (fn *feedNode) waitMetric(series string, ok func(float64) bool) float64 {
 // /v1/events, /metrics, and the webhooks delivered to two local receivers,
 // one of which is down until the end: the other gets every notification
 // as it happens, and once back the first gets the same notifications,
-// each signed and accepted once. Last, the JSON Lines and CSV exports of
+// each signed and accepted once. Then the JSON Lines and CSV exports of
 // the period hold the checkpoints with their cosigners, each witness's
-// availability and the evidence.
+// availability and the evidence. Last, a checkpoint that waits for its
+// quorum past the expected interval is announced and notified as a lost
+// quorum.
 func TestNodeOnCall(t *testing.T) {
 	const secretA, secretB = "on-call-secret-A-0123", "on-call-secret-B-4567"
 	hookA := newOnCallReceiver(t, secretA, false)
@@ -571,6 +573,39 @@ func TestNodeOnCall(t *testing.T) {
 		t.Fatalf("/v1/export csv: %d %s", code, body)
 	}
 	want.check(t, "csv", readCSVExport(t, body))
+
+	// 8. Quorum lost: size 10 gets only this node's cosignature. Nothing
+	// is announced while it waits; past the expected interval the
+	// checkpoint event says quorum_met false, the gauge is 1 and both
+	// receivers are told once. (w1 and w2 turn missing on the way: they
+	// are behind for longer than three witness intervals.)
+	fn.log.AppendN(1, "c")
+	fn.push(9)
+	fn.waitRow("size 10 held", func(l feed.LogInfo) bool { return l.Latest != nil && l.Latest.Size == 10 })
+	clk.Advance(time.Minute + time.Second)
+	cp = waitEvent(t, events, &cursor, feed.EventCheckpoint, func(c feed.CheckpointEvent) bool { return c.Size == 10 })
+	if cp.QuorumMet || !slices.Equal(cp.Cosigners, []string{"self"}) {
+		t.Errorf("quorum-lost checkpoint event: %+v", cp)
+	}
+	fn.waitMetric("vigil_log_quorum_lost"+originLabel, func(v float64) bool { return v == 1 })
+	lost := hookA.waitNote(notify.KindQuorumLost, "at size 10")
+	hookB.waitNote(notify.KindQuorumLost, "at size 10")
+	if !strings.HasPrefix(lost.ID, "quorum-lost/") || !strings.HasSuffix(lost.ID, "/10") {
+		t.Errorf("quorum-lost notification %+v", lost)
+	}
+	// w1 cosigns: the quorum is back.
+	fn.gossipCosign(clk.Now(), 10, 0)
+	cp = waitEvent(t, events, &cursor, feed.EventCheckpoint, func(c feed.CheckpointEvent) bool { return c.Size == 10 && c.QuorumMet })
+	fn.waitMetric("vigil_log_quorum_lost"+originLabel, func(v float64) bool { return v == 0 })
+	for _, h := range []*onCallReceiver{hookA, hookB} {
+		h.mu.Lock()
+		for id, n := range h.accepted {
+			if n != 1 {
+				t.Errorf("%s accepted %s %d times", h.url, id, n)
+			}
+		}
+		h.mu.Unlock()
+	}
 }
 
 // onCallExport is what an export must hold; exportRecord one record of it
