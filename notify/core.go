@@ -66,6 +66,63 @@ type Core struct {
 	stale map[string]bool
 	// quorumLost is, per log, the size last notified.
 	quorumLost map[string]uint64
+	// changedLogs names the logs whose LogState changed since the last
+	// LogChanges.
+	changedLogs map[string]bool
+}
+
+// LogState is what the core remembers of one log, which the notifier keeps
+// in its outbox so that a restart does not forget that a log was notified
+// stale (its return to fresh is notified) or repeat a contested or
+// quorum-lost notification for a state already notified.
+type LogState struct {
+	Stale          bool   `json:"stale,omitempty"`
+	Contested      string `json:"contested,omitempty"`
+	QuorumLost     bool   `json:"quorum_lost,omitempty"`
+	QuorumLostSize uint64 `json:"quorum_lost_size,omitempty"`
+}
+
+func (c *Core) logState(origin string) LogState {
+	size, lost := c.quorumLost[origin]
+	return LogState{Stale: c.stale[origin], Contested: c.contested[origin], QuorumLost: lost, QuorumLostSize: size}
+}
+
+// noteLog marks origin changed if its state differs from before.
+func (c *Core) noteLog(origin string, before LogState) {
+	if c.logState(origin) != before {
+		c.changedLogs[origin] = true
+	}
+}
+
+// RestoreLog sets the state of a log, as LogChanges returned it before a
+// restart.
+func (c *Core) RestoreLog(origin string, st LogState) {
+	delete(c.stale, origin)
+	delete(c.contested, origin)
+	delete(c.quorumLost, origin)
+	if st.Stale {
+		c.stale[origin] = true
+	}
+	if st.Contested != "" {
+		c.contested[origin] = st.Contested
+	}
+	if st.QuorumLost {
+		c.quorumLost[origin] = st.QuorumLostSize
+	}
+}
+
+// LogChanges returns the state of each log whose state changed since the
+// last call (a zero LogState for one with nothing to remember).
+func (c *Core) LogChanges() map[string]LogState {
+	if len(c.changedLogs) == 0 {
+		return nil
+	}
+	out := make(map[string]LogState, len(c.changedLogs))
+	for origin := range c.changedLogs {
+		out[origin] = c.logState(origin)
+	}
+	clear(c.changedLogs)
+	return out
 }
 
 type pending struct {
@@ -76,7 +133,7 @@ type pending struct {
 // NewCore returns a core that notifies a missing witness after debounce.
 func NewCore(debounce time.Duration) *Core {
 	return &Core{debounce: debounce, missing: map[string]pending{}, alerted: map[string]pending{}, changed: map[string]bool{},
-		contested: map[string]string{}, stale: map[string]bool{}, quorumLost: map[string]uint64{}}
+		contested: map[string]string{}, stale: map[string]bool{}, quorumLost: map[string]uint64{}, changedLogs: map[string]bool{}}
 }
 
 // WitnessDebounce is the debounce state of one roster witness, which the
@@ -181,6 +238,7 @@ func (c *Core) Observe(now time.Time, in Input) []Notification {
 		if json.Unmarshal(in.Data, &d) != nil || d.Origin == "" {
 			return nil
 		}
+		defer c.noteLog(d.Origin, c.logState(d.Origin))
 		var out []Notification
 		if d.Contested == nil {
 			delete(c.contested, d.Origin)
@@ -207,6 +265,7 @@ func (c *Core) Observe(now time.Time, in Input) []Notification {
 		if json.Unmarshal(in.Data, &d) != nil || d.Origin == "" {
 			return nil
 		}
+		defer c.noteLog(d.Origin, c.logState(d.Origin))
 		switch {
 		case d.State == "stale" && !c.stale[d.Origin]:
 			c.stale[d.Origin] = true

@@ -110,6 +110,15 @@ func (n *Notifier) load(ctx context.Context) error {
 			n.core.RestoreWitness(name, st)
 			return nil
 		}
+		if strings.HasPrefix(key, logKeyPrefix) {
+			origin, st, err := decodeLog(key, v)
+			if err != nil || st == (LogState{}) {
+				drop = append(drop, key)
+				return nil
+			}
+			n.core.RestoreLog(origin, st)
+			return nil
+		}
 		d, err := decodeDelivery(key, v)
 		if err != nil {
 			n.log.Error("notify: dropping an outbox item that does not decode", "key", key, "err", err)
@@ -171,25 +180,28 @@ func (n *Notifier) decide(ctx context.Context) error {
 		if tm != nil {
 			tm.Stop()
 		}
-		n.enqueue(ctx, notes, n.core.WitnessChanges())
+		n.enqueue(ctx, notes, n.core.WitnessChanges(), n.core.LogChanges())
 	}
 }
 
 // enqueue writes one delivery per notification and interested webhook to
-// the outbox, with the witness debounce states that changed, durably and
+// the outbox, with the witness and log states that changed, durably and
 // in one transaction, then wakes the sender. If the store refuses the
 // write (disk pressure) the deliveries are still tried from memory.
-func (n *Notifier) enqueue(ctx context.Context, notes []Notification, witnesses map[string]WitnessDebounce) {
-	if len(notes) == 0 && len(witnesses) == 0 {
+func (n *Notifier) enqueue(ctx context.Context, notes []Notification, witnesses map[string]WitnessDebounce, logs map[string]LogState) {
+	if len(notes) == 0 && len(witnesses) == 0 && len(logs) == 0 {
 		return
 	}
 	now := n.now().UTC()
 	items := map[string][]byte{}
+	// A state with nothing to remember is written as a zero state, not
+	// deleted, so that the change and the notification it decided are
+	// stored together; load drops such records.
 	for name, st := range witnesses {
-		// A witness no longer missing is written as a zero state, not
-		// deleted, so that the change and the notification it decided
-		// are stored together; load drops such records.
 		items[witnessKeyPrefix+name] = encodeWitness(st)
+	}
+	for origin, st := range logs {
+		items[logKeyPrefix+origin] = encodeLog(st)
 	}
 	var ds []*delivery
 	n.mu.Lock()

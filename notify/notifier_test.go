@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -406,4 +407,52 @@ func distinct(got []received) []received {
 		}
 	}
 	return out
+}
+
+// TestLogStateAcrossRestart: what the notifier told about a log survives a
+// restart. A log notified stale before the restart is notified fresh again
+// after it; a contested state or a lost quorum notified before it is not
+// notified again when the feed repeats it after the restart.
+func TestLogStateAcrossRestart(t *testing.T) {
+	rcv := newReceiver(t, false)
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg := notify.Config{Webhooks: []notify.Webhook{{URL: rcv.url, Secret: secret}}, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}
+	stale := in(notify.EventFreshness, `{"log":"x","origin":"example.com/l","state":"stale","previous":"late","age_seconds":7200}`)
+	contested := in(notify.EventCheckpoint, `{"origin":"example.com/l","log_id":"x","size":9,"quorum_met":true,"contested":{"sizes":[9],"evidence":["e1"],"suspicions":[]}}`)
+	lost := in(notify.EventCheckpoint, `{"origin":"example.com/m","log_id":"y","size":4,"quorum_met":false}`)
+
+	r1 := start(t, dir, cfg)
+	for _, ev := range []notify.Input{stale, contested, lost} {
+		r1.observe(t, ev)
+	}
+	r1.observe(t, in(notify.EventEvidence, `{"id":"marker1","kind":"log-equivocation","origin":"l"}`))
+	rcv.waitFor("the first run's notifications", func() bool { return len(distinct(rcv.got)) == 4 })
+	r1.stop()
+
+	// After the restart the feed repeats the contested checkpoint and the
+	// lost quorum (its own state is not kept), then the log turns fresh.
+	r2 := start(t, dir, cfg)
+	r2.observe(t, contested)
+	r2.observe(t, lost)
+	r2.observe(t, in(notify.EventFreshness, `{"log":"x","origin":"example.com/l","state":"fresh","previous":"stale","age_seconds":5}`))
+	r2.observe(t, in(notify.EventEvidence, `{"id":"marker2","kind":"log-equivocation","origin":"l"}`))
+	rcv.waitFor("the second run's notifications", func() bool {
+		return slices.ContainsFunc(rcv.got, func(g received) bool { return g.note.ID == "evidence/marker2" })
+	})
+	rcv.mu.Lock()
+	got := distinct(rcv.got)
+	rcv.mu.Unlock()
+	var ids []string
+	for _, g := range got {
+		ids = append(ids, g.note.ID)
+	}
+	want := []string{"stale/", "contested/", "quorum-lost/", "evidence/marker1", "fresh/", "evidence/marker2"}
+	if len(ids) != len(want) {
+		t.Fatalf("notifications %v, want %v", ids, want)
+	}
+	for i, id := range ids {
+		if !strings.HasPrefix(id, want[i]) {
+			t.Errorf("notification %d is %s, want %s...", i, id, want[i])
+		}
+	}
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // Outbox is the durable queue of deliveries, which also keeps the witness
-// debounce state (WitnessDebounce) under keys of their own;
+// debounce state (WitnessDebounce) and the per-log state (LogState) under
+// keys of their own;
 // *store.DB implements it (store/outbox.go). Puts and deletes must be
 // durable when they return.
 type Outbox interface {
@@ -41,6 +42,22 @@ func deliveryKey(created time.Time, seq uint64) string {
 // witnessKeyPrefix starts the outbox keys of the witness debounce state,
 // one per witness; delivery keys start with a digit.
 const witnessKeyPrefix = "witness/"
+
+// logKeyPrefix starts the outbox keys of the per-log state (LogState).
+const logKeyPrefix = "log/"
+
+func encodeLog(st LogState) []byte {
+	b, _ := json.Marshal(st)
+	return b
+}
+
+func decodeLog(key string, v []byte) (string, LogState, error) {
+	var st LogState
+	if err := json.Unmarshal(v, &st); err != nil {
+		return "", st, fmt.Errorf("outbox item %s: %w", key, err)
+	}
+	return strings.TrimPrefix(key, logKeyPrefix), st, nil
+}
 
 func encodeWitness(st WitnessDebounce) []byte {
 	b, _ := json.Marshal(st)
