@@ -267,7 +267,11 @@ func (c *Core) Observe(now time.Time, in Input) []Notification {
 		}
 		defer c.noteLog(d.Origin, c.logState(d.Origin))
 		switch {
-		case d.State == "stale" && !c.stale[d.Origin]:
+		// A stale event after another with no recovery between them
+		// (previous is not stale) is a new stale period whose recovery
+		// the notifier did not see: the feed's first evaluation after a
+		// restart records a recovery during the downtime silently.
+		case d.State == "stale" && (!c.stale[d.Origin] || d.Previous != "stale"):
 			c.stale[d.Origin] = true
 			return note(fmt.Sprintf("stale/%s/%d", short(d.Origin), now.UnixNano()), KindStale,
 				fmt.Sprintf("log %s is stale: its newest checkpoint is %s old", d.Origin, time.Duration(d.Age)*time.Second))

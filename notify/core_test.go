@@ -67,9 +67,16 @@ func TestCoreDecisions(t *testing.T) {
 		{"stale on entry and on leaving", []step{
 			{0, fresh("l", "late"), nil},
 			{time.Minute, fresh("l", "stale"), []string{"stale/"}},
-			{2 * time.Minute, fresh("l", "stale"), nil},
 			{3 * time.Minute, fresh("l", "fresh"), []string{"fresh/"}},
 			{4 * time.Minute, fresh("l", "late"), nil},
+		}},
+		{"stale again with no recovery seen is a new stale period", []step{
+			{0, fresh("l", "stale"), []string{"stale/"}},
+			// The recovery fell while the node was down (the feed's first
+			// evaluation records it silently); the next stale event comes
+			// from fresh.
+			{time.Hour, fresh("l", "stale"), []string{"stale/"}},
+			{2 * time.Hour, fresh("l", "fresh"), []string{"fresh/"}},
 		}},
 		{"a witness missing 15 minutes without a break", []step{
 			{0, witnessEv("w1", "missing"), nil},
