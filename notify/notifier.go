@@ -303,15 +303,19 @@ func (n *Notifier) attempt(ctx context.Context, d *delivery) {
 	if w != nil {
 		err = n.post(ctx, w, d)
 	}
+	if err == nil {
+		n.metrics.deliveries.WithLabelValues("ok").Inc()
+		// Accepted: remove it even if the notifier is stopping, so that
+		// a restart does not send it again.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Timeout)
+		n.finish(fctx, d)
+		cancel()
+		return
+	}
 	if ctx.Err() != nil {
 		return
 	}
 	now := n.now().UTC()
-	if err == nil {
-		n.metrics.deliveries.WithLabelValues("ok").Inc()
-		n.finish(ctx, d)
-		return
-	}
 	d.Attempts++
 	d.LastError = err.Error()
 	next, ok := n.backoff.Next(d.Created, now, d.Attempts)
