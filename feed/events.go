@@ -403,7 +403,13 @@ func (f *Feed) publishCheckpoint(v *logView) {
 	}
 }
 
-func (f *Feed) emitCheckpoint(v *logView) {
-	f.hub.publish(EventCheckpoint, CheckpointEvent{Origin: v.log.Origin, LogID: v.logID, CheckpointSummary: summarize(v.latest()), Contested: f.contested(v.log.Origin)})
+func (f *Feed) emitCheckpoint(v *logView) { f.emitCheckpointOf(v, v.latest()) }
+
+// emitCheckpointOf publishes a checkpoint event of v about e with the
+// log's contested state, and records that state as announced.
+func (f *Feed) emitCheckpointOf(v *logView, e *entry) {
+	c := f.contested(v.log.Origin)
+	f.fresh.announcedContested(v.log.Origin, c)
+	f.hub.publish(EventCheckpoint, CheckpointEvent{Origin: v.log.Origin, LogID: v.logID, CheckpointSummary: summarize(e), Contested: c})
 	f.metrics.events.WithLabelValues(EventCheckpoint).Inc()
 }

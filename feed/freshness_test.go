@@ -277,9 +277,9 @@ func TestNoQuorumMetFalseOnGrowth(t *testing.T) {
 }
 
 // TestContestedLog: evidence against a log and an open divergence of it
-// make it contested in GET /v1/logs, in its checkpoint events and on the
-// gauge, naming the conflicting sizes; resolving the divergence leaves the
-// evidence's.
+// make it contested in GET /v1/logs, in its checkpoint events (at once,
+// and on its next growth) and on the gauge, naming the conflicting sizes;
+// resolving the divergence leaves the evidence's.
 func TestContestedLog(t *testing.T) {
 	e := newEnv(t, envOptions{logs: 2, witnesses: 2, quorum: "1", freshness: feed.FreshnessConfig{Check: 5 * time.Millisecond}})
 	s := e.subscribe("")
@@ -296,6 +296,15 @@ func TestContestedLog(t *testing.T) {
 	}
 	if li := e.logInfo(1); li.Contested != nil {
 		t.Errorf("log 1 contested: %+v", li.Contested)
+	}
+	// The change is announced at once, on the checkpoint already
+	// announced (7), with no growth of the log.
+	var cp feed.CheckpointEvent
+	if err := json.Unmarshal([]byte(nextOf(t, s, feed.EventCheckpoint, id).data), &cp); err != nil {
+		t.Fatal(err)
+	}
+	if cp.Size != 7 || cp.Contested == nil || !slices.Equal(cp.Contested.Sizes, []uint64{7, 12}) || len(cp.Contested.Suspicions) != 1 {
+		t.Errorf("checkpoint event announcing the divergence: %+v", cp)
 	}
 	e.waitLogInfo(0, "the contested gauge", func(feed.LogInfo) bool {
 		v, _ := gauge(t, e.reg, "vigil_log_contested", origin)
@@ -315,13 +324,13 @@ func TestContestedLog(t *testing.T) {
 		t.Errorf("evidence: contested %+v", c)
 	}
 
-	// The next checkpoint event of the log carries the contested state.
+	// The log's next checkpoint (9) carries the contested state (the
+	// changes on the way are announced on 7).
 	e.logs[0].AppendN(2, "b")
 	e.cosign(0, 0)
-	var cp feed.CheckpointEvent
-	if err := json.Unmarshal([]byte(nextOf(t, s, feed.EventCheckpoint, id).data), &cp); err != nil {
-		t.Fatal(err)
-	}
+	s.waitFor(t, func(ev sse) bool {
+		return ev.typ == feed.EventCheckpoint && json.Unmarshal([]byte(ev.data), &cp) == nil && cp.LogID == id && cp.Size == 9
+	})
 	if cp.Contested == nil || !slices.Equal(cp.Contested.Sizes, []uint64{7}) || !slices.Equal(cp.Contested.Evidence, []string{ev.ID}) {
 		t.Errorf("checkpoint event: contested %+v", cp.Contested)
 	}

@@ -64,6 +64,49 @@ type logTrack struct {
 	waiting   []byte
 	waitSince time.Time
 	lost      bool
+	// contested is the contested state (contestedKey) the last checkpoint
+	// event carried, or the first one evaluated; contestedSet once known.
+	contested    string
+	contestedSet bool
+}
+
+// contestedKey identifies a contested state; "" when not contested.
+func contestedKey(c *Contested) string {
+	if c == nil {
+		return ""
+	}
+	return string(mustJSON(c))
+}
+
+// announcedContested records the contested state a checkpoint event of
+// origin carried.
+func (t *freshTracker) announcedContested(origin string, c *Contested) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lt := t.track(origin)
+	lt.contested, lt.contestedSet = contestedKey(c), true
+}
+
+// emitContested announces a change of v's contested state that no
+// checkpoint event carried yet (new evidence, a divergence opened or
+// resolved): a checkpoint event about the newest checkpoint already
+// announced, which is the newest quorum-cosigned one while a newer one
+// waits for its quorum.
+func (t *freshTracker) emitContested(v *logView) {
+	t.mu.Lock()
+	lt := t.logs[v.log.Origin]
+	held := lt != nil && lt.waiting != nil && !lt.lost
+	t.mu.Unlock()
+	e := v.latest()
+	if held {
+		e = v.quorumEntry()
+	}
+	if e == nil {
+		// Nothing announced to attach it to: /v1/logs and the gauge say it.
+		t.announcedContested(v.log.Origin, t.f.contested(v.log.Origin))
+		return
+	}
+	t.f.emitCheckpointOf(v, e)
 }
 
 // freshTracker evaluates freshness on a clock, holds back checkpoint events
@@ -183,8 +226,10 @@ func (t *freshTracker) run(ctx context.Context) {
 
 // tick re-evaluates every log at the clock's now: it updates the gauges,
 // publishes a freshness event for each state change (the first evaluation
-// only primes the states) and a quorum_met false checkpoint event for each
-// checkpoint that waited for its quorum past the expected interval.
+// only primes the states), a quorum_met false checkpoint event for each
+// checkpoint that waited for its quorum past the expected interval, and a
+// checkpoint event for each log whose contested state changed since the
+// last checkpoint event said it.
 func (t *freshTracker) tick(ctx context.Context) {
 	views := t.f.views.all(ctx)
 	if ctx.Err() != nil {
@@ -225,12 +270,22 @@ func (t *freshTracker) tick(ctx context.Context) {
 	}
 	t.primed = true
 	t.mu.Unlock()
+	var recontested []*logView
 	for _, v := range views {
-		c := 0.0
-		if t.f.contested(v.log.Origin) != nil {
-			c = 1
+		c := t.f.contested(v.log.Origin)
+		g := 0.0
+		if c != nil {
+			g = 1
 		}
-		t.m.contested.WithLabelValues(v.log.Origin).Set(c)
+		t.m.contested.WithLabelValues(v.log.Origin).Set(g)
+		key := contestedKey(c)
+		t.mu.Lock()
+		if lt := t.track(v.log.Origin); !lt.contestedSet {
+			lt.contested, lt.contestedSet = key, true
+		} else if lt.contested != key {
+			recontested = append(recontested, v)
+		}
+		t.mu.Unlock()
 	}
 	for _, ev := range events {
 		t.f.hub.publish(EventFreshness, ev)
@@ -238,6 +293,9 @@ func (t *freshTracker) tick(ctx context.Context) {
 	}
 	for _, v := range lost {
 		t.f.emitCheckpoint(v)
+	}
+	for _, v := range recontested {
+		t.emitContested(v)
 	}
 }
 

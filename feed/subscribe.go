@@ -25,6 +25,20 @@ func (f *Feed) Subscribe(ctx context.Context, fn func(Event), types ...string) e
 	if !ok {
 		return nil
 	}
+	return f.follow(ctx, seq, fn, types)
+}
+
+// SubscribeFromStart is Subscribe from the first event the feed published,
+// for a subscriber that starts with the feed and must not miss the events
+// of its first moments (the witness states it restored changing, evidence
+// read at start): those still in the buffer come first, and an EventReset
+// if some are gone.
+func (f *Feed) SubscribeFromStart(ctx context.Context, fn func(Event), types ...string) error {
+	return f.follow(ctx, 0, fn, types)
+}
+
+// follow calls fn for each event of types after seq.
+func (f *Feed) follow(ctx context.Context, seq uint64, fn func(Event), types []string) error {
 	for {
 		evs, base, wake, lost, ok := f.hub.since(seq)
 		if !ok {

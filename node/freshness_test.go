@@ -237,6 +237,11 @@ func TestNodeFreshnessAndContested(t *testing.T) {
 		t.Errorf("contested: %+v", c)
 	}
 	fn.waitRow("the contested gauge", func(feed.LogInfo) bool { return fn.metric("vigil_log_contested") == 1 })
+	// The change is announced on the newest checkpoint announced (8).
+	s.next(t, feed.EventCheckpoint, &cp)
+	if cp.Size != 8 || cp.Contested == nil || !slices.Equal(cp.Contested.Sizes, []uint64{9}) {
+		t.Errorf("checkpoint event announcing the contested state: %+v", cp)
+	}
 	fn.push(8)
 	fn.merge(9, 0)
 	s.next(t, feed.EventCheckpoint, &cp)

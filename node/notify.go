@@ -41,7 +41,10 @@ func (n *Node) runNotify(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error {
-		err := n.feed.Subscribe(gctx, func(ev feed.Event) {
+		// From the feed's first event: the feed starts at the same time,
+		// and what it publishes at once (a witness restored missing that
+		// is alive again) must reach the notifier.
+		err := n.feed.SubscribeFromStart(gctx, func(ev feed.Event) {
 			if ev.Type == feed.EventReset {
 				n.log.Warn("notify: events were lost before the notifier read them", "id", ev.ID)
 				return

@@ -39,6 +39,8 @@ type witnessNet struct {
 	others   map[string]*tlog.CosignatureSigner
 	verifier []note.Verifier
 	interval time.Duration
+	// configure, if set, changes each start's configuration.
+	configure func(*node.Config)
 }
 
 func newWitnessNet(t *testing.T, interval time.Duration) *witnessNet {
@@ -105,6 +107,9 @@ func (wn *witnessNet) start() (*feedNode, func()) {
 	cfg.Listen, cfg.DataDir, cfg.Roster = ln.Addr().String(), filepath.Join(wn.dir, "data"), filepath.Join(wn.dir, "roster")
 	cfg.Gossip.Disabled = true // cosignatures arrive through the gossip store hook, by hand
 	cfg.Feed.WitnessInterval = wn.interval
+	if wn.configure != nil {
+		wn.configure(&cfg)
+	}
 	keys := wn.keys
 	n, err := node.New(cfg, node.Deps{Listener: ln, Store: db, Keys: &keys, Logger: testLogger(t)})
 	if err != nil {

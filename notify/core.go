@@ -53,8 +53,12 @@ type Core struct {
 	// missing are roster witnesses seen missing and not yet notified:
 	// since when, and the event that said so.
 	missing map[string]pending
-	// alerted are witnesses whose missing notification was sent.
-	alerted map[string]bool
+	// alerted are witnesses whose missing notification was sent, with
+	// the missing period it was sent for.
+	alerted map[string]pending
+	// changed names the witnesses whose debounce state changed since the
+	// last WitnessChanges.
+	changed map[string]bool
 	// contested is, per log, the hash of the contested state last
 	// notified ("" when not contested).
 	contested map[string]string
@@ -62,6 +66,63 @@ type Core struct {
 	stale map[string]bool
 	// quorumLost is, per log, the size last notified.
 	quorumLost map[string]uint64
+	// changedLogs names the logs whose LogState changed since the last
+	// LogChanges.
+	changedLogs map[string]bool
+}
+
+// LogState is what the core remembers of one log, which the notifier keeps
+// in its outbox so that a restart does not forget that a log was notified
+// stale (its return to fresh is notified) or repeat a contested or
+// quorum-lost notification for a state already notified.
+type LogState struct {
+	Stale          bool   `json:"stale,omitempty"`
+	Contested      string `json:"contested,omitempty"`
+	QuorumLost     bool   `json:"quorum_lost,omitempty"`
+	QuorumLostSize uint64 `json:"quorum_lost_size,omitempty"`
+}
+
+func (c *Core) logState(origin string) LogState {
+	size, lost := c.quorumLost[origin]
+	return LogState{Stale: c.stale[origin], Contested: c.contested[origin], QuorumLost: lost, QuorumLostSize: size}
+}
+
+// noteLog marks origin changed if its state differs from before.
+func (c *Core) noteLog(origin string, before LogState) {
+	if c.logState(origin) != before {
+		c.changedLogs[origin] = true
+	}
+}
+
+// RestoreLog sets the state of a log, as LogChanges returned it before a
+// restart.
+func (c *Core) RestoreLog(origin string, st LogState) {
+	delete(c.stale, origin)
+	delete(c.contested, origin)
+	delete(c.quorumLost, origin)
+	if st.Stale {
+		c.stale[origin] = true
+	}
+	if st.Contested != "" {
+		c.contested[origin] = st.Contested
+	}
+	if st.QuorumLost {
+		c.quorumLost[origin] = st.QuorumLostSize
+	}
+}
+
+// LogChanges returns the state of each log whose state changed since the
+// last call (a zero LogState for one with nothing to remember).
+func (c *Core) LogChanges() map[string]LogState {
+	if len(c.changedLogs) == 0 {
+		return nil
+	}
+	out := make(map[string]LogState, len(c.changedLogs))
+	for origin := range c.changedLogs {
+		out[origin] = c.logState(origin)
+	}
+	clear(c.changedLogs)
+	return out
 }
 
 type pending struct {
@@ -71,7 +132,58 @@ type pending struct {
 
 // NewCore returns a core that notifies a missing witness after debounce.
 func NewCore(debounce time.Duration) *Core {
-	return &Core{debounce: debounce, missing: map[string]pending{}, alerted: map[string]bool{}, contested: map[string]string{}, stale: map[string]bool{}, quorumLost: map[string]uint64{}}
+	return &Core{debounce: debounce, missing: map[string]pending{}, alerted: map[string]pending{}, changed: map[string]bool{},
+		contested: map[string]string{}, stale: map[string]bool{}, quorumLost: map[string]uint64{}, changedLogs: map[string]bool{}}
+}
+
+// WitnessDebounce is the debounce state of one roster witness, which the
+// notifier keeps in its outbox so that a restart neither restarts the
+// debounce of a witness already missing nor forgets that its missing
+// notification went out (the witness timeline publishes no new witness
+// event after a restart for a state it already held).
+type WitnessDebounce struct {
+	// Since is when the witness went missing; zero when it is not
+	// missing (the state to forget).
+	Since time.Time `json:"since,omitzero"`
+	// Alerted is set once the missing notification was decided.
+	Alerted bool `json:"alerted,omitempty"`
+	// Data is the witness event that started the missing period.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// RestoreWitness sets the debounce state of a witness, as WitnessChanges
+// returned it before a restart.
+func (c *Core) RestoreWitness(name string, st WitnessDebounce) {
+	delete(c.missing, name)
+	delete(c.alerted, name)
+	switch {
+	case st.Since.IsZero():
+	case st.Alerted:
+		c.alerted[name] = pending{since: st.Since, data: st.Data}
+	default:
+		c.missing[name] = pending{since: st.Since, data: st.Data}
+	}
+}
+
+// WitnessChanges returns the debounce state of each witness whose state
+// changed since the last call (a zero WitnessDebounce for one no longer
+// missing).
+func (c *Core) WitnessChanges() map[string]WitnessDebounce {
+	if len(c.changed) == 0 {
+		return nil
+	}
+	out := make(map[string]WitnessDebounce, len(c.changed))
+	for name := range c.changed {
+		var st WitnessDebounce
+		if p, ok := c.missing[name]; ok {
+			st = WitnessDebounce{Since: p.since, Data: p.data}
+		} else if p, ok := c.alerted[name]; ok {
+			st = WitnessDebounce{Since: p.since, Alerted: true, Data: p.data}
+		}
+		out[name] = st
+	}
+	clear(c.changed)
+	return out
 }
 
 type checkpointData struct {
@@ -126,6 +238,7 @@ func (c *Core) Observe(now time.Time, in Input) []Notification {
 		if json.Unmarshal(in.Data, &d) != nil || d.Origin == "" {
 			return nil
 		}
+		defer c.noteLog(d.Origin, c.logState(d.Origin))
 		var out []Notification
 		if d.Contested == nil {
 			delete(c.contested, d.Origin)
@@ -152,8 +265,13 @@ func (c *Core) Observe(now time.Time, in Input) []Notification {
 		if json.Unmarshal(in.Data, &d) != nil || d.Origin == "" {
 			return nil
 		}
+		defer c.noteLog(d.Origin, c.logState(d.Origin))
 		switch {
-		case d.State == "stale" && !c.stale[d.Origin]:
+		// A stale event after another with no recovery between them
+		// (previous is not stale) is a new stale period whose recovery
+		// the notifier did not see: the feed's first evaluation after a
+		// restart records a recovery during the downtime silently.
+		case d.State == "stale" && (!c.stale[d.Origin] || d.Previous != "stale"):
 			c.stale[d.Origin] = true
 			return note(fmt.Sprintf("stale/%s/%d", short(d.Origin), now.UnixNano()), KindStale,
 				fmt.Sprintf("log %s is stale: its newest checkpoint is %s old", d.Origin, time.Duration(d.Age)*time.Second))
@@ -168,16 +286,23 @@ func (c *Core) Observe(now time.Time, in Input) []Notification {
 		if json.Unmarshal(in.Data, &d) != nil || d.Witness == "" {
 			return nil
 		}
+		_, pend := c.missing[d.Witness]
+		_, alerted := c.alerted[d.Witness]
 		if d.State == "missing" {
-			if _, ok := c.missing[d.Witness]; !ok && !c.alerted[d.Witness] {
+			if !pend && !alerted {
 				c.missing[d.Witness] = pending{since: now, data: json.RawMessage(in.Data)}
+				c.changed[d.Witness] = true
 			}
 			return nil
 		}
 		// Alive or late: the missing period ends.
-		delete(c.missing, d.Witness)
-		if c.alerted[d.Witness] {
+		if pend {
+			delete(c.missing, d.Witness)
+			c.changed[d.Witness] = true
+		}
+		if alerted {
 			delete(c.alerted, d.Witness)
+			c.changed[d.Witness] = true
 			return note(fmt.Sprintf("witness/%s/back/%d", d.Witness, now.UnixNano()), KindWitness,
 				fmt.Sprintf("witness %s is cosigning again (%s)", d.Witness, d.State))
 		}
@@ -199,7 +324,8 @@ func (c *Core) Tick(now time.Time) []Notification {
 	for _, name := range names {
 		p := c.missing[name]
 		delete(c.missing, name)
-		c.alerted[name] = true
+		c.alerted[name] = p
+		c.changed[name] = true
 		out = append(out, Notification{ID: fmt.Sprintf("witness/%s/missing/%d", name, p.since.UnixNano()), Event: KindWitness, Time: now.UTC(),
 			Summary: fmt.Sprintf("witness %s has been missing since %s", name, p.since.UTC().Format(time.RFC3339)), Data: p.data})
 	}

@@ -67,9 +67,16 @@ func TestCoreDecisions(t *testing.T) {
 		{"stale on entry and on leaving", []step{
 			{0, fresh("l", "late"), nil},
 			{time.Minute, fresh("l", "stale"), []string{"stale/"}},
-			{2 * time.Minute, fresh("l", "stale"), nil},
 			{3 * time.Minute, fresh("l", "fresh"), []string{"fresh/"}},
 			{4 * time.Minute, fresh("l", "late"), nil},
+		}},
+		{"stale again with no recovery seen is a new stale period", []step{
+			{0, fresh("l", "stale"), []string{"stale/"}},
+			// The recovery fell while the node was down (the feed's first
+			// evaluation records it silently); the next stale event comes
+			// from fresh.
+			{time.Hour, fresh("l", "stale"), []string{"stale/"}},
+			{2 * time.Hour, fresh("l", "fresh"), []string{"fresh/"}},
 		}},
 		{"a witness missing 15 minutes without a break", []step{
 			{0, witnessEv("w1", "missing"), nil},
@@ -268,5 +275,50 @@ func TestConfigValidate(t *testing.T) {
 		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%s: %v, want an error naming %q", tc.name, err, tc.err)
 		}
+	}
+}
+
+// TestCoreWitnessChanges: the debounce state WitnessChanges reports,
+// restored into a new core, decides what the first core would have.
+func TestCoreWitnessChanges(t *testing.T) {
+	const debounce = 15 * time.Minute
+	c := notify.NewCore(debounce)
+	c.Observe(t0, witnessEv("w1", "missing"))
+	c.Observe(t0, witnessEv("w2", "missing"))
+	ch := c.WitnessChanges()
+	if len(ch) != 2 || !ch["w1"].Since.Equal(t0) || ch["w1"].Alerted || len(ch["w1"].Data) == 0 {
+		t.Fatalf("after two missing events: %+v", ch)
+	}
+	if ch := c.WitnessChanges(); ch != nil {
+		t.Fatalf("changes reported twice: %+v", ch)
+	}
+	c.Observe(t0.Add(time.Minute), witnessEv("w2", "alive"))
+	notes := c.Tick(t0.Add(debounce))
+	ch = c.WitnessChanges()
+	if len(notes) != 1 || !ch["w1"].Alerted || !ch["w2"].Since.IsZero() {
+		t.Fatalf("after the debounce: notes %+v, changes %+v", notes, ch)
+	}
+
+	// A new core restored from w1's state: the same notification is not
+	// decided again, and the return is notified.
+	r := notify.NewCore(debounce)
+	r.RestoreWitness("w1", ch["w1"])
+	if notes := r.Tick(t0.Add(2 * debounce)); len(notes) != 0 {
+		t.Fatalf("restored alerted witness notified again: %+v", notes)
+	}
+	r.Observe(t0.Add(2*debounce), witnessEv("w1", "missing"))
+	if back := r.Observe(t0.Add(2*debounce), witnessEv("w1", "alive")); len(back) != 1 || !strings.HasPrefix(back[0].ID, "witness/w1/back/") {
+		t.Fatalf("return after restore: %+v", back)
+	}
+
+	// A pending witness restored keeps its start: due at since+debounce,
+	// under the same ID as before the restart.
+	p := notify.NewCore(debounce)
+	p.RestoreWitness("w3", notify.WitnessDebounce{Since: t0})
+	if d, ok := p.NextDeadline(); !ok || !d.Equal(t0.Add(debounce)) {
+		t.Fatalf("restored deadline %v %v", d, ok)
+	}
+	if notes := p.Tick(t0.Add(debounce)); len(notes) != 1 || notes[0].ID != fmt.Sprintf("witness/w3/missing/%d", t0.UnixNano()) {
+		t.Fatalf("restored pending witness: %+v", notes)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,6 +99,26 @@ func (n *Notifier) Run(ctx context.Context) error {
 func (n *Notifier) load(ctx context.Context) error {
 	var drop []string
 	err := n.ob.OutboxScan(ctx, func(key string, v []byte) error {
+		if strings.HasPrefix(key, witnessKeyPrefix) {
+			name, st, err := decodeWitness(key, v)
+			if err != nil || st.Since.IsZero() {
+				// Undecodable, or the record of a witness no longer
+				// missing: nothing to restore.
+				drop = append(drop, key)
+				return nil
+			}
+			n.core.RestoreWitness(name, st)
+			return nil
+		}
+		if strings.HasPrefix(key, logKeyPrefix) {
+			origin, st, err := decodeLog(key, v)
+			if err != nil || st == (LogState{}) {
+				drop = append(drop, key)
+				return nil
+			}
+			n.core.RestoreLog(origin, st)
+			return nil
+		}
 		d, err := decodeDelivery(key, v)
 		if err != nil {
 			n.log.Error("notify: dropping an outbox item that does not decode", "key", key, "err", err)
@@ -159,19 +180,29 @@ func (n *Notifier) decide(ctx context.Context) error {
 		if tm != nil {
 			tm.Stop()
 		}
-		n.enqueue(ctx, notes)
+		n.enqueue(ctx, notes, n.core.WitnessChanges(), n.core.LogChanges())
 	}
 }
 
 // enqueue writes one delivery per notification and interested webhook to
-// the outbox, durably, then wakes the sender. If the store refuses the
+// the outbox, with the witness and log states that changed, durably and
+// in one transaction, then wakes the sender. If the store refuses the
 // write (disk pressure) the deliveries are still tried from memory.
-func (n *Notifier) enqueue(ctx context.Context, notes []Notification) {
-	if len(notes) == 0 {
+func (n *Notifier) enqueue(ctx context.Context, notes []Notification, witnesses map[string]WitnessDebounce, logs map[string]LogState) {
+	if len(notes) == 0 && len(witnesses) == 0 && len(logs) == 0 {
 		return
 	}
 	now := n.now().UTC()
 	items := map[string][]byte{}
+	// A state with nothing to remember is written as a zero state, not
+	// deleted, so that the change and the notification it decided are
+	// stored together; load drops such records.
+	for name, st := range witnesses {
+		items[witnessKeyPrefix+name] = encodeWitness(st)
+	}
+	for origin, st := range logs {
+		items[logKeyPrefix+origin] = encodeLog(st)
+	}
 	var ds []*delivery
 	n.mu.Lock()
 	for _, note := range notes {
@@ -272,15 +303,19 @@ func (n *Notifier) attempt(ctx context.Context, d *delivery) {
 	if w != nil {
 		err = n.post(ctx, w, d)
 	}
+	if err == nil {
+		n.metrics.deliveries.WithLabelValues("ok").Inc()
+		// Accepted: remove it even if the notifier is stopping, so that
+		// a restart does not send it again.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Timeout)
+		n.finish(fctx, d)
+		cancel()
+		return
+	}
 	if ctx.Err() != nil {
 		return
 	}
 	now := n.now().UTC()
-	if err == nil {
-		n.metrics.deliveries.WithLabelValues("ok").Inc()
-		n.finish(ctx, d)
-		return
-	}
 	d.Attempts++
 	d.LastError = err.Error()
 	next, ok := n.backoff.Next(d.Created, now, d.Attempts)

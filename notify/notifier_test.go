@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -316,4 +318,141 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64
 		}
 	}
 	return 0
+}
+
+// TestWitnessDebounceAcrossRestart: the debounce of a missing witness
+// survives a restart of the notifier. A witness that went missing before
+// the restart is notified one debounce after it went missing, under the
+// ID of that missing period, although no new witness event arrives (the
+// witness timeline publishes none for a state it already held); and a
+// witness notified before a restart is notified back after it.
+func TestWitnessDebounceAcrossRestart(t *testing.T) {
+	rcv := newReceiver(t, false)
+	dir := filepath.Join(t.TempDir(), "data")
+	const debounce = 400 * time.Millisecond
+	cfg := notify.Config{Webhooks: []notify.Webhook{{URL: rcv.url, Secret: secret}}, WitnessMissingAfter: debounce,
+		RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}
+
+	// w2 goes missing; the evidence marker after it, decided in order,
+	// shows the missing state was stored. The notifier stops well within
+	// the debounce.
+	r1 := start(t, dir, cfg)
+	missingAt := time.Now()
+	r1.observe(t, witnessEv("w2", "missing"))
+	r1.observe(t, in(notify.EventEvidence, `{"id":"marker1","kind":"log-equivocation","origin":"l"}`))
+	rcv.waitFor("the first marker", func() bool { return len(rcv.got) >= 1 })
+	r1.stop()
+	if time.Since(missingAt) >= debounce {
+		t.Skipf("the first run took %s, longer than the debounce", time.Since(missingAt))
+	}
+
+	// (A delivery accepted just before a stop may be sent again after the
+	// restart, under the same ID: receivers de-duplicate on it, and so
+	// does distinct.)
+	// The second run gets no witness event, yet notifies w2 missing one
+	// debounce after it went missing in the first run.
+	r2 := start(t, dir, cfg)
+	rcv.waitFor("the missing notification", func() bool { return len(distinct(rcv.got)) == 2 })
+	rcv.mu.Lock()
+	got := distinct(rcv.got)[1]
+	rcv.mu.Unlock()
+	if !strings.HasPrefix(got.note.ID, "witness/w2/missing/") || got.at.Sub(missingAt) < debounce {
+		t.Fatalf("second run: %s %s after w2 went missing, want witness/w2/missing/... no sooner than %s", got.note.ID, got.at.Sub(missingAt), debounce)
+	}
+	// The timeline may publish missing again after a crash: the period
+	// keeps its start and is not notified twice.
+	r2.observe(t, witnessEv("w2", "missing"))
+	r2.observe(t, in(notify.EventEvidence, `{"id":"marker2","kind":"log-equivocation","origin":"l"}`))
+	rcv.waitFor("the second marker", func() bool { return len(distinct(rcv.got)) == 3 })
+	r2.stop()
+
+	// The third run still knows the notification went out: w2's return is
+	// notified.
+	r3 := start(t, dir, cfg)
+	r3.observe(t, witnessEv("w2", "alive"))
+	rcv.waitFor("the back notification", func() bool { return len(distinct(rcv.got)) == 4 })
+	want := []string{"evidence/marker1", got.note.ID, "evidence/marker2", "witness/w2/back/"}
+	rcv.mu.Lock()
+	all := distinct(rcv.got)
+	rcv.mu.Unlock()
+	for i, g := range all {
+		if !strings.HasPrefix(g.note.ID, want[i]) {
+			t.Errorf("notification %d is %s, want %s...", i, g.note.ID, want[i])
+		}
+	}
+	// w2's period is over: the outbox keeps no state for it.
+	r3.stop()
+	db, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.OutboxScan(context.Background(), func(key string, v []byte) error {
+		if strings.HasPrefix(key, "witness/") && string(v) != "{}" {
+			t.Errorf("outbox keeps %s = %s after the witness returned", key, v)
+		}
+		return nil
+	})
+}
+
+// distinct keeps the first delivery of each notification ID, as a
+// receiver de-duplicating on X-Vigil-Delivery does.
+func distinct(got []received) []received {
+	seen := map[string]bool{}
+	var out []received
+	for _, g := range got {
+		if !seen[g.note.ID] {
+			seen[g.note.ID] = true
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// TestLogStateAcrossRestart: what the notifier told about a log survives a
+// restart. A log notified stale before the restart is notified fresh again
+// after it; a contested state or a lost quorum notified before it is not
+// notified again when the feed repeats it after the restart.
+func TestLogStateAcrossRestart(t *testing.T) {
+	rcv := newReceiver(t, false)
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg := notify.Config{Webhooks: []notify.Webhook{{URL: rcv.url, Secret: secret}}, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}
+	stale := in(notify.EventFreshness, `{"log":"x","origin":"example.com/l","state":"stale","previous":"late","age_seconds":7200}`)
+	contested := in(notify.EventCheckpoint, `{"origin":"example.com/l","log_id":"x","size":9,"quorum_met":true,"contested":{"sizes":[9],"evidence":["e1"],"suspicions":[]}}`)
+	lost := in(notify.EventCheckpoint, `{"origin":"example.com/m","log_id":"y","size":4,"quorum_met":false}`)
+
+	r1 := start(t, dir, cfg)
+	for _, ev := range []notify.Input{stale, contested, lost} {
+		r1.observe(t, ev)
+	}
+	r1.observe(t, in(notify.EventEvidence, `{"id":"marker1","kind":"log-equivocation","origin":"l"}`))
+	rcv.waitFor("the first run's notifications", func() bool { return len(distinct(rcv.got)) == 4 })
+	r1.stop()
+
+	// After the restart the feed repeats the contested checkpoint and the
+	// lost quorum (its own state is not kept), then the log turns fresh.
+	r2 := start(t, dir, cfg)
+	r2.observe(t, contested)
+	r2.observe(t, lost)
+	r2.observe(t, in(notify.EventFreshness, `{"log":"x","origin":"example.com/l","state":"fresh","previous":"stale","age_seconds":5}`))
+	r2.observe(t, in(notify.EventEvidence, `{"id":"marker2","kind":"log-equivocation","origin":"l"}`))
+	rcv.waitFor("the second run's notifications", func() bool {
+		return slices.ContainsFunc(rcv.got, func(g received) bool { return g.note.ID == "evidence/marker2" })
+	})
+	rcv.mu.Lock()
+	got := distinct(rcv.got)
+	rcv.mu.Unlock()
+	var ids []string
+	for _, g := range got {
+		ids = append(ids, g.note.ID)
+	}
+	want := []string{"stale/", "contested/", "quorum-lost/", "evidence/marker1", "fresh/", "evidence/marker2"}
+	if len(ids) != len(want) {
+		t.Fatalf("notifications %v, want %v", ids, want)
+	}
+	for i, id := range ids {
+		if !strings.HasPrefix(id, want[i]) {
+			t.Errorf("notification %d is %s, want %s...", i, id, want[i])
+		}
+	}
 }

@@ -3,7 +3,9 @@
 (function () {
   'use strict';
   var conn = document.getElementById('conn');
-  var sections = ['evidence', 'summary', 'logs', 'peers'];
+  // The witness section (witnesses.js) is also re-read on its own clock,
+  // for the lags that grow with no event.
+  var sections = ['evidence', 'summary', 'logs', 'peers', 'witnesses'];
   var pending = null;
 
   function setStatus(text, live) {
@@ -73,7 +75,7 @@
   var es = new EventSource('/v1/events' + (last ? '?last_event_id=' + encodeURIComponent(last) : ''));
   es.onopen = function () { setStatus('Live', true); };
   es.onerror = function () { setStatus('Reconnecting…', false); };
-  ['checkpoint', 'evidence', 'peers', 'suspicion', 'freshness', 'reset'].forEach(function (t) {
+  ['checkpoint', 'evidence', 'peers', 'suspicion', 'freshness', 'witness', 'reset'].forEach(function (t) {
     es.addEventListener(t, refresh);
   });
   tick();
