@@ -37,7 +37,8 @@ type FeedConfig struct {
 	// WitnessInterval is the expected interval between a log's
 	// checkpoints that the witness timeline measures lateness in (a
 	// witness is late after one interval behind, missing after three);
-	// 0 means 5 minutes.
+	// 0 means each log's freshness interval (freshness.intervals, its
+	// list's qpd, else freshness.default_interval).
 	WitnessInterval time.Duration `yaml:"witness_interval"`
 }
 
