@@ -4,13 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -28,33 +23,9 @@ func TestWitnessedByVigilNode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	keysDir := filepath.Join(t.TempDir(), "keys")
-	wvkey, err := node.GenerateKeys(keysDir, "witness.vigil.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rosterPath := filepath.Join(t.TempDir(), "roster.txt")
-	if err := os.WriteFile(rosterPath, []byte("log "+e.logVKey+"\nwitness w1 "+wvkey+"\ngroup g 1 w1\nquorum g\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := node.DefaultConfig()
-	cfg.DataDir = filepath.Join(t.TempDir(), "node")
-	cfg.KeysDir = keysDir
-	cfg.Roster = rosterPath
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.New(cfg, node.Deps{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeDone := make(chan error, 1)
-	go func() { nodeDone <- n.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-nodeDone
-	}()
+	n, wvkey := startWitnessNode(t, func(wvkey string) string {
+		return "log " + e.logVKey + "\nwitness w1 " + wvkey + "\ngroup g 1 w1\nquorum g\n"
+	}, nil)
 
 	scfg := e.config(t)
 	scfg.Witnesses = &scitt.WitnessConfig{Witnesses: []scitt.Witness{{URL: n.URL(), VKey: wvkey}}, Timeout: 10 * time.Second}
@@ -92,34 +63,9 @@ func TestFollowedByVigilNode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	keysDir := filepath.Join(t.TempDir(), "keys")
-	wvkey, err := node.GenerateKeys(keysDir, "witness.vigil.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rosterPath := filepath.Join(t.TempDir(), "roster.txt")
-	if err := os.WriteFile(rosterPath, []byte("log "+e.logVKey+" "+srv.URL+"\nwitness w1 "+wvkey+"\nquorum w1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := node.DefaultConfig()
-	cfg.DataDir = filepath.Join(t.TempDir(), "node")
-	cfg.KeysDir = keysDir
-	cfg.Roster = rosterPath
-	cfg.Gossip.FollowInterval = 50 * time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.New(cfg, node.Deps{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeDone := make(chan error, 1)
-	go func() { nodeDone <- n.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-nodeDone
-	}()
+	n, wvkey := startWitnessNode(t, func(wvkey string) string {
+		return "log " + e.logVKey + " " + srv.URL + "\nwitness w1 " + wvkey + "\nquorum w1\n"
+	}, func(cfg *node.Config) { cfg.Gossip.FollowInterval = 50 * time.Millisecond })
 
 	const want = 20
 	for i := range want {

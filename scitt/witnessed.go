@@ -51,6 +51,21 @@ func (s *Service) witnessedFunc() (func([]byte) bool, error) {
 	return s.witnessOK, s.witnessErr
 }
 
+// lookupWitnessed finds entry id (see lookup) and returns its leaf hash and
+// the test its witnessed checkpoints must pass (see witnessedFunc).
+func (s *Service) lookupWitnessed(id string) (index uint64, subject string, leafHash []byte, witnessed func([]byte) bool, err error) {
+	index, subject, err = s.lookup(id)
+	if err != nil {
+		return 0, "", nil, nil, err
+	}
+	leafHash, _ = hex.DecodeString(id)
+	witnessed, err = s.witnessedFunc()
+	if err != nil {
+		return 0, "", nil, nil, err
+	}
+	return index, subject, leafHash, witnessed, nil
+}
+
 // WitnessedReceiptOptions choose the checkpoint of a witnessed receipt.
 type WitnessedReceiptOptions struct {
 	// Latest selects the latest witnessed checkpoint instead of the first
@@ -63,12 +78,7 @@ type WitnessedReceiptOptions struct {
 // the log's signature and the witness quorum, and the consistency proof
 // between the two trees when their sizes differ.
 func (s *Service) WitnessedReceipt(ctx context.Context, id string, opts WitnessedReceiptOptions) (*WitnessedReceipt, error) {
-	index, sub, err := s.lookup(id)
-	if err != nil {
-		return nil, err
-	}
-	lh, _ := hex.DecodeString(id)
-	ok, err := s.witnessedFunc()
+	index, sub, lh, ok, err := s.lookupWitnessed(id)
 	if err != nil {
 		return nil, err
 	}
@@ -123,12 +133,7 @@ func (s *Service) WitnessedReceipt(ctx context.Context, id string, opts Witnesse
 // the first stored checkpoint that includes it and carries the witness
 // quorum, with that checkpoint and its cosignatures.
 func (s *Service) TLogProof(ctx context.Context, id string) ([]byte, error) {
-	index, _, err := s.lookup(id)
-	if err != nil {
-		return nil, err
-	}
-	lh, _ := hex.DecodeString(id)
-	ok, err := s.witnessedFunc()
+	index, _, lh, ok, err := s.lookupWitnessed(id)
 	if err != nil {
 		return nil, err
 	}

@@ -26,10 +26,10 @@ import (
 	"github.com/vigilnet/vigil/tlog/tlogproof"
 )
 
-// witnessNode runs a real Vigil witness node whose roster lists the test
-// log, and returns its URL, its cosignature verifier key and the
-// tlog-policy a verifier of the log's witnessed receipts uses.
-func witnessNode(t *testing.T, e *testEnv) (url, vkey string, policy *roster.Roster) {
+// startWitnessNode runs a real Vigil node, stopped when the test ends,
+// with a new cosigning key for witness.vigil.test and the roster
+// rosterText(vkey) returns; configure, if not nil, adjusts its config.
+func startWitnessNode(t *testing.T, rosterText func(vkey string) string, configure func(*node.Config)) (n *node.Node, vkey string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	keysDir := filepath.Join(t.TempDir(), "keys")
@@ -37,20 +37,22 @@ func witnessNode(t *testing.T, e *testEnv) (url, vkey string, policy *roster.Ros
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := "log " + e.logVKey + "\nwitness w1 " + vkey + "\nquorum w1\n"
 	rosterPath := filepath.Join(t.TempDir(), "roster.txt")
-	if err := os.WriteFile(rosterPath, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(rosterPath, []byte(rosterText(vkey)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := node.DefaultConfig()
 	cfg.DataDir = filepath.Join(t.TempDir(), "node")
 	cfg.KeysDir = keysDir
 	cfg.Roster = rosterPath
+	if configure != nil {
+		configure(&cfg)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.New(cfg, node.Deps{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	n, err = node.New(cfg, node.Deps{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,21 @@ func witnessNode(t *testing.T, e *testEnv) (url, vkey string, policy *roster.Ros
 		cancel()
 		<-done
 	})
-	if policy, err = roster.ParsePolicy([]byte(text)); err != nil {
+	return n, vkey
+}
+
+// witnessNode runs a real Vigil witness node whose roster lists the test
+// log, and returns its URL, its cosignature verifier key and the
+// tlog-policy a verifier of the log's witnessed receipts uses.
+func witnessNode(t *testing.T, e *testEnv) (url, vkey string, policy *roster.Roster) {
+	t.Helper()
+	var text string
+	n, vkey := startWitnessNode(t, func(vkey string) string {
+		text = "log " + e.logVKey + "\nwitness w1 " + vkey + "\nquorum w1\n"
+		return text
+	}, nil)
+	policy, err := roster.ParsePolicy([]byte(text))
+	if err != nil {
 		t.Fatal(err)
 	}
 	return n.URL(), vkey, policy

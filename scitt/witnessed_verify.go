@@ -1,14 +1,13 @@
 package scitt
 
 import (
-	"sort"
-
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/tlog"
+	"github.com/vigilnet/vigil/tlog/tlogproof"
 )
 
 // WitnessedReceiptContentType is the media type of an encoded WitnessedReceipt.
@@ -140,15 +139,9 @@ func (w *WitnessedReceipt) Verify(entry []byte, key *PublicKey, policy *roster.R
 		return nil, invalid("checkpoint: %v", err)
 	}
 	res := &WitnessedResult{Receipt: r, Checkpoint: c}
-	cosigned := map[string]bool{}
-	for _, wi := range policy.Witnesses() {
-		if tlog.SignedBy(n, wi.Verifier) {
-			cosigned[wi.Name] = true
-			res.Cosigners = append(res.Cosigners, wi.Name)
-		}
-	}
-	sort.Strings(res.Cosigners)
-	if !policy.QuorumMet(cosigned) {
+	var met bool
+	res.Cosigners, met = tlogproof.Cosigners(n, policy)
+	if !met {
 		return nil, invalid("witness quorum %q not met: valid cosignatures from %v", policy.Quorum(), res.Cosigners)
 	}
 	m := r.Proof.Size

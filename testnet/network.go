@@ -469,7 +469,14 @@ func (nw *Network) Evidence(ctx context.Context, i int) ([]store.EvidenceRecord,
 	return out, nil
 }
 
+// get reads the body (at most 16 MiB) of a 200 response to GET url.
 func get(ctx context.Context, url string) ([]byte, error) {
+	return getLimited(ctx, url, 16<<20)
+}
+
+// getLimited reads the body (at most limit bytes) of a 200 response to GET
+// url.
+func getLimited(ctx context.Context, url string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -479,7 +486,7 @@ func get(ctx context.Context, url string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 
 	"github.com/vigilnet/vigil/scitt"
@@ -67,24 +65,10 @@ func (ts *TransparencyService) CheckWitnessed(ctx context.Context, reg Registrat
 	return c, nil
 }
 
+// get reads the body (at most 1 MiB) of a 200 response to GET path on the
+// transparency service.
 func (ts *TransparencyService) get(ctx context.Context, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", ts.URL+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
-	}
-	return b, nil
+	return getLimited(ctx, ts.URL+path, 1<<20)
 }
 
 // witnessedReceipts checks the witnessed receipt of the first statement

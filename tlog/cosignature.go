@@ -2,17 +2,12 @@ package tlog
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -46,11 +41,7 @@ var _ note.Signer = (*CosignatureSigner)(nil)
 // ("PRIVATE+KEY+<name>+<hex id>+<base64(0x04 || seed)>"). now supplies the
 // timestamps; nil means time.Now.
 func NewCosignatureSigner(skey string, now func() time.Time) (*CosignatureSigner, error) {
-	rest, ok := strings.CutPrefix(skey, privateKeyStringStart)
-	if !ok {
-		return nil, fmt.Errorf("%w: signer key does not start with %q", ErrBadKey, privateKeyStringStart)
-	}
-	name, hash, key, err := splitKey(rest)
+	name, hash, key, err := splitPrivateKey(skey)
 	if err != nil {
 		return nil, err
 	}
@@ -58,9 +49,8 @@ func NewCosignatureSigner(skey string, now func() time.Time) (*CosignatureSigner
 		return nil, fmt.Errorf("%w: signer key is not an Ed25519 cosignature/v1 seed", ErrBadKey)
 	}
 	priv := ed25519.NewKeyFromSeed(key[1:])
-	pub := priv.Public().(ed25519.PublicKey)
-	if got := cosignatureKeyID(name, pub); got != hash {
-		return nil, fmt.Errorf("%w: key ID %08x does not match key (want %08x)", ErrBadKey, hash, got)
+	if err := checkKeyID(name, AlgCosignatureV1, priv.Public().(ed25519.PublicKey), hash); err != nil {
+		return nil, err
 	}
 	if now == nil {
 		now = time.Now
@@ -88,7 +78,7 @@ func (s *CosignatureSigner) Sign(msg []byte) ([]byte, error) {
 
 // VerifierKey returns the signer's verifier key string (type 0x04).
 func (s *CosignatureSigner) VerifierKey() string {
-	return cosignatureVKey(s.name, s.key.Public().(ed25519.PublicKey))
+	return verifierKeyString(s.name, AlgCosignatureV1, s.key.Public().(ed25519.PublicKey))
 }
 
 // CosignatureMessage returns the exact bytes a cosignature/v1 signs.
@@ -120,8 +110,8 @@ func NewCosignatureVerifier(vkey string) (*CosignatureVerifier, error) {
 		return nil, fmt.Errorf("%w: %q is not an Ed25519 cosignature/v1 (type 0x04) key", ErrBadKey, name)
 	}
 	pub := ed25519.PublicKey(key[1:])
-	if got := cosignatureKeyID(name, pub); got != hash {
-		return nil, fmt.Errorf("%w: key ID %08x does not match key (want %08x)", ErrBadKey, hash, got)
+	if err := checkKeyID(name, AlgCosignatureV1, pub, hash); err != nil {
+		return nil, err
 	}
 	k, err := newEd25519Key(pub)
 	if err != nil {
@@ -159,45 +149,5 @@ func GenerateCosignerKey(rand io.Reader, name string) (skey, vkey string, err er
 	if err != nil {
 		return "", "", fmt.Errorf("generating key: %w", err)
 	}
-	seed := append([]byte{AlgCosignatureV1}, priv.Seed()...)
-	skey = fmt.Sprintf("%s%s+%08x+%s", privateKeyStringStart, name, cosignatureKeyID(name, pub), base64.StdEncoding.EncodeToString(seed))
-	return skey, cosignatureVKey(name, pub), nil
-}
-
-func cosignatureVKey(name string, pub ed25519.PublicKey) string {
-	k := append([]byte{AlgCosignatureV1}, pub...)
-	return fmt.Sprintf("%s+%08x+%s", name, cosignatureKeyID(name, pub), base64.StdEncoding.EncodeToString(k))
-}
-
-// cosignatureKeyID is SHA-256(name || "\n" || 0x04 || pk)[:4].
-// SPEC: the key ID is mandatory for cosignature types.
-func cosignatureKeyID(name string, pub ed25519.PublicKey) uint32 {
-	h := sha256.New()
-	h.Write([]byte(name))
-	h.Write([]byte{'\n', AlgCosignatureV1})
-	h.Write(pub)
-	return binary.BigEndian.Uint32(h.Sum(nil))
-}
-
-// splitKey splits "<name>+<hex id>+<base64 key>".
-func splitKey(s string) (name string, hash uint32, key []byte, err error) {
-	name, rest, ok1 := strings.Cut(s, "+")
-	hexID, b64, ok2 := strings.Cut(rest, "+")
-	if !ok1 || !ok2 || !validKeyName(name) || len(hexID) != 8 {
-		return "", 0, nil, fmt.Errorf("%w: not a <name>+<id>+<key> string", ErrBadKey)
-	}
-	id, err := strconv.ParseUint(hexID, 16, 32)
-	if err != nil {
-		return "", 0, nil, fmt.Errorf("%w: bad key ID %q", ErrBadKey, hexID)
-	}
-	key, err = base64.StdEncoding.DecodeString(b64)
-	if err != nil || len(key) == 0 {
-		return "", 0, nil, fmt.Errorf("%w: key is not base64", ErrBadKey)
-	}
-	return name, uint32(id), key, nil
-}
-
-// validKeyName applies c2sp.org/signed-note's key name rules.
-func validKeyName(name string) bool {
-	return name != "" && utf8.ValidString(name) && strings.IndexFunc(name, unicode.IsSpace) < 0 && !strings.Contains(name, "+")
+	return privateKeyString(name, AlgCosignatureV1, pub, priv.Seed()), verifierKeyString(name, AlgCosignatureV1, pub), nil
 }

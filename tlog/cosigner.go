@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -68,9 +67,9 @@ func NewWitnessVerifier(vkey string) (note.Verifier, error) {
 
 // NewWitnessSigner parses a cosigner private key string of either type.
 func NewWitnessSigner(skey string) (CosignerSigner, error) {
-	rest, ok := strings.CutPrefix(skey, privateKeyStringStart)
-	if !ok {
-		return nil, fmt.Errorf("%w: signer key does not start with %q", ErrBadKey, privateKeyStringStart)
+	rest, err := cutPrivateKey(skey)
+	if err != nil {
+		return nil, err
 	}
 	t, err := CosignatureKeyType(rest)
 	if err != nil {

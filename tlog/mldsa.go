@@ -2,12 +2,10 @@ package tlog
 
 import (
 	"crypto/mldsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -74,11 +72,7 @@ var _ note.Signer = (*MLDSASigner)(nil)
 // ("PRIVATE+KEY+<name>+<hex id>+<base64(0x06 || 32-byte seed)>"). now
 // supplies the timestamps; nil means time.Now.
 func NewMLDSASigner(skey string, now func() time.Time) (*MLDSASigner, error) {
-	rest, ok := strings.CutPrefix(skey, privateKeyStringStart)
-	if !ok {
-		return nil, fmt.Errorf("%w: signer key does not start with %q", ErrBadKey, privateKeyStringStart)
-	}
-	name, hash, key, err := splitKey(rest)
+	name, hash, key, err := splitPrivateKey(skey)
 	if err != nil {
 		return nil, err
 	}
@@ -92,8 +86,8 @@ func NewMLDSASigner(skey string, now func() time.Time) (*MLDSASigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
 	}
-	if got := mldsaKeyID(name, priv.PublicKey().Bytes()); got != hash {
-		return nil, fmt.Errorf("%w: key ID %08x does not match key (want %08x)", ErrBadKey, hash, got)
+	if err := checkKeyID(name, AlgCosignatureMLDSA, priv.PublicKey().Bytes(), hash); err != nil {
+		return nil, err
 	}
 	if now == nil {
 		now = time.Now
@@ -181,8 +175,8 @@ func NewMLDSAVerifier(vkey string) (*MLDSAVerifier, error) {
 	if len(name) > 255 {
 		return nil, fmt.Errorf("%w: cosigner name longer than 255 bytes", ErrBadKey)
 	}
-	if got := mldsaKeyID(name, key[1:]); got != hash {
-		return nil, fmt.Errorf("%w: key ID %08x does not match key (want %08x)", ErrBadKey, hash, got)
+	if err := checkKeyID(name, AlgCosignatureMLDSA, key[1:], hash); err != nil {
+		return nil, err
 	}
 	pk, err := mldsa.NewPublicKey(mldsa.MLDSA44(), key[1:])
 	if err != nil {
@@ -263,21 +257,9 @@ func MLDSACosignerKeyFromSeed(name string, seed []byte) (skey, vkey string, err 
 }
 
 func mldsaSKey(name string, priv *mldsa.PrivateKey) string {
-	seed := append([]byte{AlgCosignatureMLDSA}, priv.Bytes()...)
-	return fmt.Sprintf("%s%s+%08x+%s", privateKeyStringStart, name, mldsaKeyID(name, priv.PublicKey().Bytes()), base64.StdEncoding.EncodeToString(seed))
+	return privateKeyString(name, AlgCosignatureMLDSA, priv.PublicKey().Bytes(), priv.Bytes())
 }
 
 func mldsaVKey(name string, pub []byte) string {
-	k := append([]byte{AlgCosignatureMLDSA}, pub...)
-	return fmt.Sprintf("%s+%08x+%s", name, mldsaKeyID(name, pub), base64.StdEncoding.EncodeToString(k))
-}
-
-// mldsaKeyID is SHA-256(name || "\n" || 0x06 || 1312-byte pk)[:4].
-// SPEC: the key ID is mandatory for cosignature types.
-func mldsaKeyID(name string, pub []byte) uint32 {
-	h := sha256.New()
-	h.Write([]byte(name))
-	h.Write([]byte{'\n', AlgCosignatureMLDSA})
-	h.Write(pub)
-	return binary.BigEndian.Uint32(h.Sum(nil))
+	return verifierKeyString(name, AlgCosignatureMLDSA, pub)
 }

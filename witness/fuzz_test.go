@@ -156,18 +156,29 @@ func FuzzParseAddCheckpointRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(req.Proof) > witness.MaxProofLines {
-			t.Fatalf("accepted %d proof lines", len(req.Proof))
-		}
-		for _, h := range req.Proof {
-			if len(h) != 32 {
-				t.Fatalf("accepted a %d-byte proof hash", len(h))
-			}
-		}
-		if got := req.Marshal(); !bytes.Equal(got, body) {
-			t.Fatalf("accepted request re-marshals differently:\n%q\n%q", body, got)
-		}
+		checkAccepted(t, body, req.Proof, req.Checkpoint, req.Marshal())
 	})
+}
+
+// checkAccepted checks what holds for every request body a parser accepts:
+// at most MaxProofLines proof hashes of 32 bytes, a checkpoint, and a
+// canonical encoding (the request re-marshals to body byte for byte).
+func checkAccepted(t *testing.T, body []byte, proof [][]byte, checkpoint, marshaled []byte) {
+	t.Helper()
+	if len(proof) > witness.MaxProofLines {
+		t.Fatalf("accepted %d proof lines", len(proof))
+	}
+	for _, h := range proof {
+		if len(h) != 32 {
+			t.Fatalf("accepted a %d-byte proof hash", len(h))
+		}
+	}
+	if len(checkpoint) == 0 {
+		t.Fatal("accepted an empty checkpoint")
+	}
+	if !bytes.Equal(marshaled, body) {
+		t.Fatalf("accepted request re-marshals differently:\n%q\n%q", body, marshaled)
+	}
 }
 
 // FuzzAddCheckpointHandler drives the whole HTTP handler, on a real store,

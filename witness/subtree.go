@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"strconv"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -53,11 +52,10 @@ type SignSubtreeRequest struct {
 //
 // Errors wrap ErrMalformed (400).
 func ParseSignSubtreeRequest(body []byte) (*SignSubtreeRequest, error) {
-	head, cp, ok := bytes.Cut(body, []byte("\n\n"))
-	if !ok {
-		return nil, fmt.Errorf("%w: no empty line between the proof and the checkpoint", ErrMalformed)
+	lines, cp, err := cutRequestBody(body)
+	if err != nil {
+		return nil, err
 	}
-	lines := bytes.Split(head, []byte("\n"))
 	rng, ok := bytes.CutPrefix(lines[0], []byte("subtree "))
 	if !ok {
 		return nil, fmt.Errorf("%w: first line is not \"subtree <start> <end>\"", ErrMalformed)
@@ -78,45 +76,14 @@ func ParseSignSubtreeRequest(body []byte) (*SignSubtreeRequest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: subtree hash line is not a base64 SHA-256 hash", ErrMalformed)
 	}
-	proofLines := lines[2:]
 	// SPEC: at most 63 proof lines, as for add-checkpoint.
-	if len(proofLines) > MaxProofLines {
-		return nil, fmt.Errorf("%w: %d proof lines, at most %d allowed", ErrMalformed, len(proofLines), MaxProofLines)
-	}
-	proof := make([][]byte, len(proofLines))
-	for i, l := range proofLines {
-		p, err := decodeHash(l)
-		if err != nil {
-			return nil, fmt.Errorf("%w: proof line %d is not a base64 SHA-256 hash", ErrMalformed, i+1)
-		}
-		proof[i] = p[:]
-	}
-	if len(cp) == 0 {
-		return nil, fmt.Errorf("%w: no checkpoint after the empty line", ErrMalformed)
+	proof, err := parseProofTail(lines[2:], cp)
+	if err != nil {
+		return nil, err
 	}
 	r := &SignSubtreeRequest{Start: start, End: end, Proof: proof, Checkpoint: cp}
 	r.Hash = h
 	return r, nil
-}
-
-// parseSize parses ASCII decimal without leading zeroes.
-func parseSize(b []byte) (uint64, error) {
-	n, err := strconv.ParseUint(string(b), 10, 64)
-	if err != nil || strconv.FormatUint(n, 10) != string(b) {
-		return 0, errors.New("not a decimal size")
-	}
-	return n, nil
-}
-
-// decodeHash decodes a canonical base64 SHA-256 hash.
-func decodeHash(l []byte) ([32]byte, error) {
-	var h [32]byte
-	b, err := base64.StdEncoding.Strict().DecodeString(string(l))
-	if err != nil || len(b) != 32 || base64.StdEncoding.EncodeToString(b) != string(l) {
-		return h, errors.New("not a base64 SHA-256 hash")
-	}
-	copy(h[:], b)
-	return h, nil
 }
 
 // Marshal encodes the request as a sign-subtree body.
@@ -124,12 +91,7 @@ func (r *SignSubtreeRequest) Marshal() []byte {
 	b := fmt.Appendf(nil, "subtree %d %d\n", r.Start, r.End)
 	b = base64.StdEncoding.AppendEncode(b, r.Hash[:])
 	b = append(b, '\n')
-	for _, h := range r.Proof {
-		b = base64.StdEncoding.AppendEncode(b, h)
-		b = append(b, '\n')
-	}
-	b = append(b, '\n')
-	return append(b, r.Checkpoint...)
+	return appendProofTail(b, r.Proof, r.Checkpoint)
 }
 
 // SignSubtree checks req and returns the subtree cosignature lines, one per

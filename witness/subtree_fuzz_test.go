@@ -1,7 +1,6 @@
 package witness_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -23,20 +22,7 @@ func FuzzParseSignSubtreeRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(req.Proof) > witness.MaxProofLines {
-			t.Fatalf("accepted %d proof lines", len(req.Proof))
-		}
-		for _, h := range req.Proof {
-			if len(h) != 32 {
-				t.Fatalf("accepted a %d-byte proof hash", len(h))
-			}
-		}
-		if len(req.Checkpoint) == 0 {
-			t.Fatal("accepted an empty checkpoint")
-		}
-		if got := req.Marshal(); !bytes.Equal(got, body) {
-			t.Fatalf("accepted request re-marshals differently:\n%q\n%q", body, got)
-		}
+		checkAccepted(t, body, req.Proof, req.Checkpoint, req.Marshal())
 	})
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,31 +63,12 @@ func TestLogSubmitVerifyReceipt(t *testing.T) {
 	if code, _, stderr := runVigil("log", "--init", "--data", data, "--origin", "ts.vigil.test/log"); code != 0 {
 		t.Fatalf("log --init: %s", stderr)
 	}
-	issuerKey := filepath.Join(dir, "issuer.key")
-	if code, _, stderr := runVigil("submit", "--new-key", "provider.example", "--key", issuerKey); code != 0 {
-		t.Fatalf("submit --new-key: %s", stderr)
-	}
-	vkey, _ := os.ReadFile(issuerKey + ".pub")
-	policy := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(policy, fmt.Appendf(nil, "issuers:\n  - name: provider.example\n    keys: [%q]\n    kinds: [configuration]\n", strings.TrimSpace(string(vkey))), 0o644)
+	issuerKey, policy := newIssuer(t, dir)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout := &lockedBuffer{changed: make(chan struct{})}
-	env := &cliEnv{stdout: stdout, stderr: &lockedBuffer{changed: make(chan struct{})}}
-	done := make(chan error, 1)
-	go func() {
-		done <- runLog(ctx, env, []string{"--data", data, "--policy", policy, "--listen", "127.0.0.1:0"})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("vigil log: %v", err)
-		}
-	}()
-	url := stdout.waitFor(t, regexp.MustCompile(`listening on (http://\S+)\n`), done)[1]
+	url, stop := startLog(t, context.Background(), "--data", data, "--policy", policy, "--listen", "127.0.0.1:0")
+	defer stop()
 
-	conf := filepath.Join(dir, "vm-1.json")
-	os.WriteFile(conf, []byte(`{"resource":"vm-1","as_of":"2026-01-02T03:04:05Z","config":{"ports":[443]}}`), 0o644)
+	conf := writeVMConfig(t, dir)
 	receiptKey := filepath.Join(data, "receipt.key.pub")
 	tests := []struct {
 		name  string

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/scitt"
 	"github.com/vigilnet/vigil/tlog/tlogproof"
 )
@@ -42,9 +41,9 @@ func runVerifyProof(ctx context.Context, env *cliEnv, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	r, err := roster.Load(*policyPath)
+	r, err := loadPolicy(*policyPath)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	var leaf [32]byte
 	switch {
@@ -75,20 +74,13 @@ func runVerifyProof(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	p, err := tlogproof.Parse(b)
 	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("invalid: %w", err)}
+		return errInvalid(err)
 	}
 	res, err := tlogproof.Verify(p, leaf, r)
 	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("invalid: %w", err)}
+		return errInvalid(err)
 	}
-	quorum := r.Quorum()
-	if quorum == "" {
-		quorum = "none"
-	}
-	cos := strings.Join(res.Cosigners, " ")
-	if cos == "" {
-		cos = "no witness"
-	}
+	cos, quorum := describeWitnesses(r, res.Cosigners)
 	fmt.Fprintf(env.stdout, "valid: entry %d of %s, in the checkpoint of size %d signed by the log and cosigned by %s (quorum %s met)\n",
 		p.Index, res.Checkpoint.Origin, res.Checkpoint.Size, cos, quorum)
 	if p.Extra != nil {

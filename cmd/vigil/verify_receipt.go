@@ -22,16 +22,9 @@ func runVerifyReceipt(ctx context.Context, env *cliEnv, args []string) error {
 	logKey := fs.String("log-key", "", "receipt verifier key (string or file)")
 	rosterPath := fs.String("roster", "", "tlog-policy with the log's and witnesses' keys: verify a witnessed receipt")
 	// Accept flags before, between or after the two positional arguments.
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(pos) != 2 || *logKey == "" {
 		fs.Usage()
@@ -53,7 +46,7 @@ func runVerifyReceipt(ctx context.Context, env *cliEnv, args []string) error {
 		return verifyWitnessed(env, stmt, rcpt, key, *rosterPath)
 	}
 	if err := scitt.VerifyReceipt(stmt, rcpt, key); err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("invalid: %w", err)}
+		return errInvalid(err)
 	}
 	r, _ := scitt.ParseReceipt(rcpt)
 	fmt.Fprintf(env.stdout, "valid: entry %d of a tree of size %d in %s (subject %q)\n", r.Proof.Index, r.Proof.Size, r.Issuer, r.Subject)

@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
-	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/scitt"
 )
 
@@ -13,22 +11,15 @@ import (
 // its checkpoint must be signed by a log of the policy, carry the policy's
 // witness quorum, and be the receipt's tree or extend it.
 func verifyWitnessed(env *cliEnv, stmt, witnessed []byte, key *scitt.PublicKey, policyPath string) error {
-	r, err := roster.Load(policyPath)
+	r, err := loadPolicy(policyPath)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	res, err := scitt.VerifyWitnessedReceipt(stmt, witnessed, key, r)
 	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("invalid: %w", err)}
+		return errInvalid(err)
 	}
-	quorum := r.Quorum()
-	if quorum == "" {
-		quorum = "none"
-	}
-	cos := strings.Join(res.Cosigners, " ")
-	if cos == "" {
-		cos = "no witness"
-	}
+	cos, quorum := describeWitnesses(r, res.Cosigners)
 	fmt.Fprintf(env.stdout, "valid: entry %d of a tree of size %d in %s (subject %q), witnessed: checkpoint of %s at size %d cosigned by %s (quorum %s met)\n",
 		res.Receipt.Proof.Index, res.Receipt.Proof.Size, res.Receipt.Issuer, res.Receipt.Subject,
 		res.Checkpoint.Origin, res.Checkpoint.Size, cos, quorum)

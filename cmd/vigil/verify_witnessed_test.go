@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -60,31 +59,12 @@ func TestVerifyWitnessedReceiptCLI(t *testing.T) {
 		<-nodeDone
 	}()
 
-	issuerKey := filepath.Join(dir, "issuer.key")
-	if code, _, stderr := runVigil("submit", "--new-key", "provider.example", "--key", issuerKey); code != 0 {
-		t.Fatalf("submit --new-key: %s", stderr)
-	}
-	vkey, _ := os.ReadFile(issuerKey + ".pub")
-	regPolicy := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(regPolicy, fmt.Appendf(nil, "issuers:\n  - name: provider.example\n    keys: [%q]\n    kinds: [configuration]\n", strings.TrimSpace(string(vkey))), 0o644)
-	stdout := &lockedBuffer{changed: make(chan struct{})}
-	env := &cliEnv{stdout: stdout, stderr: &lockedBuffer{changed: make(chan struct{})}}
-	logCtx, stopLog := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- runLog(logCtx, env, []string{"--data", data, "--policy", regPolicy, "--listen", "127.0.0.1:0",
-			"--witness", n.URL() + "," + wvkey, "--sync-wait", "10s"})
-	}()
-	defer func() {
-		stopLog()
-		if err := <-done; err != nil {
-			t.Errorf("vigil log: %v", err)
-		}
-	}()
-	url := stdout.waitFor(t, regexp.MustCompile(`listening on (http://\S+)\n`), done)[1]
+	issuerKey, regPolicy := newIssuer(t, dir)
+	url, stopLog := startLog(t, ctx, "--data", data, "--policy", regPolicy, "--listen", "127.0.0.1:0",
+		"--witness", n.URL()+","+wvkey, "--sync-wait", "10s")
+	defer stopLog()
 
-	conf := filepath.Join(dir, "vm-1.json")
-	os.WriteFile(conf, []byte(`{"resource":"vm-1","as_of":"2026-01-02T03:04:05Z","config":{"ports":[443]}}`), 0o644)
+	conf := writeVMConfig(t, dir)
 	stmt := filepath.Join(dir, "vm-1.cose")
 	code, out, stderr = runVigil("submit", "--key", issuerKey, "--kind", "configuration", "--log", url,
 		"--out", filepath.Join(dir, "vm-1.receipt"), "--statement-out", stmt, conf)

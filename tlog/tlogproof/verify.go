@@ -65,15 +65,9 @@ func Verify(p *Proof, leafHash [32]byte, policy *roster.Roster) (*Result, error)
 		return nil, fmt.Errorf("%w: %w", ErrLogSignature, err)
 	}
 	res := &Result{Checkpoint: c}
-	cosigned := map[string]bool{}
-	for _, w := range policy.Witnesses() {
-		if tlog.SignedBy(n, w.Verifier) {
-			cosigned[w.Name] = true
-			res.Cosigners = append(res.Cosigners, w.Name)
-		}
-	}
-	sort.Strings(res.Cosigners)
-	if !policy.QuorumMet(cosigned) {
+	var met bool
+	res.Cosigners, met = Cosigners(n, policy)
+	if !met {
 		return nil, fmt.Errorf("%w: quorum %q, valid cosignatures from %v", ErrQuorum, policy.Quorum(), res.Cosigners)
 	}
 	// SPEC: step 4: the inclusion proof binds the leaf hash to the root of
@@ -89,4 +83,19 @@ func Verify(p *Proof, leafHash [32]byte, policy *roster.Roster) (*Result, error)
 		return nil, fmt.Errorf("%w: %v", ErrInclusion, err)
 	}
 	return res, nil
+}
+
+// Cosigners returns the policy names of the witnesses whose cosignatures
+// on the verified note n are valid, sorted, and whether they meet the
+// policy's quorum.
+func Cosigners(n *note.Note, policy *roster.Roster) (names []string, quorumMet bool) {
+	cosigned := map[string]bool{}
+	for _, w := range policy.Witnesses() {
+		if tlog.SignedBy(n, w.Verifier) {
+			cosigned[w.Name] = true
+			names = append(names, w.Name)
+		}
+	}
+	sort.Strings(names)
+	return names, policy.QuorumMet(cosigned)
 }
