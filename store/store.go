@@ -124,35 +124,40 @@ func Open(dir string, opts Options) (*DB, error) {
 		// Sized for a node watching thousands of logs in well under 100 MB.
 		// A memtable is a Go-heap skiplist arena plus an mmapped WAL of its
 		// size, and a second one fills while the first is flushed: at 8 MB
-		// they were a fifth of a member's settled RSS at 1,000 logs, at 4 MB
-		// settled RSS fell from ≈ 90 to ≈ 76 MB (docs/notes/benchmarks-history.md).
-		// The memtable also sizes Badger's table builders' memory, which
-		// outlives the flush: each builder takes an allocator from a pool
-		// of up to 8 that keeps its buffers while the database is busy,
-		// starting at 2 × BaseTableSize (2 MB) and doubling when a table
-		// outgrows it. A flushed 2 MB memtable did, so every pooled
-		// allocator held 2 + 4 MB: 36 MB of a 1,000-log node's 84 MB live
-		// heap under 64 clients. A 1 MB memtable's table fits the first
-		// 2 MB, and that pool held 14-16 MB; cosignature throughput stayed
-		// within the machine's run-to-run noise. Badger caps a transaction at 15 % of the memtable
-		// (157 KB) and refuses a value threshold above that cap; values
-		// stay inline below it (the largest record, evidence at its gossip
-		// limit, is ≈ 100 KB as stored, TestLargestRecordsFit; the
-		// committer splits a batch that is too big).
-		WithMemTableSize(1 << 20).
-		WithValueThreshold(128 << 10).
+		// they were a fifth of a member's settled RSS at 1,000 logs; at 4 MB
+		// settled RSS fell from ≈ 90 to ≈ 76 MB, and at 2 MB the peak of a
+		// 10,000-cosignature burst from 92-97 to 84-91 MB, with the same
+		// cosignature throughput (docs/notes/benchmarks-history.md). Badger caps a
+		// transaction at 15 % of the memtable (300 KB) and wants values
+		// inline below that cap, hence the value threshold (the largest
+		// record, evidence at its gossip limit, is ≈ 100 KB as stored JSON,
+		// TestLargestRecordsFit; the committer splits a batch that is too
+		// big).
+		WithMemTableSize(2 << 20).
+		WithValueThreshold(256 << 10).
 		WithNumMemtables(2).
 		// Blocks are stored uncompressed and read straight from the
 		// mmapped tables: with Snappy every read decompressed a block into
 		// the Go heap (10 MB of it during a 10,000-cosignature burst, on
 		// top of an 8 MB block cache), and peak RSS at 1,000 logs was
-		// 100-105 MB; uncompressed, with no block cache and 1 MB base
-		// tables (smaller table-builder buffers), it is 92-97 MB, settled
-		// RSS unchanged (docs/notes/benchmarks-history.md). The records are small; the
-		// disk they take is not the constraint.
+		// 100-105 MB; uncompressed, with no block cache, it is 92-97 MB,
+		// settled RSS unchanged (docs/notes/benchmarks-history.md). The
+		// records are small; the disk they take is not the constraint.
+		//
+		// The base table size sizes the table builders' memory, which
+		// outlives a flush or compaction: each builder takes an allocator
+		// from a pool of up to 8 that keeps its buffers while the database
+		// is busy, starting at 2 × BaseTableSize and doubling when a table
+		// outgrows it. At 1 MB a flushed 2 MB memtable outgrew the first
+		// 2 MB buffer, so every pooled allocator came to hold 2 + 4 MB: 36
+		// MB of a 1,000-log node's 84 MB live heap under 64 clients. At 2
+		// MB the flushed table fits the first 4 MB buffer and the pool
+		// held 20 MB. (A 1 MB memtable with 1 MB tables held 14-16 MB, but
+		// flushed twice as often: about 90 more allocations per
+		// cosignature in BenchmarkWitnessThroughput.)
 		WithCompression(options.None).
 		WithBlockCacheSize(0).
-		WithBaseTableSize(1 << 20).
+		WithBaseTableSize(2 << 20).
 		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2).
 		WithNumLevelZeroTables(3).
