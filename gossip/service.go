@@ -395,7 +395,7 @@ func (s *Service) join(ctx context.Context) error {
 	go func() {
 		defer s.wg.Done()
 		s.consume(ctx, cpSub, func(m *pubsub.Message) {
-			if !s.intake.put(m.ValidatorData.(*sighting)) {
+			if !s.intake.put(takeValidatorData[*sighting](m)) {
 				s.countDrop("checkpoints", "intake_full")
 			}
 		})
@@ -418,7 +418,7 @@ func (s *Service) join(ctx context.Context) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.consume(ctx, evSub, func(m *pubsub.Message) { s.receiveEvidence(ctx, m.ValidatorData.(*verifiedEvidence)) })
+		s.consume(ctx, evSub, func(m *pubsub.Message) { s.receiveEvidence(ctx, takeValidatorData[*verifiedEvidence](m)) })
 	}()
 	return nil
 }
@@ -452,6 +452,21 @@ func (s *Service) consume(ctx context.Context, sub *pubsub.Subscription, fn func
 		}
 		fn(m)
 	}
+}
+
+// takeValidatorData returns what the validator attached to a delivered
+// message and detaches it. Pubsub keeps every message it delivered in its
+// gossip history (HistoryLength heartbeats, 5 s) to answer IWANTs, and
+// only its Data is needed for that: left attached, a sighting (its signed
+// note, with an ML-DSA-44 cosignature about 3.7 KB, and its parsed
+// signatures) stayed reachable from that history, about 5 KB per message
+// on top of the 4 KB of Data, 13 MB of a 1,000-log node's heap under 64
+// clients. Pubsub never reads ValidatorData after validation, and the
+// topic has this one subscription.
+func takeValidatorData[T any](m *pubsub.Message) T {
+	v := m.ValidatorData.(T)
+	m.ValidatorData = nil
+	return v
 }
 
 // Metrics returns the gossip layer's Prometheus collectors.

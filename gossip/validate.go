@@ -71,10 +71,22 @@ type validator struct {
 	limiter map[peer.ID]*rate.Limiter
 }
 
+// knownCheckpoints bounds validator.known. An entry (key, cosigner set,
+// list element) takes about 530 bytes with one cosigner (measured by
+// TestKnownCheckpointsBound), so 16,384 entries are at most about 8 MB
+// where 100,000 were about 53 MB, reached after under two minutes of
+// 1,000 logs cosigned at 1,000 checkpoints/s. 16,384 are the 16 newest
+// checkpoints of each of 1,000 logs: duplicates of a sighting arrive within
+// gossip's propagation and anti-entropy sync, seconds, not minutes. An
+// evicted checkpoint costs only a duplicate forwarded once more: known
+// suppresses duplicates and lets isKnown skip a publish, and neither
+// decides what is verified or stored.
+const knownCheckpoints = 16_384
+
 func newValidator(s *Service) *validator {
 	return &validator{
 		s:            s,
-		known:        newLRU[cpKey, map[string]bool](100_000),
+		known:        newLRU[cpKey, map[string]bool](knownCheckpoints),
 		seenEvidence: newLRU[string, bool](10_000),
 		gossiped:     newLRU[cpKey, bool](4096),
 		limiter:      map[peer.ID]*rate.Limiter{},

@@ -140,13 +140,24 @@ func Open(dir string, opts Options) (*DB, error) {
 		// mmapped tables: with Snappy every read decompressed a block into
 		// the Go heap (10 MB of it during a 10,000-cosignature burst, on
 		// top of an 8 MB block cache), and peak RSS at 1,000 logs was
-		// 100-105 MB; uncompressed, with no block cache and 1 MB base
-		// tables (smaller table-builder buffers), it is 92-97 MB, settled
-		// RSS unchanged (docs/notes/benchmarks-history.md). The records are small; the
-		// disk they take is not the constraint.
+		// 100-105 MB; uncompressed, with no block cache, it is 92-97 MB,
+		// settled RSS unchanged (docs/notes/benchmarks-history.md). The
+		// records are small; the disk they take is not the constraint.
+		//
+		// The base table size sizes the table builders' memory, which
+		// outlives a flush or compaction: each builder takes an allocator
+		// from a pool of up to 8 that keeps its buffers while the database
+		// is busy, starting at 2 × BaseTableSize and doubling when a table
+		// outgrows it. At 1 MB a flushed 2 MB memtable outgrew the first
+		// 2 MB buffer, so every pooled allocator came to hold 2 + 4 MB: 36
+		// MB of a 1,000-log node's 84 MB live heap under 64 clients. At 2
+		// MB the flushed table fits the first 4 MB buffer and the pool
+		// held 20 MB. (A 1 MB memtable with 1 MB tables held 14-16 MB, but
+		// flushed twice as often: about 90 more allocations per
+		// cosignature in BenchmarkWitnessThroughput.)
 		WithCompression(options.None).
 		WithBlockCacheSize(0).
-		WithBaseTableSize(1 << 20).
+		WithBaseTableSize(2 << 20).
 		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2).
 		WithNumLevelZeroTables(3).
