@@ -250,8 +250,8 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{http.StatusTooManyRequests, &Problem{"Too Many Requests", "registration rate limit exceeded for this address"}}
 	}
 	reg, err := h.parseAndRegister(w, r, ip)
-	if err == nil || errors.Is(err, tessera.ErrPushback) || errors.Is(err, ErrClosed) {
-		h.refundRejection(ip)
+	if err != nil && !errors.Is(err, tessera.ErrPushback) && !errors.Is(err, ErrClosed) {
+		h.chargeRejection(ip)
 	}
 	if err != nil {
 		return err

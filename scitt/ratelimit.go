@@ -64,10 +64,10 @@ func (h *Handler) admitRegistration(ctx context.Context, ip string) time.Duratio
 	case c.all != nil && !c.all.AllowN(now, 1):
 		wait = time.Second
 	case c.rejected != nil:
-		// Each registration takes a token of the rejection budget up
-		// front (refunded if it is accepted), so concurrent requests
-		// cannot overdraw it; a spent budget is refused before parsing.
-		wait = c.rejected.take(now)
+		// A spent rejection budget is refused before parsing. Only a
+		// rejection spends it (rejectionCharged): accepted registrations
+		// in flight, however many, never hold its tokens.
+		wait = c.rejected.wait(now)
 	}
 	record := 0
 	if wait > 0 {
@@ -83,17 +83,21 @@ func (h *Handler) admitRegistration(ctx context.Context, ip string) time.Duratio
 	return wait
 }
 
-// refundRejection returns the token admitRegistration took for a
-// registration that was not rejected.
-func (h *Handler) refundRejection(ip string) {
+// chargeRejection spends a token of ip's rejection budget for a
+// registration that was rejected.
+func (h *Handler) chargeRejection(ip string) {
 	h.limMu.Lock()
 	defer h.limMu.Unlock()
 	if c := h.client(ip); c.rejected != nil {
-		c.rejected.refund()
+		c.rejected.charge(time.Now())
 	}
 }
 
-// bucket is a token bucket whose tokens can be returned.
+// bucket is a token bucket charged after the fact: admission only checks
+// that no debt is outstanding, and each rejection takes a token, going
+// into debt (at most a burst's worth) when rejections that were admitted
+// together finish together. Over any time T it admits at most
+// burst + rate·T + (requests in flight) rejections.
 type bucket struct {
 	rate, burst, tokens float64
 	last                time.Time
@@ -101,17 +105,26 @@ type bucket struct {
 
 func newBucket(rate, burst float64) *bucket { return &bucket{rate: rate, burst: burst, tokens: burst} }
 
-// take removes a token and returns 0, or returns how long until one is there.
-func (b *bucket) take(now time.Time) time.Duration {
-	if !b.last.IsZero() {
+func (b *bucket) refill(now time.Time) {
+	if !b.last.IsZero() && now.After(b.last) {
 		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	}
-	b.last = now
+	if now.After(b.last) {
+		b.last = now
+	}
+}
+
+// wait returns 0 if a request may go ahead, or how long until it may.
+func (b *bucket) wait(now time.Time) time.Duration {
+	b.refill(now)
 	if b.tokens < 1 {
 		return time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
 	}
-	b.tokens--
 	return 0
 }
 
-func (b *bucket) refund() { b.tokens = min(b.burst, b.tokens+1) }
+// charge takes a token for a rejection.
+func (b *bucket) charge(now time.Time) {
+	b.refill(now)
+	b.tokens = max(b.tokens-1, -b.burst)
+}

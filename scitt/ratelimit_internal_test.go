@@ -5,39 +5,48 @@ import (
 	"time"
 )
 
-// TestBucket checks the rejection budget: a burst, then the rate; a refund
-// returns a token; it never holds more than the burst.
+// TestBucket checks the rejection budget: admissions alone spend nothing
+// (many accepted registrations in flight from one address never wait); a
+// burst of rejections, then the rate; rejections that finish together run
+// into debt, bounded by a burst, which later admissions wait out.
 func TestBucket(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	b := newBucket(20, 41)
-	for i := range 41 {
-		if w := b.take(t0); w != 0 {
-			t.Fatalf("take %d of the burst waits %v", i, w)
+	for i := range 10_000 {
+		if w := b.wait(t0); w != 0 {
+			t.Fatalf("admission %d waits %v with nothing rejected", i, w)
 		}
 	}
-	if w := b.take(t0); w != 50*time.Millisecond {
+	for i := range 41 {
+		if w := b.wait(t0); w != 0 {
+			t.Fatalf("rejection %d of the burst waits %v", i, w)
+		}
+		b.charge(t0)
+	}
+	if w := b.wait(t0); w != 50*time.Millisecond {
 		t.Fatalf("after the burst: wait %v, want 50ms", w)
 	}
-	b.refund()
-	if w := b.take(t0); w != 0 {
-		t.Fatalf("after a refund: wait %v", w)
-	}
-	took := 0
+	admitted := 0
 	for now := t0; now.Before(t0.Add(time.Second)); now = now.Add(time.Millisecond) {
-		if b.take(now) == 0 {
-			took++
+		if b.wait(now) == 0 {
+			admitted++
+			b.charge(now)
 		}
 	}
-	if took < 19 || took > 20 {
-		t.Fatalf("%d tokens in a second at 20/s", took)
+	if admitted < 19 || admitted > 20 {
+		t.Fatalf("%d rejections admitted in a second at 20/s", admitted)
+	}
+	t1 := t0.Add(time.Hour)
+	if w := b.wait(t1); w != 0 || b.tokens != b.burst {
+		t.Fatalf("after an hour: wait %v, tokens %v", w, b.tokens)
 	}
 	for range 100 {
-		b.refund()
+		b.charge(t1)
 	}
-	if b.tokens != b.burst {
-		t.Fatalf("refunds filled the bucket to %v, burst %v", b.tokens, b.burst)
+	if b.tokens != -b.burst {
+		t.Fatalf("debt %v, want at most a burst (%v)", b.tokens, -b.burst)
 	}
-	if w := b.take(t0.Add(time.Hour)); w != 0 || b.tokens != b.burst-1 {
-		t.Fatalf("after an hour: wait %v, tokens %v", w, b.tokens)
+	if w, want := b.wait(t1), time.Duration((1+b.burst)/b.rate*float64(time.Second)); w != want {
+		t.Fatalf("in debt: wait %v, want %v", w, want)
 	}
 }
