@@ -67,7 +67,8 @@ func TestRejectedFloodSoak(t *testing.T) {
 	defer tick.Stop()
 	jobs := make(chan struct{}, 256)
 	var wg sync.WaitGroup
-	for range 48 {
+	const workers = 48
+	for range workers {
 		wg.Go(func() {
 			for range jobs {
 				req, _ := http.NewRequest("POST", srv.URL+"/entries", bytes.NewReader(junk))
@@ -127,8 +128,10 @@ func TestRejectedFloodSoak(t *testing.T) {
 	if other.Load() != 0 || badRetry.Load() != 0 {
 		t.Errorf("%d unexpected answers, %d 429s without Retry-After", other.Load(), badRetry.Load())
 	}
-	// The rejection budget is 20/s with a burst of 41.
-	if max := int64(41 + 20*elapsed); rejected.Load() > max {
+	// The rejection budget is 20/s with a burst of 41; rejections are
+	// charged when they are decided, so those admitted together (at most
+	// one per flood worker in flight) can overdraw it once.
+	if max := int64(41 + 20*elapsed + workers); rejected.Load() > max {
 		t.Errorf("%d rejections processed, the limit allows about %d", rejected.Load(), max)
 	}
 	if limited.Load() < sent.Load()/2 {

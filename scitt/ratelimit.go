@@ -95,9 +95,10 @@ func (h *Handler) chargeRejection(ip string) {
 
 // bucket is a token bucket charged after the fact: admission only checks
 // that no debt is outstanding, and each rejection takes a token, going
-// into debt (at most a burst's worth) when rejections that were admitted
-// together finish together. Over any time T it admits at most
-// burst + rate·T + (requests in flight) rejections.
+// into debt when rejections that were admitted together finish together.
+// The debt is repaid in full before the next admission, so over any time T
+// it lets through at most burst + rate·T + (requests in flight at once)
+// rejections; the connection caps bound the last term.
 type bucket struct {
 	rate, burst, tokens float64
 	last                time.Time
@@ -126,5 +127,5 @@ func (b *bucket) wait(now time.Time) time.Duration {
 // charge takes a token for a rejection.
 func (b *bucket) charge(now time.Time) {
 	b.refill(now)
-	b.tokens = max(b.tokens-1, -b.burst)
+	b.tokens--
 }
