@@ -184,6 +184,10 @@ func (n *Notifier) decide(ctx context.Context) error {
 	}
 }
 
+// outboxWriteTimeout bounds a write of decided notifications and states,
+// which goes on when the notifier is asked to stop.
+const outboxWriteTimeout = 5 * time.Second
+
 // enqueue writes one delivery per notification and interested webhook to
 // the outbox, with the witness and log states that changed, durably and
 // in one transaction, then wakes the sender. If the store refuses the
@@ -222,7 +226,12 @@ func (n *Notifier) enqueue(ctx context.Context, notes []Notification, witnesses 
 		}
 	}
 	n.mu.Unlock()
-	if err := n.ob.OutboxPut(ctx, items); err != nil {
+	// The core has decided: what it decided is written even when the node
+	// is stopping (ctx canceled), or a state it remembers only in memory
+	// would be lost with the restart.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outboxWriteTimeout)
+	defer cancel()
+	if err := n.ob.OutboxPut(wctx, items); err != nil {
 		n.log.Error("notify: writing the outbox failed; delivering from memory only", "deliveries", len(ds), "err", err)
 	}
 	n.mu.Lock()
