@@ -211,24 +211,7 @@ func TestNodeFreshnessAndContested(t *testing.T) {
 
 	// A split view: the log signs two roots for size 9, and the node
 	// stores the evidence. The log is contested at size 9 everywhere.
-	fork, _ := fn.log.Fork(8)
-	fn.log.AppendN(1, "main")
-	fork.AppendN(1, "fork")
-	a, _ := fn.log.Checkpoint()
-	b, _ := fork.Checkpoint()
-	evp := &vpb.Evidence{Kind: vpb.Kind_KIND_LOG_EQUIVOCATION_SAME_SIZE, CheckpointA: a, CheckpointB: b, DetectedUnixMs: clk.Now().UnixMilli()}
-	finding, err := evidence.Verify(evp, fn.r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := vpb.MarshalEvidence(evp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eid := evidence.ID(evp)
-	if _, err := fn.db.PutEvidence(context.Background(), store.EvidenceRecord{ID: eid, Kind: vpb.KindName(evp.Kind), Origin: fn.log.Origin(), Statement: finding.Statement(), Stored: clk.Now(), Data: data}); err != nil {
-		t.Fatal(err)
-	}
+	eid := fn.storeSplitView(8, clk.Now())
 	fn.n.Feed().EvidenceUpdated()
 	var evd feed.Evidence
 	s.next(t, feed.EventEvidence, &evd)
@@ -251,4 +234,35 @@ func TestNodeFreshnessAndContested(t *testing.T) {
 	if code, body := fn.get("/"); code != 200 || !strings.Contains(body, "contested-pill") || !strings.Contains(body, `data-contested-sizes="9"`) {
 		t.Errorf("dashboard lacks the contested row: %d", code)
 	}
+}
+
+// storeSplitView makes the log sign two roots for size at+1 (growing it and
+// a fork of it at size at by one entry each) and stores the verified
+// evidence of it in the node's store, detected at now. It returns the
+// evidence ID.
+func (fn *feedNode) storeSplitView(at uint64, now time.Time) string {
+	t := fn.t
+	t.Helper()
+	fork, err := fn.log.Fork(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn.log.AppendN(1, "main")
+	fork.AppendN(1, "fork")
+	a, _ := fn.log.Checkpoint()
+	b, _ := fork.Checkpoint()
+	evp := &vpb.Evidence{Kind: vpb.Kind_KIND_LOG_EQUIVOCATION_SAME_SIZE, CheckpointA: a, CheckpointB: b, DetectedUnixMs: now.UnixMilli()}
+	finding, err := evidence.Verify(evp, fn.r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := vpb.MarshalEvidence(evp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eid := evidence.ID(evp)
+	if _, err := fn.db.PutEvidence(context.Background(), store.EvidenceRecord{ID: eid, Kind: vpb.KindName(evp.Kind), Origin: fn.log.Origin(), Statement: finding.Statement(), Stored: now, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	return eid
 }

@@ -3,9 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -24,25 +22,7 @@ import (
 // returns the response's status, body and header.
 func pushTo(t *testing.T, c *http.Client, url string, l *scriptlog.Log, old, n uint64) (int, string, http.Header) {
 	t.Helper()
-	if l.Size() < n {
-		l.AppendN(int(n-l.Size()), "entry")
-	}
-	cp, err := l.CheckpointAt(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := l.ConsistencyProof(old, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "old %d\n", old)
-	for _, h := range p {
-		fmt.Fprintf(&b, "%s\n", base64.StdEncoding.EncodeToString(h))
-	}
-	b.WriteString("\n")
-	b.Write(cp)
-	return request(t, c, http.MethodPost, url, b.Bytes(), nil)
+	return request(t, c, http.MethodPost, url, addCheckpointBody(t, l, old, n), nil)
 }
 
 func request(t *testing.T, c *http.Client, method, url string, body []byte, hdr map[string]string) (int, string, http.Header) {

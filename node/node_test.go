@@ -117,11 +117,10 @@ func httpDo(t *testing.T, method, url string, body []byte) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// push sends l's checkpoint at size n with a proof from old and returns the
-// status and body; a 200 body must verify as the node's cosignature.
-func (tn *testNode) push(l *scriptlog.Log, old, n uint64) (int, string) {
-	tn.t.Helper()
-	t := tn.t
+// addCheckpointBody is an add-checkpoint request for l's checkpoint at size
+// n with a consistency proof from old, growing l to n first.
+func addCheckpointBody(t *testing.T, l *scriptlog.Log, old, n uint64) []byte {
+	t.Helper()
 	if l.Size() < n {
 		l.AppendN(int(n-l.Size()), "entry")
 	}
@@ -140,8 +139,20 @@ func (tn *testNode) push(l *scriptlog.Log, old, n uint64) (int, string) {
 	}
 	b.WriteString("\n")
 	b.Write(cp)
-	code, body := httpDo(t, http.MethodPost, tn.n.URL()+"/add-checkpoint", b.Bytes())
+	return b.Bytes()
+}
+
+// push sends l's checkpoint at size n with a proof from old and returns the
+// status and body; a 200 body must verify as the node's cosignature.
+func (tn *testNode) push(l *scriptlog.Log, old, n uint64) (int, string) {
+	tn.t.Helper()
+	t := tn.t
+	code, body := httpDo(t, http.MethodPost, tn.n.URL()+"/add-checkpoint", addCheckpointBody(t, l, old, n))
 	if code == http.StatusOK {
+		cp, err := l.CheckpointAt(n)
+		if err != nil {
+			t.Fatal(err)
+		}
 		logV, err := note.NewVerifier(l.VerifierKey())
 		if err != nil {
 			t.Fatal(err)

@@ -21,11 +21,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vigilnet/vigil/feed"
-	"github.com/vigilnet/vigil/gossip/evidence"
 	"github.com/vigilnet/vigil/node"
 	"github.com/vigilnet/vigil/notify"
-	vpb "github.com/vigilnet/vigil/proto"
-	"github.com/vigilnet/vigil/store"
 	"github.com/vigilnet/vigil/tlog"
 )
 
@@ -243,30 +240,7 @@ func (fn *feedNode) gossipCosign(at time.Time, size uint64, others ...int) {
 	for _, i := range others {
 		signers = append(signers, fn.others[i])
 	}
-	s := fn.n.FeedHooks().Store(fn.db)
-	err = s.MergeCheckpoint(context.Background(), fn.log.Origin(), size, root, func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error) {
-		from := base
-		if exists {
-			from = old.Note
-		}
-		n, err := note.Open(from, note.VerifierList(verifiers...))
-		if err != nil {
-			return old, false, err
-		}
-		msg, err := note.Sign(n, signers...)
-		if err != nil {
-			return old, false, err
-		}
-		rec := old
-		rec.Note, rec.Cosigners = msg, len(n.Sigs)-1+len(signers)
-		if !exists {
-			rec.FirstSeen = at
-		}
-		return rec, true, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mergeCosignatures(t, fn, fn.log.Origin(), size, root, base, verifiers, signers, at)
 }
 
 // waitMetric polls /metrics until series has a value that ok accepts.
@@ -450,27 +424,7 @@ func TestNodeOnCall(t *testing.T) {
 	// stores the evidence. The log is contested at size 9: the evidence
 	// event, /v1/logs, the gauge, then the next checkpoint event, and the
 	// evidence and contested notifications.
-	fork, err := fn.log.Fork(8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fn.log.AppendN(1, "main")
-	fork.AppendN(1, "fork")
-	a, _ := fn.log.Checkpoint()
-	b, _ := fork.Checkpoint()
-	evp := &vpb.Evidence{Kind: vpb.Kind_KIND_LOG_EQUIVOCATION_SAME_SIZE, CheckpointA: a, CheckpointB: b, DetectedUnixMs: clk.Now().UnixMilli()}
-	finding, err := evidence.Verify(evp, fn.r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := vpb.MarshalEvidence(evp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eid := evidence.ID(evp)
-	if _, err := fn.db.PutEvidence(context.Background(), store.EvidenceRecord{ID: eid, Kind: vpb.KindName(evp.Kind), Origin: origin, Statement: finding.Statement(), Stored: clk.Now(), Data: data}); err != nil {
-		t.Fatal(err)
-	}
+	eid := fn.storeSplitView(8, clk.Now())
 	fn.n.Feed().EvidenceUpdated()
 	evd := waitEvent(t, events, &cursor, feed.EventEvidence, func(feed.Evidence) bool { return true })
 	if evd.ID != eid || evd.Origin != origin || !slices.Equal(evd.Sizes, []uint64{9, 9}) {

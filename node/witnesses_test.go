@@ -152,13 +152,21 @@ func (wn *witnessNet) gossipCosign(fn *feedNode, size uint64, names ...string) {
 	for _, name := range names {
 		signers = append(signers, wn.others[name])
 	}
+	mergeCosignatures(t, fn, wn.log.Origin(), size, root, base, wn.verifier, signers, time.Now())
+}
+
+// mergeCosignatures adds signers' cosignatures to the record of origin's
+// checkpoint at size (base if there is none yet, first seen at at) through
+// the store hook gossip writes through, as gossip's merge does.
+func mergeCosignatures(t *testing.T, fn *feedNode, origin string, size uint64, root [32]byte, base []byte, verifiers []note.Verifier, signers []note.Signer, at time.Time) {
+	t.Helper()
 	s := fn.n.FeedHooks().Store(fn.db)
-	err = s.MergeCheckpoint(context.Background(), wn.log.Origin(), size, root, func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error) {
+	err := s.MergeCheckpoint(context.Background(), origin, size, root, func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error) {
 		from := base
 		if exists {
 			from = old.Note
 		}
-		n, err := note.Open(from, note.VerifierList(wn.verifier...))
+		n, err := note.Open(from, note.VerifierList(verifiers...))
 		if err != nil {
 			return old, false, err
 		}
@@ -169,7 +177,7 @@ func (wn *witnessNet) gossipCosign(fn *feedNode, size uint64, names ...string) {
 		rec := old
 		rec.Note, rec.Cosigners = msg, len(n.Sigs)-1+len(signers)
 		if !exists {
-			rec.FirstSeen = time.Now()
+			rec.FirstSeen = at
 		}
 		return rec, true, nil
 	})
