@@ -24,8 +24,16 @@ import (
 
 // hostile is a libp2p peer that speaks gossipsub without Vigil's
 // validators, so it can send anything.
+//
+// It flood-publishes, as Vigil's nodes do: each message goes to every peer
+// subscribed to the topic, the peers watch waits for. Gossipsub's default
+// sends a peer's own message to its mesh of the topic only, and a new
+// peer's mesh is empty until its first heartbeat or a neighbour's GRAFT,
+// tens of milliseconds after the subscriptions are exchanged; a message
+// published in between reaches nobody, and nothing reports it.
 type hostile struct {
 	host   host.Host
+	ps     *pubsub.PubSub
 	cp, ev *pubsub.Topic
 }
 
@@ -39,11 +47,11 @@ func newHostile(t testing.TB, network string) *hostile {
 	t.Cleanup(func() { h.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictSign), pubsub.WithMaxMessageSize(1<<20))
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictSign), pubsub.WithMaxMessageSize(1<<20), pubsub.WithFloodPublish(true))
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := &hostile{host: h}
+	x := &hostile{host: h, ps: ps}
 	if x.cp, err = ps.Join(gossip.CheckpointsTopic(network)); err != nil {
 		t.Fatal(err)
 	}

@@ -149,6 +149,15 @@ func TestOversizedPubsubMessagesPenalised(t *testing.T) {
 	defer cancel()
 	x := newHostile(t, "test")
 	x.watch(t, ctx, victim)
+	// The test's streams must be the hostile's only pubsub streams to the
+	// victim. The victim reads one inbound pubsub stream per peer, and a
+	// newer one resets the older: the test's first stream resets the
+	// hostile pubsub's own, which reopens it at once, and that new stream
+	// then resets the test's, sometimes before the victim has read the
+	// oversized length. The hostile's pubsub, blacklisting the victim,
+	// stops writing to it and reopens nothing (BlacklistPeer returns once
+	// its event loop has taken the peer, before it handles the reset).
+	x.ps.BlacklistPeer(victim.host.ID())
 	charged := func() float64 {
 		return counter(t, victim.svc, "vigil_gossip_penalties_total", map[string]string{"protocol": "pubsub", "reason": "oversized"})
 	}
