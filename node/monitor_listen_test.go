@@ -1,76 +1,30 @@
 package node_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/vigilnet/vigil/internal/testcert"
 	"github.com/vigilnet/vigil/node"
 	"github.com/vigilnet/vigil/tlog"
 )
-
-// selfSigned writes a self-signed certificate for 127.0.0.1 and ::1 and its
-// key to dir, returning the paths and a pool that trusts the certificate.
-func selfSigned(t *testing.T, dir string) (certPath, keyPath string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "vigil test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeFile(t, certPath, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, keyPath, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})))
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certPath, keyPath, pool
-}
 
 // TestNodeTLS serves the node's API over TLS with a certificate made in
 // the test, and checks it with real TLS clients.
 func TestNodeTLS(t *testing.T) {
 	a := newLog(t, "example.com/a")
 	cfg, vkey := newConfig(t, rosterOf(a))
-	var pool *x509.CertPool
-	cfg.HTTP.TLSCert, cfg.HTTP.TLSKey, pool = selfSigned(t, t.TempDir())
+	tc := testcert.New(t)
+	cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = tc.WriteFiles(t, t.TempDir())
 	tn := startNode(t, cfg, vkey)
 	if !strings.HasPrefix(tn.n.URL(), "https://127.0.0.1:") {
 		t.Fatalf("URL %s is not https", tn.n.URL())
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.Pool()}}}
 	defer client.CloseIdleConnections()
 
 	code, body, _ := request(t, client, http.MethodGet, tn.n.URL()+"/healthz", nil, nil)

@@ -3,24 +3,21 @@ package scitt_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/vigilnet/vigil/scitt"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/vigilnet/vigil/internal/testcert"
+	"github.com/vigilnet/vigil/scitt"
 )
 
 // testEnv holds the keys shared by a test's service instances.
@@ -33,7 +30,7 @@ type testEnv struct {
 	policy           *scitt.Policy
 	dir              string
 	mysqlDSN         string
-	// tls serves the service over HTTPS (httptest's certificate).
+	// tls serves the service over HTTPS with a P-256 certificate.
 	tls bool
 }
 
@@ -117,7 +114,10 @@ func (e *testEnv) startWith(t testing.TB, cfg scitt.Config, hopts scitt.HandlerO
 	}
 	srv := httptest.NewUnstartedServer(scitt.NewHandler(svc, hopts))
 	if e.tls {
-		srv.TLS = &tls.Config{Certificates: []tls.Certificate{p256Certificate(t)}}
+		// A P-256 certificate, as a TLS deployment of today would use
+		// (httptest's own is RSA-2048, whose handshakes cost several
+		// times as much CPU).
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{testcert.New(t).TLS}}
 		srv.StartTLS()
 	} else {
 		srv.Start()
@@ -251,28 +251,3 @@ func follow(t testing.TB, base string, r response) (id string, receipt []byte) {
 }
 
 func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
-
-// p256Certificate is a self-signed ECDSA P-256 certificate for 127.0.0.1,
-// as a TLS deployment of today would use (httptest's own is RSA-2048,
-// whose handshakes cost several times as much CPU).
-func p256Certificate(t testing.TB) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}

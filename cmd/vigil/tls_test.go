@@ -2,71 +2,19 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/mod/sumdb/note"
-)
 
-// selfSignedCert writes a self-signed certificate for 127.0.0.1 and its key
-// to dir and returns their paths and a client that trusts only it.
-func selfSignedCert(t *testing.T, dir string) (certPath, keyPath string, client *http.Client) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "vigil cli test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-	t.Cleanup(tr.CloseIdleConnections)
-	return certPath, keyPath, &http.Client{Transport: tr, Timeout: 30 * time.Second}
-}
+	"github.com/vigilnet/vigil/internal/testcert"
+)
 
 // runServer runs a long-lived vigil command in process until the test ends
 // and returns the https:// URL it prints.
@@ -108,7 +56,9 @@ func TestLogTLS(t *testing.T) {
 	if code, _, stderr := runVigil("log", "--init", "--data", data, "--origin", "tls.vigil.test/log"); code != 0 {
 		t.Fatalf("log --init: %s", stderr)
 	}
-	cert, key, client := selfSignedCert(t, dir)
+	tc := testcert.New(t)
+	cert, key := tc.WriteFiles(t, dir)
+	client := tc.Client(t)
 	if code, _, stderr := runVigil("log", "--data", data, "--tls-cert", cert, "--listen", "127.0.0.1:0"); code != 2 || !strings.Contains(stderr, "--tls-key") {
 		t.Fatalf("--tls-cert without --tls-key: exit %d %s", code, stderr)
 	}
@@ -139,7 +89,9 @@ func TestNodeTLSFlags(t *testing.T) {
 	if err := os.WriteFile(rosterPath, []byte("log "+vkey+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cert, key, client := selfSignedCert(t, dir)
+	tc := testcert.New(t)
+	cert, key := tc.WriteFiles(t, dir)
+	client := tc.Client(t)
 	url := runServer(t, runNode, []string{"--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--keys", keys,
 		"--roster", rosterPath, "--tls-cert", cert, "--tls-key", key, "--log-level", "warn"})
 	if body := getOK(t, client, url+"/healthz"); body != "ok\n" {
