@@ -235,29 +235,17 @@ func TestSelfEvidentEvidenceNotPushed(t *testing.T) {
 				}
 				return b
 			}
-			// publish gossips a sighting until the node has accepted it:
-			// under load one copy, published as the meshes form, can be
-			// lost (each try is a new pubsub message; the node takes one).
+			// publish gossips a sighting once and waits until the node has
+			// accepted it.
 			accepted := func() float64 {
 				return counter(t, nd.svc, "vigil_gossip_validated_total", map[string]string{"topic": "checkpoints", "result": "accept"})
 			}
 			publish := func(b []byte) {
 				want := accepted() + 1
-				for try := 0; ; try++ {
-					if err := x.cp.Publish(ctx, b); err != nil {
-						t.Fatal(err)
-					}
-					deadline := time.Now().Add(2 * time.Second)
-					for accepted() < want && time.Now().Before(deadline) {
-						<-time.After(5 * time.Millisecond)
-					}
-					if accepted() >= want {
-						return
-					}
-					if try == 9 {
-						t.Fatal("the node never accepted the sighting")
-					}
+				if err := x.cp.Publish(ctx, b); err != nil {
+					t.Fatal(err)
 				}
+				waitFor(t, 10*time.Second, "the node to accept the sighting", func() bool { return accepted() >= want })
 			}
 			publish(sighting(n.log))
 			if tc.synced {
