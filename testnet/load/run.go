@@ -48,6 +48,11 @@ type Config struct {
 	// time and memory from /proc at the start and end of the timed
 	// window (Result.Target).
 	TargetPID int
+	// HelperPIDs are processes doing the witness's work outside its own
+	// process, such as the ssh-agent litewitness signs through. With
+	// TargetPID set they are sampled with it (Result.Target.Helpers), so
+	// the witness's cost can be reported alone and in total.
+	HelperPIDs []int
 }
 
 // NewHTTPClient returns a client tuned for load: keep-alive connections,
@@ -101,12 +106,16 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 		}
 		workers[i] = &worker{r: r, p: p, stats: newStats()}
 	}
-	var target0 ProcSample
+	if cfg.TargetPID == 0 && len(cfg.HelperPIDs) > 0 {
+		return nil, errors.New("load: helper processes given without the witness's own (TargetPID)")
+	}
+	var pids []int
 	if cfg.TargetPID != 0 {
-		var err error
-		if target0, err = SampleProc(cfg.TargetPID); err != nil {
-			return nil, err
-		}
+		pids = append([]int{cfg.TargetPID}, cfg.HelperPIDs...)
+	}
+	target0, err := SampleProcs(pids)
+	if err != nil {
+		return nil, err
 	}
 	cpu0 := ProcessCPU()
 	start := time.Now()
@@ -125,16 +134,16 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 	}
 	wg.Wait()
 	res := &Result{Elapsed: time.Since(start), CPU: ProcessCPU() - cpu0, Clients: cfg.Concurrency, Logs: len(wl.Chains), wl: wl}
-	if cfg.TargetPID != 0 {
-		end, err := SampleProc(cfg.TargetPID)
+	if len(pids) > 0 {
+		end, err := SampleProcs(pids)
 		if err != nil {
 			return nil, err
 		}
-		cpu, err := end.Since(target0)
+		procs, err := StatsSince(end, target0)
 		if err != nil {
 			return nil, err
 		}
-		res.Target = &TargetStats{PID: end.PID, Name: end.Name, CPU: cpu, RSS: end.RSS, PeakRSS: end.PeakRSS}
+		res.Target = &TargetStats{ProcStats: procs[0], Helpers: procs[1:]}
 	}
 	exhausted := true
 	for _, w := range workers {
