@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -55,12 +56,13 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 	logLevel := fs.String("log-level", "warn", "log level of a --spawn node")
 	pidFile := fs.String("pid-file", "", "with --url: a file holding the witness's process ID, then on further lines (one per line) those of processes doing its work outside it, such as the ssh-agent litewitness signs through; read once the witness knows the logs. The CPU and memory of each over the timed window are measured from /proc and reported for the witness process alone and with its helpers")
 	jsonOut := fs.String("json", "", "also write the result as JSON to FILE")
+	procs := fs.Int("procs", 1, "with --url: GOMAXPROCS of this process while it drives the witness (0: leave it). The generator needs a fraction of a core, and with one P its goroutines hand the CPU to each other instead of waking other threads, which costs it less CPU per request; it is restored for the verification after the run")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of this process over the timed window to FILE: the load generator's own cost, plus a --spawn witness's")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() != 0, *spawn == (*url != ""), *logs <= 0, *concurrency <= 0, *duration < 0, *requests < 0, *maxRate <= 0:
+	case fs.NArg() != 0, *spawn == (*url != ""), *logs <= 0, *concurrency <= 0, *duration < 0, *requests < 0, *maxRate <= 0, *procs < 0:
 		fs.Usage()
 		return errUsage
 	case *duration == 0 && *requests == 0:
@@ -177,7 +179,14 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	restoreProcs := func() {}
+	if !*spawn && *procs > 0 {
+		// A --spawn witness runs in this process and keeps every P.
+		prev := runtime.GOMAXPROCS(*procs)
+		restoreProcs = func() { runtime.GOMAXPROCS(prev) }
+	}
 	res, err := load.Run(ctx, wl, load.Config{URL: target, Concurrency: *concurrency, Duration: *duration, Requests: *requests, TargetPID: firstOr0(pids), HelperPIDs: rest(pids)})
+	restoreProcs()
 	if perr := stopProfile(); err == nil {
 		err = perr
 	}

@@ -104,7 +104,15 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		workers[i] = &worker{r: r, p: p, stats: newStats()}
+		workers[i] = &worker{r: r, p: p}
+	}
+	for i, w := range workers {
+		steps := 0
+		for j := i; j < len(wl.Chains); j += cfg.Concurrency {
+			w.chains = append(w.chains, &cursor{chain: j})
+			steps += len(wl.Chains[j].Steps)
+		}
+		w.stats = newStats(steps)
 	}
 	if cfg.TargetPID == 0 && len(cfg.HelperPIDs) > 0 {
 		return nil, errors.New("load: helper processes given without the witness's own (TargetPID)")
@@ -123,10 +131,7 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 		r.deadline = start.Add(cfg.Duration)
 	}
 	var wg sync.WaitGroup
-	for i, w := range workers {
-		for j := i; j < len(wl.Chains); j += cfg.Concurrency {
-			w.chains = append(w.chains, &cursor{chain: j})
-		}
+	for _, w := range workers {
 		wg.Go(func() {
 			defer w.p.close()
 			w.run(ctx)
