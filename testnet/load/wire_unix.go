@@ -3,7 +3,6 @@
 package load
 
 import (
-	"errors"
 	"io"
 	"net"
 	"syscall"
@@ -21,13 +20,22 @@ type fdWire struct {
 	c   net.Conn
 	raw syscall.RawConn
 	out []byte // the request, written by the next Read
+
+	// The state of one Read, kept here so that the callback given to
+	// raw.Read (bound once, in step) allocates nothing per call.
+	p    []byte
+	n    int
+	err  error
+	step func(fd uintptr) bool
 }
 
 // newWire returns the cheapest wire the connection supports.
 func newWire(c net.Conn) wire {
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			return &fdWire{c: c, raw: raw}
+			w := &fdWire{c: c, raw: raw}
+			w.step = w.onReady
+			return w
 		}
 	}
 	return connWire{c}
@@ -38,31 +46,34 @@ func (w *fdWire) send(req []byte) error {
 	return nil
 }
 
-func (w *fdWire) Read(p []byte) (int, error) {
-	var (
-		n   int
-		err error
-	)
-	rerr := w.raw.Read(func(fd uintptr) bool {
-		if w.out != nil {
-			m, werr := ignoringEINTR(func() (int, error) { return syscall.Write(int(fd), w.out) })
-			switch {
-			case werr == syscall.EAGAIN:
-			case werr != nil:
-				err = werr
-				return true
-			default:
-				w.out = w.out[m:]
-			}
-			if len(w.out) > 0 {
-				return true // the socket buffer is full: write the rest below
-			}
-			w.out = nil
-			return false
+// onReady is raw.Read's callback: it writes a pending request and asks to
+// wait for the reply, or reads; true ends the raw.Read.
+func (w *fdWire) onReady(fd uintptr) bool {
+	if w.out != nil {
+		m, err := ignoringEINTR(func() (int, error) { return syscall.Write(int(fd), w.out) })
+		switch {
+		case err == syscall.EAGAIN:
+		case err != nil:
+			w.err = err
+			return true
+		default:
+			w.out = w.out[m:]
 		}
-		n, err = ignoringEINTR(func() (int, error) { return syscall.Read(int(fd), p) })
-		return err != syscall.EAGAIN
-	})
+		if len(w.out) > 0 {
+			return true // the socket buffer is full: Read writes the rest
+		}
+		w.out = nil
+		return false
+	}
+	w.n, w.err = ignoringEINTR(func() (int, error) { return syscall.Read(int(fd), w.p) })
+	return w.err != syscall.EAGAIN
+}
+
+func (w *fdWire) Read(p []byte) (int, error) {
+	w.p, w.n, w.err = p, 0, nil
+	rerr := w.raw.Read(w.step)
+	n, err := w.n, w.err
+	w.p, w.err = nil, nil
 	switch {
 	case rerr != nil:
 		return 0, rerr
@@ -86,7 +97,7 @@ func (w *fdWire) Read(p []byte) (int, error) {
 func ignoringEINTR(fn func() (int, error)) (int, error) {
 	for {
 		n, err := fn()
-		if !errors.Is(err, syscall.EINTR) {
+		if err != syscall.EINTR {
 			return max(n, 0), err
 		}
 	}
