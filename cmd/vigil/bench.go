@@ -195,6 +195,10 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	verr := res.Verify(ctx, vs...)
 	res.Report(env.stdout)
+	if !*spawn && *procs > 0 && res.Elapsed > 0 && res.CPU.Seconds() > 0.8*float64(*procs)*res.Elapsed.Seconds() {
+		fmt.Fprintf(env.stdout, "note: the load generator kept %.2f of its %d P busy (--procs) and may have limited the rate; give it more with --procs\n",
+			res.CPU.Seconds()/res.Elapsed.Seconds(), *procs)
+	}
 	if *jsonOut != "" {
 		if err := writeBenchJSON(*jsonOut, target, types, res); err != nil {
 			return err
