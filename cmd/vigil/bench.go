@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,13 +54,15 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 	rosterOut := fs.String("roster-out", "", "write the roster (C2SP tlog-policy) listing the generated logs to FILE")
 	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the witness to load the roster")
 	logLevel := fs.String("log-level", "warn", "log level of a --spawn node")
-	pidFile := fs.String("pid-file", "", "with --url: a file holding the witness's process ID (read once it knows the logs); its CPU and memory over the timed window are measured from /proc")
+	pidFile := fs.String("pid-file", "", "with --url: a file holding the witness's process ID, then on further lines (one per line) those of processes doing its work outside it, such as the ssh-agent litewitness signs through; read once the witness knows the logs. The CPU and memory of each over the timed window are measured from /proc and reported for the witness process alone and with its helpers")
 	jsonOut := fs.String("json", "", "also write the result as JSON to FILE")
+	procs := fs.Int("procs", 1, "with --url: GOMAXPROCS of this process while it drives the witness (0: leave it). The generator needs a fraction of a core, and with one P its goroutines hand the CPU to each other instead of waking other threads, which costs it less CPU per request; it is restored for the verification after the run")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of this process over the timed window to FILE: the load generator's own cost, plus a --spawn witness's")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() != 0, *spawn == (*url != ""), *logs <= 0, *concurrency <= 0, *duration < 0, *requests < 0, *maxRate <= 0:
+	case fs.NArg() != 0, *spawn == (*url != ""), *logs <= 0, *concurrency <= 0, *duration < 0, *requests < 0, *maxRate <= 0, *procs < 0:
 		fs.Usage()
 		return errUsage
 	case *duration == 0 && *requests == 0:
@@ -163,19 +168,37 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "checking every response for a cosignature of each type: %s\n", strings.Join(types, ", "))
 
-	pid := 0
+	var pids []int
 	if *pidFile != "" {
-		if pid, err = readPIDFile(*pidFile); err != nil {
+		if pids, err = readPIDFile(*pidFile); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(env.stdout, "driving %s/add-checkpoint: %d clients, %s\n", strings.TrimSuffix(target, "/"), min(*concurrency, *logs), limitString(*duration, *requests))
-	res, err := load.Run(ctx, wl, load.Config{URL: target, Concurrency: *concurrency, Duration: *duration, Requests: *requests, TargetPID: pid})
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	restoreProcs := func() {}
+	if !*spawn && *procs > 0 {
+		// A --spawn witness runs in this process and keeps every P.
+		prev := runtime.GOMAXPROCS(*procs)
+		restoreProcs = func() { runtime.GOMAXPROCS(prev) }
+	}
+	res, err := load.Run(ctx, wl, load.Config{URL: target, Concurrency: *concurrency, Duration: *duration, Requests: *requests, TargetPID: firstOr0(pids), HelperPIDs: rest(pids)})
+	restoreProcs()
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
 	verr := res.Verify(ctx, vs...)
 	res.Report(env.stdout)
+	if !*spawn && *procs > 0 && res.Elapsed > 0 && res.CPU.Seconds() > 0.8*float64(*procs)*res.Elapsed.Seconds() {
+		fmt.Fprintf(env.stdout, "note: the load generator kept %.2f of its %d P busy (--procs) and may have limited the rate; give it more with --procs\n",
+			res.CPU.Seconds()/res.Elapsed.Seconds(), *procs)
+	}
 	if *jsonOut != "" {
 		if err := writeBenchJSON(*jsonOut, target, types, res); err != nil {
 			return err
@@ -192,6 +215,29 @@ func runBenchWitness(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
+// startCPUProfile starts a CPU profile written to path ("": none) and
+// returns the function that stops it and closes the file.
+func startCPUProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
+}
+
 func limitString(d time.Duration, n int) string {
 	switch {
 	case n > 0 && d > 0:
@@ -203,17 +249,47 @@ func limitString(d time.Duration, n int) string {
 	}
 }
 
-// readPIDFile reads a process ID written by a service manager or a script.
-func readPIDFile(path string) (int, error) {
+// readPIDFile reads process IDs written by a service manager or a script,
+// one per line (blank lines are skipped): the witness's first, then its
+// helpers'.
+func readPIDFile(path string) ([]int, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("--pid-file: %w", err)
+		return nil, fmt.Errorf("--pid-file: %w", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("--pid-file %s: %q is not a process ID", path, strings.TrimSpace(string(b)))
+	var pids []int
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(line)
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("--pid-file %s: %q is not a process ID", path, line)
+		}
+		if slices.Contains(pids, pid) {
+			return nil, fmt.Errorf("--pid-file %s: process %d is listed twice", path, pid)
+		}
+		pids = append(pids, pid)
 	}
-	return pid, nil
+	if len(pids) == 0 {
+		return nil, fmt.Errorf("--pid-file %s: no process ID", path)
+	}
+	return pids, nil
+}
+
+func firstOr0(pids []int) int {
+	if len(pids) == 0 {
+		return 0
+	}
+	return pids[0]
+}
+
+func rest(pids []int) []int {
+	if len(pids) < 2 {
+		return nil
+	}
+	return pids[1:]
 }
 
 // benchJSON is `vigil bench witness --json`'s output: one run's figures,
@@ -238,6 +314,24 @@ type benchJSON struct {
 	TargetRSSMB   float64  `json:"target_rss_mb,omitempty"`
 	TargetPeakMB  float64  `json:"target_peak_rss_mb,omitempty"`
 	TargetCPUBusy float64  `json:"target_cores_busy,omitempty"`
+	// The target_* fields above are the witness process alone; the
+	// target_total_* fields add its helper processes (--pid-file's further
+	// lines, such as litewitness's ssh-agent signer), and equal them when
+	// there are none.
+	TargetHelpers      []benchProcJSON `json:"target_helpers,omitempty"`
+	TargetTotalCPUus   float64         `json:"target_total_cpu_us_per_cosignature,omitempty"`
+	TargetTotalCPUBusy float64         `json:"target_total_cores_busy,omitempty"`
+	TargetTotalRSSMB   float64         `json:"target_total_rss_mb,omitempty"`
+}
+
+// benchProcJSON is one helper process's figures over the timed window.
+type benchProcJSON struct {
+	PID       int     `json:"pid"`
+	Name      string  `json:"name"`
+	CPUus     float64 `json:"cpu_us_per_cosignature"`
+	CPUBusy   float64 `json:"cores_busy"`
+	RSSMB     float64 `json:"rss_mb"`
+	PeakRSSMB float64 `json:"peak_rss_mb"`
 }
 
 func writeBenchJSON(path, url string, types []string, r *load.Result) error {
@@ -253,8 +347,21 @@ func writeBenchJSON(path, url string, types []string, r *load.Result) error {
 		out.TargetPID = t.PID
 		out.TargetCPUus = float64(r.TargetCPUPerCosignature().Nanoseconds()) / 1e3
 		out.TargetRSSMB, out.TargetPeakMB = float64(t.RSS)/1e6, float64(t.PeakRSS)/1e6
-		if r.Elapsed > 0 {
-			out.TargetCPUBusy = t.CPU.Seconds() / r.Elapsed.Seconds()
+		out.TargetTotalCPUus = float64(r.TargetTotalCPUPerCosignature().Nanoseconds()) / 1e3
+		out.TargetTotalRSSMB = float64(t.TotalRSS()) / 1e6
+		busy := func(cpu time.Duration) float64 {
+			if r.Elapsed <= 0 {
+				return 0
+			}
+			return cpu.Seconds() / r.Elapsed.Seconds()
+		}
+		out.TargetCPUBusy, out.TargetTotalCPUBusy = busy(t.CPU), busy(t.TotalCPU())
+		for _, h := range t.Helpers {
+			hj := benchProcJSON{PID: h.PID, Name: h.Name, CPUBusy: busy(h.CPU), RSSMB: float64(h.RSS) / 1e6, PeakRSSMB: float64(h.PeakRSS) / 1e6}
+			if r.Cosigned > 0 {
+				hj.CPUus = float64(h.CPU.Nanoseconds()) / 1e3 / float64(r.Cosigned)
+			}
+			out.TargetHelpers = append(out.TargetHelpers, hj)
 		}
 	}
 	b, err := json.MarshalIndent(out, "", "  ")

@@ -112,3 +112,47 @@ func (s ProcSample) Since(prev ProcSample) (time.Duration, error) {
 	}
 	return s.CPU - prev.CPU, nil
 }
+
+// SampleProcs samples every process of pids (SampleProc), in order.
+func SampleProcs(pids []int) ([]ProcSample, error) {
+	out := make([]ProcSample, 0, len(pids))
+	for _, pid := range pids {
+		s, err := SampleProc(pid)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// ProcStats is what one process used over a window: the difference of two
+// samples' CPU time, and its memory at the end.
+type ProcStats struct {
+	PID  int
+	Name string
+	// CPU is the process's user and system CPU time over the window.
+	CPU time.Duration
+	// RSS and PeakRSS are its resident memory at the end of the window
+	// and the highest it reached since it started, in bytes.
+	RSS, PeakRSS int64
+}
+
+// StatsSince pairs each sample of end with the sample of the same process
+// in start (the same order, as SampleProcs returns them) and reports what
+// each process used in between; an error if the lists do not match or a
+// process restarted.
+func StatsSince(end, start []ProcSample) ([]ProcStats, error) {
+	if len(end) != len(start) {
+		return nil, fmt.Errorf("%d samples at the end of the window, %d at its start", len(end), len(start))
+	}
+	out := make([]ProcStats, len(end))
+	for i, e := range end {
+		cpu, err := e.Since(start[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ProcStats{PID: e.PID, Name: e.Name, CPU: cpu, RSS: e.RSS, PeakRSS: e.PeakRSS}
+	}
+	return out, nil
+}

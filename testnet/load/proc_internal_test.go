@@ -1,7 +1,9 @@
 package load
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -69,6 +71,89 @@ func TestSampleProcSelf(t *testing.T) {
 	other.StartTicks++
 	if _, err := other.Since(a); err == nil {
 		t.Fatal("a restarted process was taken for the same one")
+	}
+}
+
+// startChild starts a real child process running the shell script and
+// kills it when the test ends.
+func startChild(t *testing.T, script string) int {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", script)
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no shell to start a child process: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd.Process.Pid
+}
+
+// TestSampleProcsChildren measures a set of real processes as the load
+// generator measures a witness and its signer: one child busy, one asleep.
+// Each process's CPU must be its own, and the total their sum.
+func TestSampleProcsChildren(t *testing.T) {
+	if _, err := SampleProc(os.Getpid()); err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	busy := startChild(t, "while :; do :; done")
+	idle := startChild(t, "exec sleep 600")
+	pids := []int{busy, idle}
+	start, err := SampleProcs(pids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the busy child has used 5 clock ticks of CPU.
+	var procs []ProcStats
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		end, err := SampleProcs(pids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if procs, err = StatsSince(end, start); err != nil {
+			t.Fatal(err)
+		}
+		if procs[0].CPU >= 5*time.Second/userHZ {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the busy child used %s of CPU in 10 s", procs[0].CPU)
+		}
+		<-tick.C
+	}
+	if procs[0].PID != busy || procs[1].PID != idle || procs[0].Name != "sh" || procs[1].Name != "sleep" {
+		t.Fatalf("samples out of order or misnamed: %+v", procs)
+	}
+	// The sleeping child may be charged a tick for its exec, no more.
+	if procs[1].CPU > 2*time.Second/userHZ {
+		t.Fatalf("the sleeping child is charged %s of CPU", procs[1].CPU)
+	}
+	if procs[0].RSS <= 0 || procs[1].RSS <= 0 || procs[0].PeakRSS < procs[0].RSS {
+		t.Fatalf("memory not read: %+v", procs)
+	}
+	target := TargetStats{ProcStats: procs[0], Helpers: procs[1:]}
+	if got, want := target.TotalCPU(), procs[0].CPU+procs[1].CPU; got != want {
+		t.Fatalf("total CPU %s, want %s", got, want)
+	}
+	if got, want := target.TotalRSS(), procs[0].RSS+procs[1].RSS; got != want {
+		t.Fatalf("total RSS %d, want %d", got, want)
+	}
+
+	if _, err := StatsSince(start[:1], start); err == nil {
+		t.Fatal("samples of different sets of processes were paired")
+	}
+	restarted := append([]ProcSample(nil), start...)
+	restarted[1].StartTicks++
+	if _, err := StatsSince(start, restarted); err == nil {
+		t.Fatal("a restarted helper was taken for the same process")
+	}
+
+	// A helper that exits is an error, not a process that used nothing.
+	gone := exec.Command("sh", "-c", "exit 0")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SampleProcs([]int{busy, gone.Process.Pid}); !errors.Is(err, ErrNoProc) {
+		t.Fatalf("sampling an exited process: %v, want ErrNoProc", err)
 	}
 }
 

@@ -25,6 +25,22 @@ import (
 // cannot parse. The connection is dropped after it.
 var errMalformedResponse = errors.New("malformed HTTP response")
 
+// wire carries one connection's requests and replies: send hands over a
+// request (it may be written only when the reply is first read), and Read
+// reads reply bytes.
+type wire interface {
+	io.Reader
+	send(req []byte) error
+}
+
+// connWire is a wire through net.Conn's own Write and Read.
+type connWire struct{ net.Conn }
+
+func (w connWire) send(req []byte) error {
+	_, err := w.Write(req)
+	return err
+}
+
 // response is what the runner needs from one reply.
 type response struct {
 	code       int
@@ -45,9 +61,37 @@ type rawConn struct {
 	timeout time.Duration
 
 	c    net.Conn
+	w    wire
 	br   *bufio.Reader
 	stop func() bool // unregisters the context's close hook
 	req  []byte
+	// renew is when the connection's deadline is next pushed forward:
+	// moving it costs a runtime timer update, so it is moved once per
+	// timeout/2 rather than per request, and every request gets between
+	// timeout/2 and timeout.
+	renew time.Time
+	// bodies holds the response bodies, which the runner keeps for
+	// verification after the run: one allocation per block, not per reply.
+	bodies slab
+}
+
+// slab hands out byte slices carved from large blocks.
+type slab struct{ free []byte }
+
+const slabBlock = 64 << 10
+
+// alloc returns a zeroed slice of n bytes, capacity n, that no later
+// alloc overlaps; a nil slab allocates each slice on its own.
+func (s *slab) alloc(n int) []byte {
+	if s == nil || n > slabBlock/4 {
+		return make([]byte, n)
+	}
+	if len(s.free) < n {
+		s.free = make([]byte, slabBlock)
+	}
+	b := s.free[:n:n]
+	s.free = s.free[n:]
+	return b
 }
 
 // newRawConn returns a client for POST target (an http:// URL). It dials
@@ -78,7 +122,8 @@ func (r *rawConn) dial(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.c, r.br = c, bufio.NewReaderSize(c, 4096)
+	r.c, r.w = c, newWire(c)
+	r.br = bufio.NewReaderSize(r.w, 4096)
 	// Closing the connection is what interrupts a blocked read or write
 	// when the run is cancelled.
 	r.stop = context.AfterFunc(ctx, func() { c.Close() })
@@ -89,7 +134,8 @@ func (r *rawConn) close() {
 	if r.c != nil {
 		r.stop()
 		r.c.Close()
-		r.c, r.br = nil, nil
+		r.c, r.w, r.br = nil, nil, nil
+		r.renew = time.Time{}
 	}
 }
 
@@ -107,8 +153,9 @@ func (r *rawConn) post(ctx context.Context, body []byte) (response, time.Duratio
 	r.req = append(r.req, "\r\n\r\n"...)
 	r.req = append(r.req, body...)
 	start := time.Now()
-	if r.timeout > 0 {
+	if r.timeout > 0 && !start.Before(r.renew) {
 		r.c.SetDeadline(start.Add(r.timeout))
+		r.renew = start.Add(r.timeout / 2)
 	}
 	resp, keep, err := r.roundTrip()
 	lat := time.Since(start)
@@ -122,21 +169,27 @@ func (r *rawConn) post(ctx context.Context, body []byte) (response, time.Duratio
 }
 
 func (r *rawConn) roundTrip() (response, bool, error) {
-	if _, err := r.c.Write(r.req); err != nil {
+	if n := r.br.Buffered(); n > 0 {
+		// One request is in flight at a time: bytes before it are
+		// not a reply to anything.
+		return response{}, false, fmt.Errorf("%w: %d bytes before the request", errMalformedResponse, n)
+	}
+	if err := r.w.send(r.req); err != nil {
 		return response{}, false, err
 	}
-	return readResponse(r.br)
+	return readResponse(r.br, &r.bodies)
 }
 
 // readResponse reads one HTTP/1.1 response: the status, Retry-After, and a
 // body framed by Content-Length or chunked encoding (at most
 // maxResponseBytes). keep is false if the server closes the connection.
-func readResponse(br *bufio.Reader) (response, bool, error) {
+// A body of known length is carved from bodies (nil: allocated alone).
+func readResponse(br *bufio.Reader, bodies *slab) (response, bool, error) {
 	// 1xx replies carry no body and precede the final one (the runner
 	// sends no Expect, so these are a server's spontaneous 100 or 103);
 	// a server sending nothing else is cut off.
 	for range 8 {
-		resp, keep, err := readOne(br)
+		resp, keep, err := readOne(br, bodies)
 		if err != nil || resp.code >= 200 {
 			return resp, keep, err
 		}
@@ -144,7 +197,7 @@ func readResponse(br *bufio.Reader) (response, bool, error) {
 	return response{}, false, fmt.Errorf("%w: too many 1xx responses", errMalformedResponse)
 }
 
-func readOne(br *bufio.Reader) (resp response, keep bool, err error) {
+func readOne(br *bufio.Reader, bodies *slab) (resp response, keep bool, err error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return resp, false, err
@@ -200,7 +253,7 @@ func readOne(br *bufio.Reader) (resp response, keep bool, err error) {
 		if length > maxResponseBytes {
 			return resp, false, fmt.Errorf("%w: response body of %d bytes", errMalformedResponse, length)
 		}
-		resp.body = make([]byte, length)
+		resp.body = bodies.alloc(length)
 		_, err = io.ReadFull(br, resp.body)
 	default:
 		// Delimited by the connection's end.

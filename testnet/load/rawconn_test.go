@@ -49,7 +49,7 @@ func TestReadResponse(t *testing.T) {
 		{name: "truncated headers", in: "HTTP/1.1 200 OK\r\nContent-Le", anyErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, keep, err := readResponse(bufio.NewReader(strings.NewReader(tc.in)))
+			resp, keep, err := readResponse(bufio.NewReader(strings.NewReader(tc.in)), &slab{})
 			switch {
 			case tc.err != nil || tc.anyErr:
 				if err == nil || (tc.err != nil && !errors.Is(err, tc.err)) {
@@ -66,13 +66,45 @@ func TestReadResponse(t *testing.T) {
 	}
 }
 
+// TestSlab: bodies carved from one block stay apart, even when a caller
+// appends to one, and sizes past a block's quarter get their own array.
+func TestSlab(t *testing.T) {
+	var s slab
+	var got [][]byte
+	for i, n := range []int{0, 1, 7, 300, slabBlock / 4, slabBlock/4 + 1, slabBlock / 3, 5, slabBlock / 4, slabBlock / 4, 9} {
+		b := s.alloc(n)
+		if len(b) != n || cap(b) != n {
+			t.Fatalf("alloc(%d): len %d cap %d", n, len(b), cap(b))
+		}
+		for j := range b {
+			if b[j] != 0 {
+				t.Fatalf("alloc(%d) is not zeroed", n)
+			}
+			b[j] = byte(i + 1)
+		}
+		_ = append(b, 0xff) // must not write into the next slice
+		got = append(got, b)
+	}
+	for i, b := range got {
+		for _, c := range b {
+			if c != byte(i+1) {
+				t.Fatalf("slice %d (len %d) was overwritten", i, len(b))
+			}
+		}
+	}
+	var none *slab
+	if b := none.alloc(3); len(b) != 3 {
+		t.Fatalf("nil slab: %d bytes", len(b))
+	}
+}
+
 // FuzzReadResponse: any bytes from a server give a response or an error,
 // never a panic or a body over the cap.
 func FuzzReadResponse(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
 	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		resp, _, err := readResponse(bufio.NewReader(strings.NewReader(string(in))))
+		resp, _, err := readResponse(bufio.NewReader(strings.NewReader(string(in))), &slab{})
 		if err == nil && len(resp.body) > maxResponseBytes {
 			t.Fatalf("body of %d bytes", len(resp.body))
 		}
@@ -153,6 +185,38 @@ func TestRawConnAgainstNetHTTP(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled request: err = %v, want context.Canceled", err)
+	}
+}
+
+// TestRawConnLargeRequest sends requests larger than a socket buffer
+// takes at once, so the first write is partial and the rest is written
+// while the server reads; then small ones on the same connection.
+func TestRawConnLargeRequest(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%d %v", n, err)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	rc, err := newRawConn(srv.URL+"/add-checkpoint", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.close()
+	for _, size := range []int{32 << 20, 10, 32<<20 + 1, 0} {
+		resp, _, err := rc.post(context.Background(), make([]byte, size))
+		if err != nil || resp.code != 200 || string(resp.body) != fmt.Sprintf("%d <nil>", size) {
+			t.Fatalf("%d-byte request: %v %d %q", size, err, resp.code, resp.body)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
 	}
 }
 

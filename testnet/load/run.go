@@ -48,6 +48,11 @@ type Config struct {
 	// time and memory from /proc at the start and end of the timed
 	// window (Result.Target).
 	TargetPID int
+	// HelperPIDs are processes doing the witness's work outside its own
+	// process, such as the ssh-agent litewitness signs through. With
+	// TargetPID set they are sampled with it (Result.Target.Helpers), so
+	// the witness's cost can be reported alone and in total.
+	HelperPIDs []int
 }
 
 // NewHTTPClient returns a client tuned for load: keep-alive connections,
@@ -99,14 +104,26 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		workers[i] = &worker{r: r, p: p, stats: newStats()}
+		workers[i] = &worker{r: r, p: p}
 	}
-	var target0 ProcSample
-	if cfg.TargetPID != 0 {
-		var err error
-		if target0, err = SampleProc(cfg.TargetPID); err != nil {
-			return nil, err
+	for i, w := range workers {
+		steps := 0
+		for j := i; j < len(wl.Chains); j += cfg.Concurrency {
+			w.chains = append(w.chains, &cursor{chain: j})
+			steps += len(wl.Chains[j].Steps)
 		}
+		w.stats = newStats(steps)
+	}
+	if cfg.TargetPID == 0 && len(cfg.HelperPIDs) > 0 {
+		return nil, errors.New("load: helper processes given without the witness's own (TargetPID)")
+	}
+	var pids []int
+	if cfg.TargetPID != 0 {
+		pids = append([]int{cfg.TargetPID}, cfg.HelperPIDs...)
+	}
+	target0, err := SampleProcs(pids)
+	if err != nil {
+		return nil, err
 	}
 	cpu0 := ProcessCPU()
 	start := time.Now()
@@ -114,10 +131,7 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 		r.deadline = start.Add(cfg.Duration)
 	}
 	var wg sync.WaitGroup
-	for i, w := range workers {
-		for j := i; j < len(wl.Chains); j += cfg.Concurrency {
-			w.chains = append(w.chains, &cursor{chain: j})
-		}
+	for _, w := range workers {
 		wg.Go(func() {
 			defer w.p.close()
 			w.run(ctx)
@@ -125,16 +139,16 @@ func Run(ctx context.Context, wl *Workload, cfg Config) (*Result, error) {
 	}
 	wg.Wait()
 	res := &Result{Elapsed: time.Since(start), CPU: ProcessCPU() - cpu0, Clients: cfg.Concurrency, Logs: len(wl.Chains), wl: wl}
-	if cfg.TargetPID != 0 {
-		end, err := SampleProc(cfg.TargetPID)
+	if len(pids) > 0 {
+		end, err := SampleProcs(pids)
 		if err != nil {
 			return nil, err
 		}
-		cpu, err := end.Since(target0)
+		procs, err := StatsSince(end, target0)
 		if err != nil {
 			return nil, err
 		}
-		res.Target = &TargetStats{PID: end.PID, Name: end.Name, CPU: cpu, RSS: end.RSS, PeakRSS: end.PeakRSS}
+		res.Target = &TargetStats{ProcStats: procs[0], Helpers: procs[1:]}
 	}
 	exhausted := true
 	for _, w := range workers {
