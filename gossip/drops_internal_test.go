@@ -141,8 +141,8 @@ func TestIntakeBounds(t *testing.T) {
 	}
 }
 
-// TestFootprint: the estimate counts the note, each decoded signature, the
-// origin, the observer and the cosigners, and grows with each.
+// TestFootprint: the estimate counts the note's capacity, each decoded
+// signature, the origin, the observer and the cosigners.
 func TestFootprint(t *testing.T) {
 	base := footprint(&sighting{})
 	if base != sightingOverhead {
@@ -154,6 +154,7 @@ func TestFootprint(t *testing.T) {
 		cosigners: map[string]bool{"w1": true},
 	}
 	sg.sigs = []note.Signature{{Name: "w1", Base64: string(make([]byte, 2000))}}
+	sg.msg.Checkpoint = sg.msg.Checkpoint[:1000] // capacity still 3000
 	want := sightingOverhead + 3000 + len("w1") + len("example.com/log") + signatureOverhead + len("w1") + 2000 + cosignerOverhead + len("w1")
 	if got := footprint(sg); got != want {
 		t.Errorf("footprint: %d, want %d", got, want)
