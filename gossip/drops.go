@@ -20,11 +20,64 @@ import (
 // detector's workers drain; a slow disk delays detection by the queue's
 // length instead of losing sightings. Every drop that remains possible is
 // counted in vigil_gossip_dropped_total{reason}.
+//
+// The queue is bounded twice: by count, and by the heap its sightings hold.
+// A sighting's size is that of its note, which its cosignatures set: about
+// 1 KiB queued with Ed25519 cosignatures, 6-7 KiB with one ML-DSA-44
+// cosignature (2,420 bytes, base64 in the note and again in the decoded
+// signature), more with each further one. By count alone, a detector slower
+// than the node's own witness (ML-DSA cosignatures at 1,000 logs under 64
+// clients) held hundreds of MB in the queue.
 
-// defaultIntakeSize bounds the accepted sightings waiting for the detector
-// (Config.IntakeQueue). At most a few KiB each, validated and rate-limited
-// per peer.
+// defaultIntakeSize bounds the number of accepted sightings waiting for the
+// detector (Config.IntakeQueue).
 const defaultIntakeSize = 1 << 16
+
+// defaultIntakeBytes bounds the heap those sightings hold, as estimated by
+// footprint (Config.IntakeBytes): about 16,000 Ed25519-cosigned sightings
+// or 2,500 with an ML-DSA-44 cosignature.
+const defaultIntakeBytes = 16 << 20
+
+// Reasons in vigil_gossip_dropped_total for a sighting the intake refused.
+const (
+	dropIntakeFull  = "intake_full"  // the queue held its maximum count
+	dropIntakeBytes = "intake_bytes" // the queue held its maximum bytes
+)
+
+// Estimated heap bytes around a queued sighting besides its strings: the
+// sighting, its decoded message and checkpoint, the cosigner map (footprint).
+const (
+	sightingOverhead  = 512
+	signatureOverhead = 48 // a note.Signature and its slice slot
+	cosignerOverhead  = 48 // a map entry
+)
+
+// footprint estimates the heap a queued sighting holds: the signed note as
+// received or signed (its capacity: the node's own notes come from a
+// growing buffer, 4.9 KB held for a 3.6 KB note), each signature's base64 (a string of its own, decoded by
+// note.Open), the origin, the observer, the cosigners' names and the
+// structs around them. It over- rather than under-estimates.
+func footprint(sg *sighting) int {
+	n := sightingOverhead + len(sg.origin) + len(sg.cp.Extensions)
+	if sg.msg != nil {
+		n += cap(sg.msg.Checkpoint) + len(sg.msg.Observer)
+	}
+	for _, sig := range sg.sigs {
+		n += signatureOverhead + len(sig.Name) + len(sig.Base64)
+	}
+	for w := range sg.cosigners {
+		n += cosignerOverhead + len(w)
+	}
+	return n
+}
+
+// enqueue hands an accepted sighting to the detector's workers, counting
+// it in vigil_gossip_dropped_total if the intake refuses it.
+func (s *Service) enqueue(sg *sighting) {
+	if reason := s.intake.put(sg); reason != "" {
+		s.countDrop("checkpoints", reason)
+	}
+}
 
 // dropTracer counts messages pubsub drops on this node's side.
 type dropTracer struct {
@@ -55,35 +108,52 @@ var _ pubsub.RawTracer = dropTracer{}
 // intake is a FIFO of accepted sightings between the subscription and the
 // detector. put never blocks; take waits for a sighting or ctx.
 type intake struct {
-	max   int
-	ready chan struct{} // a token while the queue may be non-empty
+	max      int           // sightings
+	maxBytes int           // their footprints
+	ready    chan struct{} // a token while the queue may be non-empty
 
-	mu   sync.Mutex
-	q    []*sighting
-	head int
+	mu    sync.Mutex
+	q     []queued
+	head  int
+	bytes int // footprints of q[head:]
 }
 
-func newIntake(max int) *intake {
-	return &intake{max: max, ready: make(chan struct{}, 1)}
+// queued is a sighting in the intake with the footprint it was counted at.
+type queued struct {
+	sg   *sighting
+	size int
 }
 
-// put queues sg; it reports false (sg dropped) if the queue is full.
-func (in *intake) put(sg *sighting) bool {
+func newIntake(max, maxBytes int) *intake {
+	return &intake{max: max, maxBytes: maxBytes, ready: make(chan struct{}, 1)}
+}
+
+// put queues sg. It returns "" if sg was queued, else the reason it was
+// dropped: dropIntakeFull or dropIntakeBytes. An empty queue takes any one
+// sighting, however large, so that no valid sighting is always refused.
+func (in *intake) put(sg *sighting) string {
+	size := footprint(sg)
 	in.mu.Lock()
-	if len(in.q)-in.head >= in.max {
+	n := len(in.q) - in.head
+	switch {
+	case n >= in.max:
 		in.mu.Unlock()
-		return false
+		return dropIntakeFull
+	case n > 0 && in.bytes+size > in.maxBytes:
+		in.mu.Unlock()
+		return dropIntakeBytes
 	}
 	if in.head >= 1024 && 2*in.head >= len(in.q) {
 		// Reuse the taken half of the array instead of growing it.
-		n := copy(in.q, in.q[in.head:])
-		clear(in.q[n:])
-		in.q, in.head = in.q[:n], 0
+		k := copy(in.q, in.q[in.head:])
+		clear(in.q[k:])
+		in.q, in.head = in.q[:k], 0
 	}
-	in.q = append(in.q, sg)
+	in.q = append(in.q, queued{sg, size})
+	in.bytes += size
 	in.mu.Unlock()
 	in.signal()
-	return true
+	return ""
 }
 
 func (in *intake) signal() {
@@ -99,8 +169,9 @@ func (in *intake) take(ctx context.Context) (*sighting, bool) {
 	for {
 		in.mu.Lock()
 		if in.head < len(in.q) {
-			sg := in.q[in.head]
-			in.q[in.head] = nil
+			e := in.q[in.head]
+			in.q[in.head] = queued{}
+			in.bytes -= e.size
 			in.head++
 			more := in.head < len(in.q)
 			if !more {
@@ -110,7 +181,7 @@ func (in *intake) take(ctx context.Context) (*sighting, bool) {
 			if more {
 				in.signal() // wake another worker
 			}
-			return sg, true
+			return e.sg, true
 		}
 		in.mu.Unlock()
 		select {
@@ -126,4 +197,11 @@ func (in *intake) len() int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return len(in.q) - in.head
+}
+
+// size returns the footprints of the queued sightings.
+func (in *intake) size() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.bytes
 }

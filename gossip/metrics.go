@@ -26,18 +26,23 @@ type Metrics struct {
 	banned    prometheus.GaugeFunc
 	dropped   *prometheus.CounterVec
 	queued    prometheus.GaugeFunc
+	queuedB   prometheus.GaugeFunc
 	digests   *prometheus.CounterVec
 }
 
-// newMetrics returns the collectors; peers, banned and queued report the
-// connected peers, the peers banned now and the sightings waiting for the
-// detector.
-func newMetrics(peers, banned, queued func() float64) *Metrics {
+// newMetrics returns the collectors; peers, banned, queued and queuedBytes
+// report the connected peers, the peers banned now, and the sightings
+// waiting for the detector and their estimated size.
+func newMetrics(peers, banned, queued, queuedBytes func() float64) *Metrics {
 	return &Metrics{
 		queued: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_gossip_intake_queued",
 			Help: "Accepted sightings waiting for the detector (long while the disk is slow; drops.go).",
 		}, queued),
+		queuedB: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_gossip_intake_queued_bytes",
+			Help: "Estimated heap bytes held by the sightings waiting for the detector (bounded by the gossip config's IntakeBytes, default 16 MiB; drops.go).",
+		}, queuedBytes),
 		penalties: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_gossip_penalties_total",
 			Help: "Penalties charged to peers for malformed traffic, by protocol (sync, proof, cosign, digest, pubsub) and reason.",
@@ -52,7 +57,7 @@ func newMetrics(peers, banned, queued func() float64) *Metrics {
 		}, banned),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_gossip_dropped_total",
-			Help: "Gossip messages dropped between pubsub and the detector, by topic kind and reason: subscriber_too_slow (pubsub's subscription buffer was full), validation_queue_full and validation_throttled (pubsub dropped them before validation), intake_full (the detector's intake queue was full).",
+			Help: "Gossip messages dropped between pubsub and the detector, by topic kind and reason: subscriber_too_slow (pubsub's subscription buffer was full), validation_queue_full and validation_throttled (pubsub dropped them before validation), intake_full and intake_bytes (the detector's intake queue held its maximum count or bytes of sightings).",
 		}, []string{"topic", "reason"}),
 		digests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_gossip_digest_exchanges_total",
@@ -125,5 +130,5 @@ func newMetrics(peers, banned, queued func() float64) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.resolutions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh, m.penalties, m.gated, m.banned, m.dropped, m.queued, m.digests}
+	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.resolutions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh, m.penalties, m.gated, m.banned, m.dropped, m.queued, m.queuedB, m.digests}
 }

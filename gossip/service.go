@@ -133,10 +133,12 @@ type Config struct {
 	// left and is not configured (default 5m; at most maxDepartedPeers of
 	// them, peers.go).
 	ForgetPeersAfter time.Duration
-	// IntakeQueue bounds the accepted sightings waiting for the detector
-	// (default 65536, drops.go); SubscriptionBuffer is the checkpoints
-	// subscription's buffer in front of it (default 1024).
+	// IntakeQueue and IntakeBytes bound the accepted sightings waiting for
+	// the detector, by count (default 65536) and by the heap they hold
+	// (default 16 MiB; drops.go); SubscriptionBuffer is the checkpoints
+	// subscription's buffer in front of them (default 1024).
 	IntakeQueue        int
+	IntakeBytes        int
 	SubscriptionBuffer int
 	// AntiEntropyInterval is how often the node compares its per-log
 	// digest with one random peer (default 10s, antientropy.go); negative
@@ -235,6 +237,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.IntakeQueue <= 0 {
 		cfg.IntakeQueue = defaultIntakeSize
 	}
+	if cfg.IntakeBytes <= 0 {
+		cfg.IntakeBytes = defaultIntakeBytes
+	}
 	if cfg.SubscriptionBuffer <= 0 {
 		cfg.SubscriptionBuffer = 1024
 	}
@@ -248,11 +253,12 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: lg, self: cfg.Host.ID()}
 	s.metrics = newMetrics(func() float64 { return float64(len(cfg.Host.Network().Peers())) },
 		func() float64 { return float64(s.penalties.bannedCount()) },
-		func() float64 { return float64(s.intake.len()) })
+		func() float64 { return float64(s.intake.len()) },
+		func() float64 { return float64(s.intake.size()) })
 	s.penalties = newPenalties(cfg.BanDuration, s.banPeer, func(proto, reason string) {
 		s.metrics.penalties.WithLabelValues(proto, reason).Inc()
 	})
-	s.intake = newIntake(cfg.IntakeQueue)
+	s.intake = newIntake(cfg.IntakeQueue, cfg.IntakeBytes)
 	s.sigs = newSigCache(defaultSigCacheSize)
 	if cfg.Signatures != nil {
 		s.sigs = cfg.Signatures.c
@@ -394,11 +400,7 @@ func (s *Service) join(ctx context.Context) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.consume(ctx, cpSub, func(m *pubsub.Message) {
-			if !s.intake.put(takeValidatorData[*sighting](m)) {
-				s.countDrop("checkpoints", "intake_full")
-			}
-		})
+		s.consume(ctx, cpSub, func(m *pubsub.Message) { s.enqueue(takeValidatorData[*sighting](m)) })
 	}()
 	for i := 0; i < 4; i++ {
 		s.wg.Add(1)

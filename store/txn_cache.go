@@ -21,31 +21,52 @@ import "sync"
 type txnCache[V any] struct {
 	mu        sync.RWMutex
 	committed map[string]V
-	// max bounds committed (0: unbounded). order is the insertion order
-	// of committed's keys, for eviction; order[next] is the oldest once
-	// order is full.
-	max   int
-	order []string
-	next  int
+	// max and maxBytes bound committed (0: unbounded) by count and by
+	// size(key, value) summed in bytes; order is committed's keys, oldest
+	// first from head, for eviction.
+	max, maxBytes int
+	size          func(key string, v V) int
+	bytes         int
+	order         []string
+	head          int
 
 	// staged is the open transaction's values, in the committer only.
 	staged map[string]V
 }
 
-// newTxnCache returns a cache of at most max values (0: no bound; the
-// oldest leave first).
-func newTxnCache[V any](max int) *txnCache[V] {
-	return &txnCache[V]{committed: map[string]V{}, staged: map[string]V{}, max: max}
+// newTxnCache returns a cache of at most max values and maxBytes bytes as
+// size counts them (0: no bound; the oldest leave first). size may be nil
+// if maxBytes is 0.
+func newTxnCache[V any](max, maxBytes int, size func(key string, v V) int) *txnCache[V] {
+	return &txnCache[V]{committed: map[string]V{}, staged: map[string]V{}, max: max, maxBytes: maxBytes, size: size}
 }
 
 // witnessCacheSize leaves the witness states unbounded: one per witnessed
 // log, which the roster bounds.
 const witnessCacheSize = 0
 
-// recordCacheSize bounds the checkpoint records: a checkpoint per log, for
-// thousands of logs, is what one burst of gossip touches; a record not
-// cached is read from Badger.
-const recordCacheSize = 8192
+// recordCacheSize and recordCacheBytes bound the checkpoint records: a
+// checkpoint per log, for thousands of logs, is what one burst of gossip
+// touches; a record not cached is read from Badger. The bytes bound what
+// the count alone did not: a record's note carries every cosignature
+// merged into it, ≈ 330 bytes with one Ed25519 cosignature but 3.6 KB with
+// an ML-DSA-44 one too, so 8,192 records held 7 MB of a 1,000-log node's
+// live heap with Ed25519 cosignatures and ≈ 35 MB with both kinds (twice
+// that in RSS, at the collector's default headroom). 4 MiB is ≈ 5,500
+// records with Ed25519 cosignatures, ≈ 1,000 with ML-DSA-44 ones.
+const (
+	recordCacheSize  = 8192
+	recordCacheBytes = 4 << 20
+)
+
+// recordOverhead estimates a cached record's heap besides its strings and
+// note: the struct, its map entry and its slot in order.
+const recordOverhead = 160
+
+// recordBytes is the record cache's size function.
+func recordBytes(key string, r CheckpointRecord) int {
+	return recordOverhead + len(key) + len(r.Origin) + len(r.Note) + len(r.FirstObserver) + len(r.FirstSource)
+}
 
 // get returns the committed value of key, if cached.
 func (c *txnCache[V]) get(key string) (V, bool) {
@@ -69,7 +90,8 @@ func (c *txnCache[V]) current(key string) (V, bool) {
 func (c *txnCache[V]) stage(key string, v V) { c.staged[key] = v }
 
 // publish makes key's staged value the committed one, once its transaction
-// has committed. Committer only.
+// has committed, evicting the oldest values beyond the bounds. Committer
+// only.
 func (c *txnCache[V]) publish(key string) {
 	v, ok := c.staged[key]
 	if !ok {
@@ -77,27 +99,66 @@ func (c *txnCache[V]) publish(key string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, had := c.committed[key]; !had && c.max > 0 {
-		if len(c.order) < c.max {
-			c.order = append(c.order, key)
-		} else {
-			delete(c.committed, c.order[c.next])
-			c.order[c.next] = key
-			c.next = (c.next + 1) % c.max
-		}
-	}
+	old, had := c.committed[key]
 	c.committed[key] = v
+	if c.max == 0 && c.maxBytes == 0 {
+		return
+	}
+	if c.maxBytes > 0 {
+		if had {
+			c.bytes -= c.size(key, old)
+		}
+		c.bytes += c.size(key, v)
+	}
+	if !had {
+		c.order = append(c.order, key)
+	}
+	for c.head < len(c.order) && (c.max > 0 && len(c.committed) > c.max || c.maxBytes > 0 && c.bytes > c.maxBytes) {
+		k := c.order[c.head]
+		c.order[c.head] = ""
+		c.head++
+		c.drop(k)
+	}
+	if c.head >= 1024 && 2*c.head >= len(c.order) {
+		// Reuse the evicted half of the array instead of growing it.
+		n := copy(c.order, c.order[c.head:])
+		clear(c.order[n:])
+		c.order, c.head = c.order[:n], 0
+	}
+}
+
+// drop removes key's committed value, if any, and its bytes. c.mu held.
+func (c *txnCache[V]) drop(key string) {
+	v, ok := c.committed[key]
+	if !ok {
+		return
+	}
+	if c.maxBytes > 0 {
+		c.bytes -= c.size(key, v)
+	}
+	delete(c.committed, key)
 }
 
 // forget drops the committed values of every staged key: their transaction
-// failed. Committer only. (Their slots in order are reused harmlessly:
-// evicting an absent key deletes nothing.)
+// failed. Committer only. Their keys leave order too, so that a key
+// published again is queued once.
 func (c *txnCache[V]) forget() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for key := range c.staged {
-		delete(c.committed, key)
+		c.drop(key)
 	}
-	c.mu.Unlock()
+	if c.max == 0 && c.maxBytes == 0 {
+		return
+	}
+	kept := c.order[:0]
+	for _, k := range c.order[c.head:] {
+		if _, ok := c.committed[k]; ok {
+			kept = append(kept, k)
+		}
+	}
+	clear(c.order[len(kept):])
+	c.order, c.head = kept, 0
 }
 
 // endTxn clears the staged values when a transaction ends. Committer only.

@@ -10,7 +10,7 @@ import (
 // published, a failed transaction's records are forgotten, and the cache
 // keeps at most its bound, dropping the oldest first.
 func TestTxnCache(t *testing.T) {
-	c := newTxnCache[CheckpointRecord](3)
+	c := newTxnCache(3, 0, recordBytes)
 	c.stage("a", CheckpointRecord{Size: 1})
 	if _, ok := c.get("a"); ok {
 		t.Fatal("a staged record is visible before its transaction committed")
@@ -44,7 +44,7 @@ func TestTxnCache(t *testing.T) {
 		}
 	}
 	// A bound of 0 keeps everything (the witness states).
-	u := newTxnCache[WitnessState](0)
+	u := newTxnCache[WitnessState](0, 0, nil)
 	for i := range 100 {
 		k := fmt.Sprint("log", i)
 		u.stage(k, WitnessState{Size: uint64(i)})
@@ -53,6 +53,85 @@ func TestTxnCache(t *testing.T) {
 	}
 	if len(u.committed) != 100 {
 		t.Fatalf("unbounded cache holds %d of 100", len(u.committed))
+	}
+}
+
+// TestTxnCacheBytes fills the record cache by bytes: the oldest records
+// leave first until what it holds fits the bound, a record that grows is
+// counted at its new size, a failed transaction's records leave with their
+// bytes, and a key published again after that is evicted once.
+func TestTxnCacheBytes(t *testing.T) {
+	rec := func(noteLen int) CheckpointRecord { return CheckpointRecord{Note: make([]byte, noteLen)} }
+	one := recordBytes("k0", rec(1000)) // every key is 2 bytes long
+	publish := func(c *txnCache[CheckpointRecord], key string, r CheckpointRecord) {
+		c.stage(key, r)
+		c.publish(key)
+		c.endTxn()
+	}
+	type step struct {
+		key  string
+		note int
+		fail bool // the transaction fails: forget instead of publish
+	}
+	tests := []struct {
+		name      string
+		max       int
+		maxBytes  int
+		steps     []step
+		want      []string // cached keys
+		wantBytes int
+	}{
+		{"oldest leave first", 0, 3 * one,
+			[]step{{"k0", 1000, false}, {"k1", 1000, false}, {"k2", 1000, false}, {"k3", 1000, false}, {"k4", 1000, false}},
+			[]string{"k2", "k3", "k4"}, 3 * one},
+		{"a grown record pushes out the oldest", 0, 3 * one,
+			[]step{{"k0", 1000, false}, {"k1", 1000, false}, {"k2", 1000, false}, {"k2", 1500, false}},
+			[]string{"k1", "k2"}, 2*one + 500},
+		{"a record larger than the bound is not kept", 0, 3 * one,
+			[]step{{"k0", 1000, false}, {"k1", 4 * one, false}},
+			nil, 0},
+		{"count bound with bytes to spare", 2, 100 * one,
+			[]step{{"k0", 1000, false}, {"k1", 1000, false}, {"k2", 1000, false}},
+			[]string{"k1", "k2"}, 2 * one},
+		{"a failed transaction's bytes are released", 0, 3 * one,
+			[]step{{"k0", 1000, false}, {"k1", 1000, false}, {"k1", 1000, true}, {"k2", 1000, false}, {"k3", 1000, false}},
+			[]string{"k0", "k2", "k3"}, 3 * one},
+		{"a key published again after a failure is queued once", 0, 2 * one,
+			[]step{{"k0", 1000, false}, {"k0", 1000, true}, {"k1", 1000, false}, {"k0", 1000, false}, {"k2", 1000, false}},
+			[]string{"k0", "k2"}, 2 * one},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTxnCache(tc.max, tc.maxBytes, recordBytes)
+			for _, s := range tc.steps {
+				if s.fail {
+					c.stage(s.key, rec(s.note))
+					c.forget()
+					c.endTxn()
+					continue
+				}
+				publish(c, s.key, rec(s.note))
+			}
+			var got []string
+			for _, k := range []string{"k0", "k1", "k2", "k3", "k4"} {
+				if _, ok := c.get(k); ok {
+					got = append(got, k)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("cached %v, want %v", got, tc.want)
+			}
+			if c.bytes != tc.wantBytes {
+				t.Errorf("bytes %d, want %d", c.bytes, tc.wantBytes)
+			}
+			sum := 0
+			for k, v := range c.committed {
+				sum += recordBytes(k, v)
+			}
+			if sum != c.bytes {
+				t.Errorf("bytes %d, but the cached records sum to %d", c.bytes, sum)
+			}
+		})
 	}
 }
 
