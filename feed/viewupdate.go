@@ -49,7 +49,7 @@ func (st *viewState) dropOwn(c *viewCache, idx *rosterIndex, l *roster.Log, v *l
 	if g == nil || g.own == nil {
 		return
 	}
-	g.own = nil
+	g.dropped, g.own = g.own, nil
 	e := c.entryOf(idx, l, g)
 	for i, cur := range v.byK {
 		if cur != nil && cur.cp.Size == k.size && cur.cp.Root == k.root {
@@ -184,12 +184,12 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 		vns = append(vns, vn)
 	}
 	for _, raw := range notes {
-		if st.adds(raw, v) == addsNothing {
+		switch adds := st.adds(raw, v); {
+		case adds == addsNothing:
 			continue
-		}
-		if vouched := st.vouched; vouched != nil && bytes.Equal(vouched.note, raw) {
+		case adds == addsOwn, st.vouched != nil && bytes.Equal(st.vouched.note, raw):
 			vns = append(vns, c.trust(idx, l, raw, verifiers))
-		} else {
+		default:
 			vns = append(vns, c.verify(idx, l, raw, verifiers))
 		}
 	}
@@ -245,13 +245,19 @@ func (st *viewState) apply(c *viewCache, idx *rosterIndex, l *roster.Log, v *log
 const (
 	addsNothing = iota
 	mayAdd
+	// addsOwn: raw adds only this node's own cosignature that dropOwn
+	// took out, every other line being one st holds; nothing in it needs
+	// verifying.
+	addsOwn
 )
 
 // adds tells, without verifying anything, whether raw can change v: not if
 // its checkpoint is older than one every witness cosigned (which outranks
 // it for every k), nor if every signature line of raw is, byte for byte, a
 // verified signature st holds for the same checkpoint text (a gossiped
-// record of what this node's witness cosigned, typically).
+// record of what this node's witness cosigned, typically). If the only
+// line st does not hold is this node's own cosignature it dropped from the
+// checkpoint's group, raw is addsOwn.
 func (st *viewState) adds(raw []byte, v *logView) int {
 	i := bytes.Index(raw, []byte("\n\n"))
 	if i < 0 {
@@ -264,42 +270,45 @@ func (st *viewState) adds(raw []byte, v *logView) int {
 	if all := v.byK[len(v.byK)-1]; all != nil && cp.Size < all.cp.Size {
 		return addsNothing
 	}
-	if st.covers(raw[i+2:], cp) {
-		return addsNothing
-	}
-	return mayAdd
+	return st.covers(raw[i+2:], cp)
 }
 
-// covers reports whether every line of rest (a note's signature lines) is
-// a signature st holds for cp.
-func (st *viewState) covers(rest []byte, cp tlog.Checkpoint) bool {
+// covers tells whether every line of rest (a note's signature lines) is a
+// signature st holds for cp (addsNothing), or one it holds or this node's
+// dropped own cosignature (addsOwn), or neither (mayAdd).
+func (st *viewState) covers(rest []byte, cp tlog.Checkpoint) int {
 	g := st.groups[groupKey{cp.Size, cp.Root}]
 	if g == nil || g.cp != cp {
-		return false
+		return mayAdd
 	}
 	if len(rest) == 0 {
-		return false
+		return mayAdd
 	}
+	covered := addsNothing
 	for len(rest) > 0 {
 		j := bytes.IndexByte(rest, '\n')
 		if j < 0 {
-			return false
+			return mayAdd
 		}
 		line := rest[:j]
 		rest = rest[j+1:]
 		sig, ok := bytes.CutPrefix(line, []byte("\u2014 "))
 		if !ok {
-			return false
+			return mayAdd
 		}
 		name, b64, ok := bytes.Cut(sig, []byte(" "))
 		if !ok {
-			return false
+			return mayAdd
 		}
-		if !g.holds(string(name), string(b64)) {
-			return false
+		switch {
+		case g.holds(string(name), string(b64)):
+		case g.dropped != nil && g.dropped.sig.Name == string(name) && g.dropped.sig.Base64 == string(b64):
+			covered = addsOwn
+		default:
+			return mayAdd
 		}
 	}
-	return true
+	return covered
 }
 
 // holds reports whether g holds the signature line (name, b64).
