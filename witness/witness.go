@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/time/rate"
 
@@ -304,7 +303,7 @@ func checkConsistency(old store.WitnessState, cp tlog.Checkpoint, p [][]byte) er
 		}
 		return nil
 	}
-	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, old.Size, cp.Size, p, old.Root[:], cp.Root[:]); err != nil {
+	if err := proof.VerifyConsistency(proofHasher{}, old.Size, cp.Size, p, old.Root[:], cp.Root[:]); err != nil {
 		return fmt.Errorf("%w: consistency proof from %d to %d: %v", ErrInconsistent, old.Size, cp.Size, err)
 	}
 	return nil
