@@ -242,8 +242,10 @@ func (w *Witness) add(ctx context.Context, req *AddCheckpointRequest) ([]byte, e
 
 	// Cosign before the state update so signing runs in parallel across
 	// requests; the signature is released only if the update commits.
-	n.UnverifiedSigs = nil
-	cosigned, err := note.Sign(n, w.signers...)
+	// The note keeps the verified signatures only (unknown keys' lines
+	// are dropped), as note.Sign of the opened note would write it; the
+	// text is the request's own bytes, a prefix of the checkpoint note.
+	cosigned, err := tlog.SignNote(req.Checkpoint[:len(n.Text)], n.Sigs, w.signers...)
 	if err != nil {
 		return nil, fmt.Errorf("cosigning: %w", err)
 	}
