@@ -513,3 +513,80 @@ func TestOwnRecordAfterMoveOn(t *testing.T) {
 		t.Errorf("group 1 own cosignature = %v, want %v back", g1.own, sigs1[1])
 	}
 }
+
+// TestOwnRecordOfSkippedVouch: the witness cosigns twice between two
+// rounds; gossip's record of the first, arriving later, is merged without a
+// verification, since the round applied both vouched notes in order.
+func TestOwnRecordOfSkippedVouch(t *testing.T) {
+	const origin = "example.com/log0"
+	lskey, lvkey, _ := note.GenerateKey(rand.Reader, origin)
+	logSigner, _ := note.NewSigner(lskey)
+	now := func() time.Time { return time.Unix(1_700_000_000, 0) }
+	_, wvkey, _ := tlog.GenerateCosignerKey(rand.Reader, "w0.example")
+	r, err := roster.ParsePolicy(fmt.Appendf(nil, "log %s\nwitness w0 %s\n", lvkey, wvkey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, _ := r.Log(origin)
+	oskey, ovkey, _ := tlog.GenerateCosignerKey(rand.Reader, "own.example")
+	own, _ := tlog.NewCosignatureSigner(oskey, now)
+	ownKey, _ := tlog.NewCosignatureVerifier(ovkey)
+	verifies := 0
+	wrap := func(_ *roster.Roster, vs ...note.Verifier) []note.Verifier {
+		out := make([]note.Verifier, len(vs))
+		for i, v := range vs {
+			out[i] = verifyCounter{v, &verifies}
+		}
+		return out
+	}
+	src := &recordSource{r: r, records: map[groupKey]map[string]note.Signature{}, bodies: map[groupKey][]byte{}}
+	f, err := New(Config{Source: src, OwnKey: ownKey, Now: now, WrapVerifiers: wrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := f.views.byID(ctx, tlog.LogID(origin)); err != nil {
+		t.Fatal(err)
+	}
+	var cps []tlog.Checkpoint
+	var sigs [][]note.Signature
+	for size := uint64(1); size <= 3; size++ {
+		cp := tlog.Checkpoint{Origin: origin, Size: size, Root: sha256.Sum256(fmt.Appendf(nil, "%d", size))}
+		body := cp.Marshal()
+		s := []note.Signature{sigLine(t, body, logSigner), sigLine(t, body, own)}
+		msg, err := tlog.FormatNote(body, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.mu.Lock()
+		src.ws = msg
+		src.mu.Unlock()
+		f.Cosigned(rl, msg)
+		cps, sigs = append(cps, cp), append(sigs, s)
+	}
+	f.views.update(ctx, origin) // one round for the three
+	verifies = 0
+	f.CheckpointAdded(origin, src.merge(cps[0], sigs[0]))
+	f.CheckpointAdded(origin, src.merge(cps[1], sigs[1]))
+	f.views.update(ctx, origin)
+	if verifies != 0 {
+		t.Errorf("records of skipped own cosignatures took %d verifications, want 0", verifies)
+	}
+	got, err := f.views.byID(ctx, tlog.LogID(origin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := New(Config{Source: src, OwnKey: ownKey, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := fresh.views.byID(ctx, tlog.LogID(origin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range want.byK {
+		if d := entryDiff(got.byK[k], want.byK[k]); d != "" {
+			t.Errorf("k=%d: in memory vs built: %s", k, d)
+		}
+	}
+}
