@@ -45,6 +45,11 @@ type group struct {
 	logSigs []note.Signature
 	cosigs  map[string]cosig
 	own     *cosig
+	// dropped is this node's own cosignature of cp after dropOwn took it
+	// out of the view: still a signature the witness made, so a note
+	// repeating it (the gossiped record of that cosignature, arriving
+	// after the witness moved on) is read without verifying it again.
+	dropped *cosig
 }
 
 func newGroup(cp tlog.Checkpoint) *group {

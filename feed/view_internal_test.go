@@ -415,3 +415,178 @@ func BenchmarkViewUpdate(b *testing.B) {
 		f.views.update(ctx, rl.Origin)
 	}
 }
+
+// verifyCounter counts the verifications that reach a wrapped verifier.
+type verifyCounter struct {
+	note.Verifier
+	n *int
+}
+
+func (v verifyCounter) Verify(msg, sig []byte) bool {
+	*v.n++
+	return v.Verifier.Verify(msg, sig)
+}
+
+// TestOwnRecordAfterMoveOn: gossip's record of a checkpoint this node's
+// witness cosigned, arriving after the witness cosigned a newer one (so its
+// own cosignature left the older checkpoint's group), carries nothing the
+// feed has not verified or made: it is merged back without a single
+// signature verification. The same record with a forged own line is
+// verified and dropped.
+func TestOwnRecordAfterMoveOn(t *testing.T) {
+	const origin = "example.com/log0"
+	lskey, lvkey, _ := note.GenerateKey(rand.Reader, origin)
+	logSigner, _ := note.NewSigner(lskey)
+	now := func() time.Time { return time.Unix(1_700_000_000, 0) }
+	// A roster witness that cosigns nothing keeps the older groups held.
+	_, wvkey, _ := tlog.GenerateCosignerKey(rand.Reader, "w0.example")
+	r, err := roster.ParsePolicy(fmt.Appendf(nil, "log %s\nwitness w0 %s\n", lvkey, wvkey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, _ := r.Log(origin)
+	oskey, ovkey, _ := tlog.GenerateCosignerKey(rand.Reader, "own.example")
+	own, _ := tlog.NewCosignatureSigner(oskey, now)
+	ownKey, _ := tlog.NewCosignatureVerifier(ovkey)
+	verifies := 0
+	wrap := func(_ *roster.Roster, vs ...note.Verifier) []note.Verifier {
+		out := make([]note.Verifier, len(vs))
+		for i, v := range vs {
+			out[i] = verifyCounter{v, &verifies}
+		}
+		return out
+	}
+	src := &recordSource{r: r, records: map[groupKey]map[string]note.Signature{}, bodies: map[groupKey][]byte{}}
+	f, err := New(Config{Source: src, OwnKey: ownKey, Now: now, WrapVerifiers: wrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := f.views.byID(ctx, tlog.LogID(origin)); err != nil {
+		t.Fatal(err)
+	}
+	cosign := func(size uint64) (tlog.Checkpoint, []note.Signature, []byte) {
+		cp := tlog.Checkpoint{Origin: origin, Size: size, Root: sha256.Sum256(fmt.Appendf(nil, "%d", size))}
+		body := cp.Marshal()
+		sigs := []note.Signature{sigLine(t, body, logSigner), sigLine(t, body, own)}
+		msg, err := tlog.FormatNote(body, sigs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.mu.Lock()
+		src.ws = msg
+		src.mu.Unlock()
+		f.Cosigned(rl, msg)
+		f.views.update(ctx, origin)
+		return cp, sigs, msg
+	}
+	cp1, sigs1, _ := cosign(1)
+	cosign(2)
+	st := f.views.slot(origin).st
+	g1 := st.groups[groupKey{cp1.Size, cp1.Root}]
+	if g1 == nil || g1.own != nil {
+		t.Fatalf("after the witness moved on, group 1 = %+v, want one without the own cosignature", g1)
+	}
+
+	forged := slices.Clone(sigs1)
+	b := []byte(forged[1].Base64)
+	b[30] ^= 1
+	forged[1].Base64 = string(b)
+	bad, err := tlog.FormatNote(cp1.Marshal(), forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifies = 0
+	f.CheckpointAdded(origin, bad)
+	f.views.update(ctx, origin)
+	if verifies == 0 || g1.own != nil {
+		t.Errorf("forged own line: %d verifications, own %v; want some, none", verifies, g1.own)
+	}
+
+	verifies = 0
+	f.CheckpointAdded(origin, src.merge(cp1, sigs1))
+	f.views.update(ctx, origin)
+	if verifies != 0 {
+		t.Errorf("the record of an own cosignature took %d verifications, want 0", verifies)
+	}
+	if g1.own == nil || g1.own.sig != sigs1[1] {
+		t.Errorf("group 1 own cosignature = %v, want %v back", g1.own, sigs1[1])
+	}
+}
+
+// TestOwnRecordOfSkippedVouch: the witness cosigns twice between two
+// rounds; gossip's record of the first, arriving later, is merged without a
+// verification, since the round applied both vouched notes in order.
+func TestOwnRecordOfSkippedVouch(t *testing.T) {
+	const origin = "example.com/log0"
+	lskey, lvkey, _ := note.GenerateKey(rand.Reader, origin)
+	logSigner, _ := note.NewSigner(lskey)
+	now := func() time.Time { return time.Unix(1_700_000_000, 0) }
+	_, wvkey, _ := tlog.GenerateCosignerKey(rand.Reader, "w0.example")
+	r, err := roster.ParsePolicy(fmt.Appendf(nil, "log %s\nwitness w0 %s\n", lvkey, wvkey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, _ := r.Log(origin)
+	oskey, ovkey, _ := tlog.GenerateCosignerKey(rand.Reader, "own.example")
+	own, _ := tlog.NewCosignatureSigner(oskey, now)
+	ownKey, _ := tlog.NewCosignatureVerifier(ovkey)
+	verifies := 0
+	wrap := func(_ *roster.Roster, vs ...note.Verifier) []note.Verifier {
+		out := make([]note.Verifier, len(vs))
+		for i, v := range vs {
+			out[i] = verifyCounter{v, &verifies}
+		}
+		return out
+	}
+	src := &recordSource{r: r, records: map[groupKey]map[string]note.Signature{}, bodies: map[groupKey][]byte{}}
+	f, err := New(Config{Source: src, OwnKey: ownKey, Now: now, WrapVerifiers: wrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := f.views.byID(ctx, tlog.LogID(origin)); err != nil {
+		t.Fatal(err)
+	}
+	var cps []tlog.Checkpoint
+	var sigs [][]note.Signature
+	for size := uint64(1); size <= 3; size++ {
+		cp := tlog.Checkpoint{Origin: origin, Size: size, Root: sha256.Sum256(fmt.Appendf(nil, "%d", size))}
+		body := cp.Marshal()
+		s := []note.Signature{sigLine(t, body, logSigner), sigLine(t, body, own)}
+		msg, err := tlog.FormatNote(body, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.mu.Lock()
+		src.ws = msg
+		src.mu.Unlock()
+		f.Cosigned(rl, msg)
+		cps, sigs = append(cps, cp), append(sigs, s)
+	}
+	f.views.update(ctx, origin) // one round for the three
+	verifies = 0
+	f.CheckpointAdded(origin, src.merge(cps[0], sigs[0]))
+	f.CheckpointAdded(origin, src.merge(cps[1], sigs[1]))
+	f.views.update(ctx, origin)
+	if verifies != 0 {
+		t.Errorf("records of skipped own cosignatures took %d verifications, want 0", verifies)
+	}
+	got, err := f.views.byID(ctx, tlog.LogID(origin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := New(Config{Source: src, OwnKey: ownKey, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := fresh.views.byID(ctx, tlog.LogID(origin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range want.byK {
+		if d := entryDiff(got.byK[k], want.byK[k]); d != "" {
+			t.Errorf("k=%d: in memory vs built: %s", k, d)
+		}
+	}
+}

@@ -49,7 +49,7 @@ func (st *viewState) dropOwn(c *viewCache, idx *rosterIndex, l *roster.Log, v *l
 	if g == nil || g.own == nil {
 		return
 	}
-	g.own = nil
+	g.dropped, g.own = g.own, nil
 	e := c.entryOf(idx, l, g)
 	for i, cur := range v.byK {
 		if cur != nil && cur.cp.Size == k.size && cur.cp.Root == k.root {
@@ -133,6 +133,35 @@ func (p *pendingNotes) take() ([][]byte, bool) {
 	return notes, stale
 }
 
+// maxVouchedQueue bounds the notes Feed.Cosigned queues for one log
+// between two rounds; past it the oldest are dropped (their gossiped
+// records are then verified as any other note).
+const maxVouchedQueue = 16
+
+// vouchedQueue is the notes the witness cosigned for one log since the
+// last round, oldest first.
+type vouchedQueue struct {
+	mu    sync.Mutex
+	notes []*vouchedNote
+}
+
+func (q *vouchedQueue) add(n *vouchedNote) {
+	q.mu.Lock()
+	if len(q.notes) >= maxVouchedQueue {
+		q.notes = append(q.notes[:0], q.notes[1:]...)
+	}
+	q.notes = append(q.notes, n)
+	q.mu.Unlock()
+}
+
+func (q *vouchedQueue) take() []*vouchedNote {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	notes := q.notes
+	q.notes = nil
+	return notes
+}
+
 // CheckpointAdded tells the feed that the source now holds signedNote for
 // origin (a checkpoint record gossip merged, with every signature the
 // record has). Like CheckpointUpdated it never blocks, but the view is
@@ -159,6 +188,7 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 	notes, stale := s.pending.take()
 	st := s.st
 	if stale || prev == nil || prev.err != nil || prev.roster != idx.r || prev.log != l || st == nil || st.roster != idx.r || st.log != l {
+		s.vouchedQ.take() // the build reads the witness's last note from the source
 		c.buildLocked(ctx, idx, l, s, prev)
 		return
 	}
@@ -167,29 +197,47 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 	// megabytes of live heap.
 	v := &logView{log: l, logID: prev.logID, roster: idx.r, built: c.f.now(), byK: slices.Clone(prev.byK), growth: prev.growth}
 	verifiers := idx.verifiers()
-	var vns []*verified
-	if vouched := s.vouched.Load(); vouched != nil && vouched != st.vouched && vouched.log == l {
+	// Every note the witness cosigned since the last round, in order, so
+	// that a gossiped record of one the witness has since moved on from
+	// finds its group (and its own cosignature set aside) instead of being
+	// verified again.
+	queued := s.vouchedQ.take()
+	if cur := s.vouched.Load(); cur != nil && (len(queued) == 0 || queued[len(queued)-1] != cur) {
+		queued = append(queued, cur)
+	}
+	for _, vouched := range queued {
+		if vouched == st.vouched || vouched.log != l {
+			continue
+		}
 		vn := c.trust(idx, l, vouched.note, verifiers)
 		if vn.ok {
+			k := groupKey{vn.cp.Size, vn.cp.Root}
+			if old := st.vouchedKey; old != nil && k.size < old.size {
+				continue // older than the note the view holds as the witness's last
+			}
 			// The source holds the witness's last note only, so this
 			// node's cosignature (unless the roster lists its key, making
 			// it a cosigner like any other) leaves the checkpoint it
 			// cosigned before.
-			if old := st.vouchedKey; old != nil && *old != (groupKey{vn.cp.Size, vn.cp.Root}) {
+			if old := st.vouchedKey; old != nil && *old != k {
 				st.dropOwn(c, idx, l, v, *old)
 			}
-			st.vouchedKey = &groupKey{vn.cp.Size, vn.cp.Root}
+			st.vouchedKey = &k
 		}
 		st.vouched = vouched
-		vns = append(vns, vn)
-	}
-	for _, raw := range notes {
-		if st.adds(raw, v) == addsNothing {
-			continue
+		if vn.ok && !st.apply(c, idx, l, v, vn) {
+			c.buildLocked(ctx, idx, l, s, prev)
+			return
 		}
-		if vouched := st.vouched; vouched != nil && bytes.Equal(vouched.note, raw) {
+	}
+	var vns []*verified
+	for _, raw := range notes {
+		switch adds := st.adds(raw, v); {
+		case adds == addsNothing:
+			continue
+		case adds == addsOwn, st.vouched != nil && bytes.Equal(st.vouched.note, raw):
 			vns = append(vns, c.trust(idx, l, raw, verifiers))
-		} else {
+		default:
 			vns = append(vns, c.verify(idx, l, raw, verifiers))
 		}
 	}
@@ -245,13 +293,19 @@ func (st *viewState) apply(c *viewCache, idx *rosterIndex, l *roster.Log, v *log
 const (
 	addsNothing = iota
 	mayAdd
+	// addsOwn: raw adds only this node's own cosignature that dropOwn
+	// took out, every other line being one st holds; nothing in it needs
+	// verifying.
+	addsOwn
 )
 
 // adds tells, without verifying anything, whether raw can change v: not if
 // its checkpoint is older than one every witness cosigned (which outranks
 // it for every k), nor if every signature line of raw is, byte for byte, a
 // verified signature st holds for the same checkpoint text (a gossiped
-// record of what this node's witness cosigned, typically).
+// record of what this node's witness cosigned, typically). If the only
+// line st does not hold is this node's own cosignature it dropped from the
+// checkpoint's group, raw is addsOwn.
 func (st *viewState) adds(raw []byte, v *logView) int {
 	i := bytes.Index(raw, []byte("\n\n"))
 	if i < 0 {
@@ -264,42 +318,45 @@ func (st *viewState) adds(raw []byte, v *logView) int {
 	if all := v.byK[len(v.byK)-1]; all != nil && cp.Size < all.cp.Size {
 		return addsNothing
 	}
-	if st.covers(raw[i+2:], cp) {
-		return addsNothing
-	}
-	return mayAdd
+	return st.covers(raw[i+2:], cp)
 }
 
-// covers reports whether every line of rest (a note's signature lines) is
-// a signature st holds for cp.
-func (st *viewState) covers(rest []byte, cp tlog.Checkpoint) bool {
+// covers tells whether every line of rest (a note's signature lines) is a
+// signature st holds for cp (addsNothing), or one it holds or this node's
+// dropped own cosignature (addsOwn), or neither (mayAdd).
+func (st *viewState) covers(rest []byte, cp tlog.Checkpoint) int {
 	g := st.groups[groupKey{cp.Size, cp.Root}]
 	if g == nil || g.cp != cp {
-		return false
+		return mayAdd
 	}
 	if len(rest) == 0 {
-		return false
+		return mayAdd
 	}
+	covered := addsNothing
 	for len(rest) > 0 {
 		j := bytes.IndexByte(rest, '\n')
 		if j < 0 {
-			return false
+			return mayAdd
 		}
 		line := rest[:j]
 		rest = rest[j+1:]
 		sig, ok := bytes.CutPrefix(line, []byte("\u2014 "))
 		if !ok {
-			return false
+			return mayAdd
 		}
 		name, b64, ok := bytes.Cut(sig, []byte(" "))
 		if !ok {
-			return false
+			return mayAdd
 		}
-		if !g.holds(string(name), string(b64)) {
-			return false
+		switch {
+		case g.holds(string(name), string(b64)):
+		case g.dropped != nil && g.dropped.sig.Name == string(name) && g.dropped.sig.Base64 == string(b64):
+			covered = addsOwn
+		default:
+			return mayAdd
 		}
 	}
-	return true
+	return covered
 }
 
 // holds reports whether g holds the signature line (name, b64).

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -225,17 +224,23 @@ func (f *Feed) CosignaturesSeen(origin string, oldNote, newNote []byte) {
 	if _, ok := r.Log(origin); !ok {
 		return
 	}
-	body, lines := splitNote(newNote)
+	body, block := sigBlock(newNote)
 	if body == nil {
 		return
 	}
-	_, oldLines := splitNote(oldNote)
+	_, oldBlock := sigBlock(oldNote)
 	var cosigs []seenCosig
-	for _, line := range lines {
-		if slices.ContainsFunc(oldLines, func(o []byte) bool { return bytes.Equal(o, line) }) {
+	for rest := block; len(rest) > 0; {
+		j := bytes.IndexByte(rest, '\n')
+		if j < 0 {
+			break
+		}
+		line := rest[:j+1]
+		rest = rest[j+1:]
+		if hasLine(oldBlock, line) {
 			continue
 		}
-		if c, ok := rosterCosig(r, line); ok {
+		if c, ok := rosterCosig(r, line[:j]); ok {
 			cosigs = append(cosigs, c)
 		}
 	}
@@ -253,15 +258,45 @@ func (f *Feed) CosignaturesSeen(origin string, oldNote, newNote []byte) {
 	t.mu.Unlock()
 }
 
+// sigBlock returns a note's text and its signature block, or nil if it has
+// none.
+func sigBlock(n []byte) (text, block []byte) {
+	for i := len(n); ; {
+		i = bytes.LastIndexByte(n[:i], '\n')
+		if i < 1 {
+			return nil, nil
+		}
+		if n[i-1] == '\n' {
+			return n[:i], n[i+1:]
+		}
+	}
+}
+
+// hasLine reports whether block holds line (both ending in a newline) as
+// one of its lines.
+func hasLine(block, line []byte) bool {
+	for len(block) >= len(line) {
+		if bytes.HasPrefix(block, line) {
+			return true
+		}
+		j := bytes.IndexByte(block, '\n')
+		if j < 0 {
+			return false
+		}
+		block = block[j+1:]
+	}
+	return false
+}
+
 // splitNote returns a note's text and its signature lines (without the
 // trailing newline), or nil if it has no signature block.
 func splitNote(n []byte) ([]byte, [][]byte) {
-	i := bytes.LastIndex(n, []byte("\n\n"))
-	if i < 0 {
+	text, block := sigBlock(n)
+	if text == nil {
 		return nil, nil
 	}
 	var lines [][]byte
-	for rest := n[i+2:]; len(rest) > 0; {
+	for rest := block; len(rest) > 0; {
 		j := bytes.IndexByte(rest, '\n')
 		if j < 0 {
 			break
@@ -269,7 +304,7 @@ func splitNote(n []byte) ([]byte, [][]byte) {
 		lines = append(lines, rest[:j])
 		rest = rest[j+1:]
 	}
-	return n[:i+1], lines
+	return text, lines
 }
 
 // rosterCosig reads one signature line ("— name base64") and reports the

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The journal is written by its own goroutine, one stage behind the
@@ -55,6 +57,9 @@ func (j *journalJob) add(states map[string]WitnessState, pending []int) {
 func (d *DB) journalWriter() {
 	defer close(d.journalDone)
 	jobs := make([]journalJob, 0, journalQueue)
+	// The latency histogram of each operation, looked up once: a label
+	// lookup per reply hashes the label every time.
+	latency := map[string]prometheus.Observer{}
 	for job := range d.journalCh {
 		jobs = append(jobs[:0], job)
 	drain:
@@ -94,7 +99,12 @@ func (d *DB) journalWriter() {
 			}
 			elapsed := time.Since(j.start).Seconds()
 			for i, r := range j.batch {
-				d.metrics.latency.WithLabelValues(r.op).Observe(elapsed)
+				o := latency[r.op]
+				if o == nil {
+					o = d.metrics.latency.WithLabelValues(r.op)
+					latency[r.op] = o
+				}
+				o.Observe(elapsed)
 				r.done <- j.results[i]
 			}
 		}

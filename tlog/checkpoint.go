@@ -40,30 +40,38 @@ func ParseCheckpoint(text []byte) (Checkpoint, error) {
 	if len(text) == 0 || text[len(text)-1] != '\n' {
 		return c, fmt.Errorf("%w: body does not end with a newline", ErrMalformedCheckpoint)
 	}
-	lines := bytes.SplitN(text, []byte("\n"), 4)
-	if len(lines) < 4 {
-		return c, fmt.Errorf("%w: fewer than three lines", ErrMalformedCheckpoint)
+	var lines [3][]byte
+	rest := text
+	for i := range lines {
+		j := bytes.IndexByte(rest, '\n')
+		if j < 0 {
+			return c, fmt.Errorf("%w: fewer than three lines", ErrMalformedCheckpoint)
+		}
+		lines[i], rest = rest[:j], rest[j+1:]
 	}
 	if len(lines[0]) == 0 {
 		return c, fmt.Errorf("%w: empty origin line", ErrMalformedCheckpoint)
 	}
 	c.Origin = string(lines[0])
 	// SPEC: size is ASCII decimal with no leading zeroes; it must round-trip.
-	size, err := strconv.ParseUint(string(lines[1]), 10, 64)
-	if err != nil || strconv.FormatUint(size, 10) != string(lines[1]) || size > 1<<63-1 {
+	size, ok := parseSize(lines[1])
+	if !ok {
 		return c, fmt.Errorf("%w: bad tree size %q", ErrMalformedCheckpoint, lines[1])
 	}
 	c.Size = size
-	root, err := base64.StdEncoding.Strict().DecodeString(string(lines[2]))
-	if err != nil || len(root) != 32 {
+	var root [33]byte // 44 base64 characters decode to at most 33 bytes
+	if len(lines[2]) != 44 {
 		return c, fmt.Errorf("%w: root hash is not base64 of 32 bytes", ErrMalformedCheckpoint)
 	}
-	copy(c.Root[:], root)
-	if base64.StdEncoding.EncodeToString(root) != string(lines[2]) {
+	if n, err := strictBase64.Decode(root[:], lines[2]); err != nil || n != 32 {
+		return c, fmt.Errorf("%w: root hash is not base64 of 32 bytes", ErrMalformedCheckpoint)
+	}
+	copy(c.Root[:], root[:32])
+	var enc [44]byte
+	if base64.StdEncoding.Encode(enc[:], c.Root[:]); !bytes.Equal(enc[:], lines[2]) {
 		return c, fmt.Errorf("%w: root hash is not canonical base64", ErrMalformedCheckpoint)
 	}
 	// SPEC: every extension line is non-empty.
-	rest := lines[3]
 	for r := rest; len(r) > 0; {
 		i := bytes.IndexByte(r, '\n')
 		if i <= 0 {
@@ -73,6 +81,26 @@ func ParseCheckpoint(text []byte) (Checkpoint, error) {
 	}
 	c.Extensions = string(rest)
 	return c, nil
+}
+
+// strictBase64 is made once: Strict copies the encoding to the heap.
+var strictBase64 = base64.StdEncoding.Strict()
+
+// parseSize parses a tree size: ASCII decimal, no sign, no leading zero,
+// at most 2^63-1 (what strconv.ParseUint with a round-trip check accepts,
+// without its allocations).
+func parseSize(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 || b[0] == '0' && len(b) > 1 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, n <= 1<<63-1
 }
 
 // Marshal returns the canonical checkpoint body.

@@ -2,11 +2,13 @@ package tlog_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -85,6 +87,98 @@ func BenchmarkFormatNote(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := note.Sign(&note.Note{Text: specBody, Sigs: ss}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestSignNote: the same bytes as note.Sign for one or two signers (a
+// cosignature/v1 key and a plain note key), over notes with no other
+// signature, several, and one by a signer's own key, which the new line
+// replaces; the same refusal of a text without its final newline.
+func TestSignNote(t *testing.T) {
+	skey, vkey, err := tlog.GenerateCosignerKey(rand.Reader, "witness.example/own")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := tlog.NewCosignatureVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosigner, err := tlog.NewCosignatureSigner(skey, func() time.Time { return time.Unix(1_700_000_000, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	nkey, _, err := note.GenerateKey(rand.Reader, "log.example/plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := note.NewSigner(nkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := []byte("log.example/plain\n42\nWmH8K1T5z6cXdPJDIUPdQMbLKxGUf69lp9PaXLZRmcg=\n")
+	ownOld, err := note.Sign(&note.Note{Text: string(text)}, cosigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, err := note.Open(ownOld, note.VerifierList(own))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		sigs    []note.Signature
+		signers []note.Signer
+	}{
+		{"no signatures", nil, []note.Signer{cosigner}},
+		{"three others", sigs(3), []note.Signer{cosigner}},
+		{"two signers", sigs(2), []note.Signer{cosigner, plain}},
+		{"replaces own", append(sigs(1), opened.Sigs...), []note.Signer{cosigner}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := note.Sign(&note.Note{Text: string(text), Sigs: tc.sigs}, tc.signers...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tlog.SignNote(text, tc.sigs, tc.signers...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("SignNote:\n%s\nnote.Sign:\n%s", got, want)
+			}
+		})
+	}
+	if _, err := tlog.SignNote(text[:len(text)-1], nil, cosigner); !errors.Is(err, tlog.ErrMalformedNote) {
+		t.Errorf("text without final newline: err = %v, want ErrMalformedNote", err)
+	}
+}
+
+func BenchmarkSignNote(b *testing.B) {
+	skey, _, err := tlog.GenerateCosignerKey(rand.Reader, "witness.example/own")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cosigner, err := tlog.NewCosignatureSigner(skey, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := []byte("log.example/plain\n42\nWmH8K1T5z6cXdPJDIUPdQMbLKxGUf69lp9PaXLZRmcg=\n")
+	logSig := sigs(1)
+	b.Run("SignNote", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := tlog.SignNote(text, logSig, cosigner); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("note.Sign", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := note.Sign(&note.Note{Text: string(text), Sigs: logSig}, cosigner); err != nil {
 				b.Fatal(err)
 			}
 		}

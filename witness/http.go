@@ -141,11 +141,19 @@ func (w *Witness) addCheckpoint(rw http.ResponseWriter, r *http.Request) int {
 	if err != nil {
 		return w.fail(rw, r, statusOf(err), err)
 	}
-	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	// One write of a response whose length is known: net/http sends the
+	// head and the body in one segment, never chunked.
+	h := rw.Header()
+	h["Content-Type"] = textPlain
+	h["Content-Length"] = []string{strconv.Itoa(len(cosig))}
 	rw.WriteHeader(http.StatusOK)
 	rw.Write(cosig)
 	return http.StatusOK
 }
+
+// textPlain is the Content-Type of cosignature responses, shared: net/http
+// only reads header values.
+var textPlain = []string{"text/plain; charset=utf-8"}
 
 // readBody reads the request body, at most MaxRequestBytes. A declared
 // Content-Length sizes the buffer at once (io.ReadAll would grow it several

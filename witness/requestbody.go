@@ -34,12 +34,14 @@ func parseProofTail(proofLines [][]byte, cp []byte) ([][]byte, error) {
 		return nil, fmt.Errorf("%w: %d proof lines, at most %d allowed", ErrMalformed, len(proofLines), MaxProofLines)
 	}
 	proof := make([][]byte, len(proofLines))
+	hashes := make([]byte, 32*len(proofLines)) // one allocation for all
 	for i, l := range proofLines {
 		h, err := decodeHash(l)
 		if err != nil {
 			return nil, fmt.Errorf("%w: proof line %d is not a base64 SHA-256 hash", ErrMalformed, i+1)
 		}
-		proof[i] = h[:]
+		proof[i] = hashes[32*i : 32*i+32 : 32*i+32]
+		copy(proof[i], h[:])
 	}
 	if len(cp) == 0 {
 		return nil, fmt.Errorf("%w: no checkpoint after the empty line", ErrMalformed)
@@ -72,10 +74,20 @@ func parseSize(b []byte) (uint64, error) {
 // base64 hash on a line.
 func decodeHash(l []byte) ([32]byte, error) {
 	var h [32]byte
-	b, err := base64.StdEncoding.Strict().DecodeString(string(l))
-	if err != nil || len(b) != 32 || base64.StdEncoding.EncodeToString(b) != string(l) {
+	var b [33]byte // 44 characters decode to at most 33 bytes
+	if len(l) != 44 {
 		return h, errors.New("not a base64 SHA-256 hash")
 	}
-	copy(h[:], b)
+	if n, err := strictBase64.Decode(b[:], l); err != nil || n != 32 {
+		return h, errors.New("not a base64 SHA-256 hash")
+	}
+	copy(h[:], b[:32])
+	var enc [44]byte
+	if base64.StdEncoding.Encode(enc[:], h[:]); !bytes.Equal(enc[:], l) {
+		return h, errors.New("not a base64 SHA-256 hash")
+	}
 	return h, nil
 }
+
+// strictBase64 is made once: Strict copies the encoding to the heap.
+var strictBase64 = base64.StdEncoding.Strict()

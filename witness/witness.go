@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/time/rate"
 
@@ -243,8 +242,10 @@ func (w *Witness) add(ctx context.Context, req *AddCheckpointRequest) ([]byte, e
 
 	// Cosign before the state update so signing runs in parallel across
 	// requests; the signature is released only if the update commits.
-	n.UnverifiedSigs = nil
-	cosigned, err := note.Sign(n, w.signers...)
+	// The note keeps the verified signatures only (unknown keys' lines
+	// are dropped), as note.Sign of the opened note would write it; the
+	// text is the request's own bytes, a prefix of the checkpoint note.
+	cosigned, err := tlog.SignNote(req.Checkpoint[:len(n.Text)], n.Sigs, w.signers...)
 	if err != nil {
 		return nil, fmt.Errorf("cosigning: %w", err)
 	}
@@ -304,7 +305,7 @@ func checkConsistency(old store.WitnessState, cp tlog.Checkpoint, p [][]byte) er
 		}
 		return nil
 	}
-	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, old.Size, cp.Size, p, old.Root[:], cp.Root[:]); err != nil {
+	if err := proof.VerifyConsistency(proofHasher{}, old.Size, cp.Size, p, old.Root[:], cp.Root[:]); err != nil {
 		return fmt.Errorf("%w: consistency proof from %d to %d: %v", ErrInconsistent, old.Size, cp.Size, err)
 	}
 	return nil
