@@ -112,8 +112,7 @@ func TestNodeWitnessTimelineGossip(t *testing.T) {
 	_, stopW2 := start("w2", boot)
 
 	// Both witnesses cosign size 10 and gossip it to the observer.
-	events.waitWitness(t, "w1", feed.WitnessAlive)
-	events.waitWitness(t, "w2", feed.WitnessAlive)
+	events.waitWitnesses(t, feed.WitnessAlive, "w1", "w2")
 
 	// w2's node goes down; the log grows and only w1 cosigns.
 	stopW2()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,6 +244,38 @@ func (s *sse) waitWitness(t *testing.T, name, state string) feed.WitnessEvent {
 	}
 }
 
+// waitWitnesses waits until each of names has a witness event into state,
+// in whatever order the feed emits them (witnesses' cosignatures arrive in
+// no fixed order), and returns them by name.
+func (s *sse) waitWitnesses(t *testing.T, state string, names ...string) map[string]feed.WitnessEvent {
+	t.Helper()
+	got := map[string]feed.WitnessEvent{}
+	deadline := time.After(20 * time.Second)
+	for len(got) < len(names) {
+		select {
+		case ev, ok := <-s.ch:
+			if !ok {
+				t.Fatal("event stream closed")
+			}
+			if ev[0] != feed.EventWitness {
+				continue
+			}
+			var we feed.WitnessEvent
+			if err := json.Unmarshal([]byte(ev[1]), &we); err != nil {
+				t.Fatalf("witness event %s: %v", ev[1], err)
+			}
+			if we.State == state && slices.Contains(names, we.Witness) {
+				if _, seen := got[we.Witness]; !seen {
+					got[we.Witness] = we
+				}
+			}
+		case <-deadline:
+			t.Fatalf("witness events → %s: got %d of %v before the deadline", state, len(got), names)
+		}
+	}
+	return got
+}
+
 func witnessesOf(t *testing.T, fn *feedNode) map[string]feed.WitnessStatus {
 	t.Helper()
 	return witnessesOfQuorum(t, fn, 2)
@@ -297,8 +330,8 @@ func TestNodeWitnessTimeline(t *testing.T) {
 	wn.log.AppendN(2, "a")
 	fn.push(0)
 	wn.gossipCosign(fn, 2, "w1", "w2")
-	for _, name := range []string{"self", "w1", "w2"} {
-		if ev := events.waitWitness(t, name, feed.WitnessAlive); ev.Previous != feed.WitnessMissing || ev.LastCosignedAt == nil {
+	for name, ev := range events.waitWitnesses(t, feed.WitnessAlive, "self", "w1", "w2") {
+		if ev.Previous != feed.WitnessMissing || ev.LastCosignedAt == nil {
 			t.Errorf("%s: event %+v, want missing → alive with a timestamp", name, ev)
 		}
 	}
