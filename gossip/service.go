@@ -175,8 +175,10 @@ type Service struct {
 	// synced remembers peers this node sent its state to since they
 	// connected.
 	synced *lru[peer.ID, time.Time]
-	// spread holds the IDs of evidence pushed to peers (evidence.go).
+	// spread holds the IDs of evidence pushed to peers, held those of
+	// evidence stored or being stored (evidence.go).
 	spread *lru[string, bool]
+	held   *lru[string, bool]
 	// mesh follows pubsub's mesh of each topic (mesh.go).
 	mesh *meshTracker
 	// arrivals times the messages pubsub takes in (waits.go).
@@ -261,6 +263,7 @@ func New(cfg Config) (*Service, error) {
 	s.val = newValidator(s)
 	s.synced = newLRU[peer.ID, time.Time](10_000)
 	s.spread = newLRU[string, bool](10_000)
+	s.held = newLRU[string, bool](10_000)
 	s.det = newDetector(s)
 	s.agg = newAggregator(s)
 	s.mesh = newMeshTracker(map[string]string{
@@ -571,7 +574,7 @@ func (s *Service) publishOffer(ctx context.Context, o offer) {
 
 // CheckEvidence verifies evidence against the current roster.
 func (s *Service) CheckEvidence(e *vpb.Evidence) (*evidence.Finding, error) {
-	return evidence.Verify(e, s.cfg.Roster())
+	return s.verifyEvidence(e)
 }
 
 // Close stops the service and waits for its goroutines. It does not close
