@@ -29,7 +29,8 @@ func (c *countingStore) PutEvidence(ctx context.Context, rec store.EvidenceRecor
 // node stores the evidence, each with one store write however many ways it
 // reached it (its own detector, the evidence topic), and the nodes that
 // took it from the topic push it to no one: pubsub forwards it to their
-// whole mesh.
+// whole mesh. Each node's pubsub counters saw the sightings and the
+// evidence go by.
 func TestEvidenceStoredOncePerNode(t *testing.T) {
 	var mu sync.Mutex
 	var stores []*countingStore
@@ -59,6 +60,16 @@ func TestEvidenceStoredOncePerNode(t *testing.T) {
 			}
 		}
 		c.mu.Unlock()
+	}
+	for _, nd := range n.nodes {
+		for _, topic := range []string{"checkpoints", "evidence"} {
+			rpc := func(dir string) float64 {
+				return counter(t, nd.svc, "vigil_gossip_rpc_messages_total", map[string]string{"topic": topic, "dir": dir})
+			}
+			if recv, dup, sent := rpc("received"), rpc("duplicate"), rpc("sent"); recv+sent == 0 || dup > recv {
+				t.Errorf("%s, %s topic: %v copies received, %v duplicate, %v sent", nd.name, topic, recv, dup, sent)
+			}
+		}
 	}
 	for _, nd := range n.nodes[1:] {
 		if got := counter(t, nd.svc, "vigil_gossip_evidence_pushes_total", nil); got != 0 {

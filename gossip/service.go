@@ -308,7 +308,10 @@ func New(cfg Config) (*Service, error) {
 		pubsub.WithRawTracer(s.mesh),
 		pubsub.WithRawTracer(s.arrivals),
 		pubsub.WithRawTracer(dropTracer{kind: s.topicKind, dropped: s.countDrop}),
-		pubsub.WithRawTracer(rpcStats{kind: s.topicKind, messages: s.metrics.rpcMessages, control: s.metrics.rpcControl}),
+		pubsub.WithRawTracer(newRPCStats(map[string]string{
+			CheckpointsTopic(cfg.Network): "checkpoints",
+			EvidenceTopic(cfg.Network):    "evidence",
+		}, s.metrics.rpcMessages, s.metrics.rpcControl)),
 	}
 	if cfg.ScoreInspect != nil {
 		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(func(m map[peer.ID]float64) {
