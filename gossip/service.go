@@ -179,6 +179,9 @@ type Service struct {
 	// evidence stored or being stored (evidence.go).
 	spread *lru[string, bool]
 	held   *lru[string, bool]
+	// changed holds when each log's stored checkpoints last changed
+	// (antientropy.go).
+	changed *lru[string, time.Time]
 	// mesh follows pubsub's mesh of each topic (mesh.go).
 	mesh *meshTracker
 	// arrivals times the messages pubsub takes in (waits.go).
@@ -264,6 +267,7 @@ func New(cfg Config) (*Service, error) {
 	s.synced = newLRU[peer.ID, time.Time](10_000)
 	s.spread = newLRU[string, bool](10_000)
 	s.held = newLRU[string, bool](10_000)
+	s.changed = newLRU[string, time.Time](maxDigestLogs)
 	s.det = newDetector(s)
 	s.agg = newAggregator(s)
 	s.mesh = newMeshTracker(map[string]string{
