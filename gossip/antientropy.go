@@ -45,6 +45,13 @@ import (
 // cosigners before: a sighting accepted but then lost on the way to the
 // store would otherwise stay ignored as a duplicate. Cost per exchange is
 // bounded by the roster's logs (one digest and at most the heads of each);
+// a log whose stored checkpoints changed within the last half interval is
+// left out on both sides (hotLog): its gossip is still in flight (a split
+// view's cosignatures are aggregated and published up to a few hundred
+// milliseconds after it, and spread after that), so the digests of two
+// nodes differ for a moment and an exchange would send each other heads
+// that gossip is delivering anyway, at the busiest moment. It is compared
+// at a later exchange, once it has settled;
 // a peer may ask at most once per minDigestGap, and a malformed frame ends
 // the stream with a penalty (penalty.go).
 const (
@@ -124,7 +131,11 @@ func (s *Service) startAntiEntropy(ctx context.Context) {
 func (s *Service) digests(ctx context.Context) (map[string][32]byte, map[string][]store.CheckpointRecord) {
 	r := s.cfg.Roster()
 	ds, heads := map[string][32]byte{}, map[string][]store.CheckpointRecord{}
+	now := time.Now()
 	for _, l := range r.Logs() {
+		if s.hotLog(l.Origin, now) {
+			continue
+		}
 		recs, err := s.heads(ctx, l.Origin)
 		if err != nil || len(recs) == 0 {
 			continue
@@ -132,6 +143,19 @@ func (s *Service) digests(ctx context.Context) (map[string][32]byte, map[string]
 		ds[l.Origin], heads[l.Origin] = headsDigest(r, recs), recs
 	}
 	return ds, heads
+}
+
+// logChanged notes that the stored checkpoints of origin changed now.
+func (s *Service) logChanged(origin string) {
+	now := time.Now()
+	s.changed.update(origin, func(time.Time, bool) time.Time { return now })
+}
+
+// hotLog reports whether origin's stored checkpoints changed within the
+// last half anti-entropy interval, so that the exchange leaves it out.
+func (s *Service) hotLog(origin string, now time.Time) bool {
+	at, ok := s.changed.get(origin)
+	return ok && now.Sub(at) < s.cfg.AntiEntropyInterval/2
 }
 
 // headsDigest hashes a log's heads: each one's size, root and the roster
@@ -254,7 +278,11 @@ func (s *Service) serveDigest(ctx context.Context, st network.Stream) {
 	}
 	mine, heads := s.digests(ctx)
 	var wants []string
+	now := time.Now()
 	for _, l := range s.cfg.Roster().Logs() {
+		if s.hotLog(l.Origin, now) {
+			continue
+		}
 		m, okM := mine[l.Origin]
 		t, okT := theirs[l.Origin]
 		if okM != okT || m != t {

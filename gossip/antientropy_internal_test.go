@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+	"time"
 )
 
 func digestFrame(origin string, d [32]byte) []byte {
@@ -51,4 +52,32 @@ func FuzzDigestFrame(f *testing.F) {
 			t.Errorf("%x parsed as %q %x, which encodes differently", b, origin, d)
 		}
 	})
+}
+
+// TestHotLog: a log whose stored checkpoints changed within the last half
+// anti-entropy interval is left out of the exchange, and only that log.
+func TestHotLog(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		interval time.Duration
+		after    time.Duration
+		hot      bool
+	}{
+		{"just changed", 10 * time.Second, 0, true},
+		{"within half the interval", 10 * time.Second, 4900 * time.Millisecond, true},
+		{"settled", 10 * time.Second, 5 * time.Second, false},
+		{"exchange off", -1, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Service{cfg: Config{AntiEntropyInterval: tc.interval}, changed: newLRU[string, time.Time](16)}
+			s.logChanged("a")
+			at, _ := s.changed.get("a")
+			if got := s.hotLog("a", at.Add(tc.after)); got != tc.hot {
+				t.Errorf("hotLog after %s = %v, want %v", tc.after, got, tc.hot)
+			}
+			if s.hotLog("b", at) {
+				t.Error("a log that never changed is hot")
+			}
+		})
+	}
 }

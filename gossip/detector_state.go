@@ -130,6 +130,7 @@ func (ds detectorStore) Merge(ctx context.Context, s detect.Sighting) (added boo
 		return false, nil
 	}
 	var next *cpState
+	wrote := false
 	err = d.s.cfg.Store.MergeCheckpoint(ctx, key.origin, key.size, key.root, func(old store.CheckpointRecord, exists bool) (store.CheckpointRecord, bool, error) {
 		added = false
 		sigs := s.Sigs
@@ -155,6 +156,7 @@ func (ds detectorStore) Merge(ctx context.Context, s detect.Sighting) (added boo
 		cos := len(cosigners)
 		added = !exists || cos > old.Cosigners
 		next = &cpState{noteHash: noteHash(n), sigs: sigs, cosigners: cosigners}
+		wrote = true
 		rec := old
 		rec.Note, rec.Cosigners = n, cos
 		rec.Sightings++
@@ -165,6 +167,9 @@ func (ds detectorStore) Merge(ctx context.Context, s detect.Sighting) (added boo
 	})
 	if err == nil && next != nil {
 		d.remember(key, next)
+	}
+	if err == nil && wrote {
+		d.s.logChanged(key.origin)
 	}
 	return added, err
 }

@@ -28,6 +28,9 @@ type Metrics struct {
 	queued    prometheus.GaugeFunc
 	queuedB   prometheus.GaugeFunc
 	digests   *prometheus.CounterVec
+	// rpcMessages and rpcControl: rpcstats.go.
+	rpcMessages *prometheus.CounterVec
+	rpcControl  *prometheus.CounterVec
 }
 
 // newMetrics returns the collectors; peers, banned, queued and queuedBytes
@@ -35,6 +38,14 @@ type Metrics struct {
 // waiting for the detector and their estimated size.
 func newMetrics(peers, banned, queued, queuedBytes func() float64) *Metrics {
 	return &Metrics{
+		rpcMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gossip_rpc_messages_total",
+			Help: "Pubsub messages by topic kind and direction: received (every copy from every peer), duplicate (copies already seen, dropped before validation) and sent (every copy to every peer).",
+		}, []string{"topic", "dir"}),
+		rpcControl: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gossip_rpc_control_total",
+			Help: "Pubsub control traffic by kind (ihave_ids, iwant_ids and idontwant_ids count message IDs; graft and prune count requests) and direction (received, sent).",
+		}, []string{"kind", "dir"}),
 		queued: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_gossip_intake_queued",
 			Help: "Accepted sightings waiting for the detector (long while the disk is slow; drops.go).",
@@ -130,5 +141,5 @@ func newMetrics(peers, banned, queued, queuedBytes func() float64) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.resolutions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh, m.penalties, m.gated, m.banned, m.dropped, m.queued, m.queuedB, m.digests}
+	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.resolutions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh, m.penalties, m.gated, m.banned, m.dropped, m.queued, m.queuedB, m.digests, m.rpcMessages, m.rpcControl}
 }

@@ -177,8 +177,13 @@ type Service struct {
 	// synced remembers peers this node sent its state to since they
 	// connected.
 	synced *lru[peer.ID, time.Time]
-	// spread holds the IDs of evidence pushed to peers (evidence.go).
+	// spread holds the IDs of evidence pushed to peers, held those of
+	// evidence stored or being stored (evidence.go).
 	spread *lru[string, bool]
+	held   *lru[string, bool]
+	// changed holds when each log's stored checkpoints last changed
+	// (antientropy.go).
+	changed *lru[string, time.Time]
 	// mesh follows pubsub's mesh of each topic (mesh.go).
 	mesh *meshTracker
 	// arrivals times the messages pubsub takes in (waits.go).
@@ -267,6 +272,8 @@ func New(cfg Config) (*Service, error) {
 	s.val = newValidator(s)
 	s.synced = newLRU[peer.ID, time.Time](10_000)
 	s.spread = newLRU[string, bool](10_000)
+	s.held = newLRU[string, bool](10_000)
+	s.changed = newLRU[string, time.Time](maxDigestLogs)
 	s.det = newDetector(s)
 	s.agg = newAggregator(s)
 	s.mesh = newMeshTracker(map[string]string{
@@ -311,6 +318,10 @@ func New(cfg Config) (*Service, error) {
 		pubsub.WithRawTracer(s.mesh),
 		pubsub.WithRawTracer(s.arrivals),
 		pubsub.WithRawTracer(dropTracer{kind: s.topicKind, dropped: s.countDrop}),
+		pubsub.WithRawTracer(newRPCStats(map[string]string{
+			CheckpointsTopic(cfg.Network): "checkpoints",
+			EvidenceTopic(cfg.Network):    "evidence",
+		}, s.metrics.rpcMessages, s.metrics.rpcControl)),
 	}
 	if cfg.ScoreInspect != nil {
 		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(func(m map[peer.ID]float64) {
@@ -572,7 +583,7 @@ func (s *Service) publishOffer(ctx context.Context, o offer) {
 
 // CheckEvidence verifies evidence against the current roster.
 func (s *Service) CheckEvidence(e *vpb.Evidence) (*evidence.Finding, error) {
-	return evidence.Verify(e, s.cfg.Roster())
+	return s.verifyEvidence(e)
 }
 
 // Close stops the service and waits for its goroutines. It does not close

@@ -222,7 +222,7 @@ func (s *Service) receiveSync(ctx context.Context, st network.Stream) {
 			if ve == nil {
 				continue
 			}
-			if s.storeEvidence(ctx, ve.id, ve.e, ve.finding, b, "sync", from, true) {
+			if s.storeEvidence(ctx, ve.id, ve.e, ve.finding, b, "sync", from, pushOffTopic) {
 				// New to us: spread it.
 				if err := s.evidenceT.Publish(ctx, b); err != nil {
 					s.log.Debug("publishing synced evidence", "err", err)

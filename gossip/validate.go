@@ -329,7 +329,7 @@ func (v *validator) checkEvidence(data []byte, from peer.ID, local bool) (*verif
 	if _, seen := v.seenEvidence.get(id); seen && !local {
 		return nil, pubsub.ValidationIgnore, "duplicate"
 	}
-	f, err := evidence.Verify(e, v.s.cfg.Roster())
+	f, err := v.s.verifyEvidence(e)
 	if err != nil {
 		return nil, pubsub.ValidationReject, "invalid"
 	}

@@ -187,6 +187,15 @@ func benchDetect(t *testing.T, res *benchNet, mode, bin, keys string, n, flood, 
 		defer f.Close()
 		dc.CPUProfile = f
 	}
+	// VIGIL_BENCH_NODE_PROFILES=DIR profiles every member process over
+	// the timed repetitions (process mode) into
+	// DIR/<nodes>-<flood>-<run>-<quiet>/, one file per member and second.
+	if dir := os.Getenv("VIGIL_BENCH_NODE_PROFILES"); dir != "" && mode == "process" {
+		dc.NodeProfiles = filepath.Join(dir, fmt.Sprintf("%d-%d-%d-%s", n, flood, run, quiet))
+		if err := os.MkdirAll(dc.NodeProfiles, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r, err := testnet.MeasureDetection(context.Background(), dc)
 	if err != nil {
 		t.Fatalf("detection, %s, %d nodes, flood %d, run %d: %v", mode, n, flood, run, err)
@@ -220,6 +229,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // VIGIL_BENCH_MODES (process,in-process: detection with a `vigil node`
 // process per member, and with every member in this process),
 // VIGIL_BENCH_RUN_FROM (1), VIGIL_BENCH_OUT (../docs), VIGIL_BENCH_CPUPROFILE (none),
+// VIGIL_BENCH_NODE_PROFILES (none; a directory for the member processes'
+// CPU profiles),
 // VIGIL_BENCH_AGGREGATION (on; off makes every witness gossip its own
 // cosignatures, for comparison), VIGIL_BENCH_QUIET (1s: the pause before
 // each equivocation), VIGIL_BENCH_BACK_TO_BACK (50: sizes also measured

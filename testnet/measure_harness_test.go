@@ -78,7 +78,11 @@ type DetectionConfig struct {
 	// only (not the start-up or the warm-up); in process mode it covers
 	// the harness alone.
 	CPUProfile io.Writer
-	Logger     *slog.Logger
+	// NodeProfiles, if set, is a directory that receives CPU profiles of
+	// every member process over the timed repetitions, in one-second
+	// pieces (nodeProfiler); process mode only.
+	NodeProfiles string
+	Logger       *slog.Logger
 }
 
 // DetectionResult is what MeasureDetection measured.
@@ -200,7 +204,7 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	entries = append(entries, LogEntry{VKey: target.VerifierKey()})
 
 	nw, err := Start(ctx, Options{Dir: cfg.Dir, Witnesses: cfg.Witnesses, Observers: cfg.Observers, Logs: entries, Binary: cfg.Binary, DisableAggregation: cfg.DisableAggregation, Logger: cfg.Logger,
-		RosterKeys: cfg.RosterKeys, CosignatureTypes: allTypes(cfg.CosignatureTypes)})
+		RosterKeys: cfg.RosterKeys, CosignatureTypes: allTypes(cfg.CosignatureTypes), Pprof: cfg.NodeProfiles != ""})
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +255,12 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 	}
 	var cpuStart time.Duration
 	var waitStart []float64
+	var prof *nodeProfiler
+	defer func() {
+		if prof != nil {
+			prof.stop()
+		}
+	}()
 	for r, lg := range logs {
 		if r > 0 && cfg.Quiet > 0 {
 			if err := sleepCtx(ctx, cfg.Quiet); err != nil {
@@ -268,6 +278,9 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if cfg.NodeProfiles != "" && cfg.Binary != "" {
+				prof = nw.profileNodes(ctx, cfg.NodeProfiles)
+			}
 		}
 		t, err := nw.equivocateOnce(ctx, p, lg, a, b, watch, cfg.Timeout)
 		if err != nil {
@@ -279,6 +292,12 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 			res.Pushed = append(res.Pushed, t.pushed)
 			res.First = append(res.First, t.first)
 		}
+	}
+	if prof != nil {
+		if err := prof.stop(); err != nil {
+			return nil, err
+		}
+		prof = nil
 	}
 	if n := len(res.Latencies); n > 0 {
 		res.CPU = (nw.cpu() - cpuStart - time.Duration(n-1)*idlePerQuiet) / time.Duration(n)

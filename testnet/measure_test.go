@@ -2,6 +2,7 @@ package testnet_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -28,11 +29,24 @@ func TestMeasureDetection(t *testing.T) {
 		binary string
 		quiet  time.Duration
 	}{{0, "", 0}, {0, "", 100 * time.Millisecond}, {2, "", 0}, {0, bin, 0}} {
+		// As processes, every member is profiled (NodeProfiles).
+		var profiles string
+		if tc.binary != "" {
+			profiles = t.TempDir()
+		}
 		res, err := testnet.MeasureDetection(ctx, testnet.DetectionConfig{
 			Dir: t.TempDir(), Witnesses: 4, Observers: 1, Repeats: 3, FloodPeers: tc.flood, FloodRate: 200, Binary: tc.binary, Quiet: tc.quiet,
+			NodeProfiles: profiles,
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if profiles != "" {
+			for _, pat := range []string{"*-000.prof", "*-metrics-start.txt", "*-metrics-end.txt"} {
+				if m, _ := filepath.Glob(filepath.Join(profiles, pat)); len(m) != 5 {
+					t.Errorf("%d files %s of 5 members in %s", len(m), pat, profiles)
+				}
+			}
 		}
 		if len(res.Latencies) != 3 || len(res.Observed) != 3 {
 			t.Fatalf("%d latencies, %d observed, want 3", len(res.Latencies), len(res.Observed))

@@ -84,7 +84,10 @@ type Options struct {
 	DisableAggregation bool
 	// Bootstrap is how many earlier members each new member dials (default 3).
 	Bootstrap int
-	Logger    *slog.Logger
+	// Pprof serves Go's profiles on every member's listener (node
+	// config pprof), for measurements that profile the members.
+	Pprof  bool
+	Logger *slog.Logger
 	// Stderr receives the processes' logs in process mode (default discard).
 	Stderr io.Writer
 }
@@ -222,6 +225,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		m.cfg.Gossip.Peers = peersPath
 		m.cfg.Gossip.FollowInterval = opts.FollowInterval
 		m.cfg.Gossip.DisableAggregation = opts.DisableAggregation
+		m.cfg.Pprof = opts.Pprof
 		if opts.CosignatureTypes != nil {
 			m.cfg.Witness.CosignatureTypes = opts.CosignatureTypes(m.Index)
 		}

@@ -72,6 +72,22 @@ func (f *Finding) Statement() string {
 //   - witness equivocation: one of the two above holds, witness_key is a
 //     roster witness's key, and both notes carry its valid cosignature.
 func Verify(e *vpb.Evidence, r *roster.Roster) (*Finding, error) {
+	return VerifyWith(e, r, nil)
+}
+
+// Keys returns verifiers that behave exactly as the ones given, such as
+// verifiers that consult a cache of signatures verified before.
+type Keys func(vs ...note.Verifier) []note.Verifier
+
+// VerifyWith is Verify with the roster's log and witness keys passed
+// through keys (nil: used as they are). A node gives its cache of verified
+// signatures: evidence is made of checkpoints whose signatures it has
+// nearly always verified already in gossip, and every node checks every
+// copy of it that is new to it.
+func VerifyWith(e *vpb.Evidence, r *roster.Roster, keys Keys) (*Finding, error) {
+	if keys == nil {
+		keys = func(vs ...note.Verifier) []note.Verifier { return vs }
+	}
 	if err := vpb.CheckEvidence(e); err != nil {
 		return nil, err
 	}
@@ -99,13 +115,14 @@ func Verify(e *vpb.Evidence, r *roster.Roster) (*Finding, error) {
 	// known key must verify. Every roster witness key is known here, not
 	// only the accused one: a failing cosignature by any of them
 	// invalidates the note, as it would at a node.
-	others := r.WitnessVerifiers()
+	others := keys(r.WitnessVerifiers()...)
+	logKeys := keys(lg.Verifier)
 	var na, nb *note.Note
 	var err error
-	if f.A, na, err = tlog.VerifyCheckpoint(e.CheckpointA, origin, []note.Verifier{lg.Verifier}, others...); err != nil {
+	if f.A, na, err = tlog.VerifyCheckpoint(e.CheckpointA, origin, logKeys, others...); err != nil {
 		return nil, fmt.Errorf("%w: checkpoint A: %v", ErrInvalid, err)
 	}
-	if f.B, nb, err = tlog.VerifyCheckpoint(e.CheckpointB, origin, []note.Verifier{lg.Verifier}, others...); err != nil {
+	if f.B, nb, err = tlog.VerifyCheckpoint(e.CheckpointB, origin, logKeys, others...); err != nil {
 		return nil, fmt.Errorf("%w: checkpoint B: %v", ErrInvalid, err)
 	}
 	switch {
