@@ -487,17 +487,11 @@ func samePeers(a, b []Peer) bool {
 // signature) and stored it, and announces it: the next round merges it
 // into the log's view in memory. The feed takes that note's log signature
 // and this node's cosignature as verified instead of verifying them again:
-// under load that re-verification was the feed's largest cost. The next
-// round merges every note vouched since the last one, in order (at most
-// maxVouchedQueue), so a gossiped record of any of them needs no
-// verification either; the newest is remembered for later builds, and all
-// only for the roster entry l: after a roster reload the note is verified
-// as usual. The feed keeps signedNote itself, so the
+// under load that re-verification was the feed's largest cost. Only the newest such note per log is
+// remembered, and only for the roster entry l: after a roster reload the
+// note is verified as usual. The feed keeps signedNote itself, so the
 // caller must not modify it afterwards.
 func (f *Feed) Cosigned(l *roster.Log, signedNote []byte) {
-	s := f.views.slot(l.Origin)
-	vn := &vouchedNote{note: signedNote, log: l}
-	s.vouched.Store(vn)
-	s.vouchedQ.add(vn)
+	f.views.slot(l.Origin).vouched.Store(&vouchedNote{note: signedNote, log: l})
 	f.markDirty(l.Origin)
 }

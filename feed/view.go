@@ -107,9 +107,6 @@ type slot struct {
 	// build. pending holds the announced notes not applied yet.
 	st      *viewState
 	pending pendingNotes
-	// vouchedQ is every note vouched since the last round (vouched is
-	// the newest).
-	vouchedQ vouchedQueue
 }
 
 // vouchedNote is a note whose log signature was verified with log's key by

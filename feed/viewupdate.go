@@ -133,35 +133,6 @@ func (p *pendingNotes) take() ([][]byte, bool) {
 	return notes, stale
 }
 
-// maxVouchedQueue bounds the notes Feed.Cosigned queues for one log
-// between two rounds; past it the oldest are dropped (their gossiped
-// records are then verified as any other note).
-const maxVouchedQueue = 16
-
-// vouchedQueue is the notes the witness cosigned for one log since the
-// last round, oldest first.
-type vouchedQueue struct {
-	mu    sync.Mutex
-	notes []*vouchedNote
-}
-
-func (q *vouchedQueue) add(n *vouchedNote) {
-	q.mu.Lock()
-	if len(q.notes) >= maxVouchedQueue {
-		q.notes = append(q.notes[:0], q.notes[1:]...)
-	}
-	q.notes = append(q.notes, n)
-	q.mu.Unlock()
-}
-
-func (q *vouchedQueue) take() []*vouchedNote {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	notes := q.notes
-	q.notes = nil
-	return notes
-}
-
 // CheckpointAdded tells the feed that the source now holds signedNote for
 // origin (a checkpoint record gossip merged, with every signature the
 // record has). Like CheckpointUpdated it never blocks, but the view is
@@ -188,7 +159,6 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 	notes, stale := s.pending.take()
 	st := s.st
 	if stale || prev == nil || prev.err != nil || prev.roster != idx.r || prev.log != l || st == nil || st.roster != idx.r || st.log != l {
-		s.vouchedQ.take() // the build reads the witness's last note from the source
 		c.buildLocked(ctx, idx, l, s, prev)
 		return
 	}
@@ -197,40 +167,22 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 	// megabytes of live heap.
 	v := &logView{log: l, logID: prev.logID, roster: idx.r, built: c.f.now(), byK: slices.Clone(prev.byK), growth: prev.growth}
 	verifiers := idx.verifiers()
-	// Every note the witness cosigned since the last round, in order, so
-	// that a gossiped record of one the witness has since moved on from
-	// finds its group (and its own cosignature set aside) instead of being
-	// verified again.
-	queued := s.vouchedQ.take()
-	if cur := s.vouched.Load(); cur != nil && (len(queued) == 0 || queued[len(queued)-1] != cur) {
-		queued = append(queued, cur)
-	}
-	for _, vouched := range queued {
-		if vouched == st.vouched || vouched.log != l {
-			continue
-		}
+	var vns []*verified
+	if vouched := s.vouched.Load(); vouched != nil && vouched != st.vouched && vouched.log == l {
 		vn := c.trust(idx, l, vouched.note, verifiers)
 		if vn.ok {
-			k := groupKey{vn.cp.Size, vn.cp.Root}
-			if old := st.vouchedKey; old != nil && k.size < old.size {
-				continue // older than the note the view holds as the witness's last
-			}
 			// The source holds the witness's last note only, so this
 			// node's cosignature (unless the roster lists its key, making
 			// it a cosigner like any other) leaves the checkpoint it
 			// cosigned before.
-			if old := st.vouchedKey; old != nil && *old != k {
+			if old := st.vouchedKey; old != nil && *old != (groupKey{vn.cp.Size, vn.cp.Root}) {
 				st.dropOwn(c, idx, l, v, *old)
 			}
-			st.vouchedKey = &k
+			st.vouchedKey = &groupKey{vn.cp.Size, vn.cp.Root}
 		}
 		st.vouched = vouched
-		if vn.ok && !st.apply(c, idx, l, v, vn) {
-			c.buildLocked(ctx, idx, l, s, prev)
-			return
-		}
+		vns = append(vns, vn)
 	}
-	var vns []*verified
 	for _, raw := range notes {
 		switch adds := st.adds(raw, v); {
 		case adds == addsNothing:
