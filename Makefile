@@ -46,7 +46,7 @@ bench-witness: build
 	VIGIL_BENCH_DEPLOYED=1 $(GO) test -count=1 -timeout 60m -run '^TestBenchDeployed$$' -v ./testnet/load/
 	$(GO) test -run '^$$' -bench 'Witness|Ed25519' -benchtime 2s -count 3 -timeout 30m ./testnet/load/
 
-# bench-net runs the network measurements of issue 7 (detection latency at
+# bench-net runs the network measurements (detection latency at
 # 10/25/50 nodes, quiet and under a 10-peer flood; cosign throughput with the
 # network running; RSS per node process at 1,000 logs), 3 runs each, writing
 # docs/bench-net.json and docs/bench-net.png. Knobs (make bench-net

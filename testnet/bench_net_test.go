@@ -294,6 +294,9 @@ func TestBenchNet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(out, "bench-net.json"), append(b, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
