@@ -225,14 +225,7 @@ func TestIncrementalViewEqualsBuild(t *testing.T) {
 			case op < 2 && size >= ownSize: // this node's witness cosigned it
 				ownSize = size
 				sigs = append(sigs, sigLine(t, body, own))
-				msg, err := tlog.FormatNote(body, sigs)
-				if err != nil {
-					t.Fatal(err)
-				}
-				src.mu.Lock()
-				src.ws = msg
-				src.mu.Unlock()
-				f.Cosigned(rl, msg)
+				witnessCosigned(t, f, src, rl, body, sigs)
 			case op < 3: // a forged cosignature: the whole note is dropped
 				bad := sigLine(t, body, wits[rng.IntN(3)])
 				b := []byte(bad.Base64)
@@ -469,14 +462,7 @@ func TestOwnRecordAfterMoveOn(t *testing.T) {
 		cp := tlog.Checkpoint{Origin: origin, Size: size, Root: sha256.Sum256(fmt.Appendf(nil, "%d", size))}
 		body := cp.Marshal()
 		sigs := []note.Signature{sigLine(t, body, logSigner), sigLine(t, body, own)}
-		msg, err := tlog.FormatNote(body, sigs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src.mu.Lock()
-		src.ws = msg
-		src.mu.Unlock()
-		f.Cosigned(rl, msg)
+		msg := witnessCosigned(t, f, src, rl, body, sigs)
 		f.views.update(ctx, origin)
 		return cp, sigs, msg
 	}
@@ -512,4 +498,20 @@ func TestOwnRecordAfterMoveOn(t *testing.T) {
 	if g1.own == nil || g1.own.sig != sigs1[1] {
 		t.Errorf("group 1 own cosignature = %v, want %v back", g1.own, sigs1[1])
 	}
+}
+
+// witnessCosigned plays this node's witness cosigning body: the source's
+// witness state becomes the note, and the feed hears of it as the witness's
+// AfterCosign hook tells it.
+func witnessCosigned(t *testing.T, f *Feed, src *recordSource, rl *roster.Log, body []byte, sigs []note.Signature) []byte {
+	t.Helper()
+	msg, err := tlog.FormatNote(body, sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.mu.Lock()
+	src.ws = msg
+	src.mu.Unlock()
+	f.Cosigned(rl, msg)
+	return msg
 }

@@ -221,32 +221,12 @@ func subscribeSSE(t *testing.T, url string) *sse {
 // returns it.
 func (s *sse) waitWitness(t *testing.T, name, state string) feed.WitnessEvent {
 	t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		select {
-		case ev, ok := <-s.ch:
-			if !ok {
-				t.Fatal("event stream closed")
-			}
-			if ev[0] != feed.EventWitness {
-				continue
-			}
-			var we feed.WitnessEvent
-			if err := json.Unmarshal([]byte(ev[1]), &we); err != nil {
-				t.Fatalf("witness event %s: %v", ev[1], err)
-			}
-			if we.Witness == name && we.State == state {
-				return we
-			}
-		case <-deadline:
-			t.Fatalf("no witness event %s → %s before the deadline", name, state)
-		}
-	}
+	return s.waitWitnesses(t, state, name)[name]
 }
 
 // waitWitnesses waits until each of names has a witness event into state,
 // in whatever order the feed emits them (witnesses' cosignatures arrive in
-// no fixed order), and returns them by name.
+// no fixed order), and returns them by name; other events are passed over.
 func (s *sse) waitWitnesses(t *testing.T, state string, names ...string) map[string]feed.WitnessEvent {
 	t.Helper()
 	got := map[string]feed.WitnessEvent{}
@@ -264,10 +244,8 @@ func (s *sse) waitWitnesses(t *testing.T, state string, names ...string) map[str
 			if err := json.Unmarshal([]byte(ev[1]), &we); err != nil {
 				t.Fatalf("witness event %s: %v", ev[1], err)
 			}
-			if we.State == state && slices.Contains(names, we.Witness) {
-				if _, seen := got[we.Witness]; !seen {
-					got[we.Witness] = we
-				}
+			if _, seen := got[we.Witness]; !seen && we.State == state && slices.Contains(names, we.Witness) {
+				got[we.Witness] = we
 			}
 		case <-deadline:
 			t.Fatalf("witness events → %s: got %d of %v before the deadline", state, len(got), names)
