@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -37,20 +39,24 @@ func (d *DB) WitnessTimeline(ctx context.Context) (map[string][]byte, error) {
 	return out, nil
 }
 
-// PutWitnessTimeline writes records in one transaction, replacing those
-// with the same keys.
+// PutWitnessTimeline writes records, replacing those with the same keys.
+// Each record is its own update: the records are independent, and together
+// (one per roster witness, each with a line per log) they outgrow Badger's
+// per-transaction cap long before any one of them does. On an error the
+// records before it in key order are written, the rest are not.
 func (d *DB) PutWitnessTimeline(ctx context.Context, records map[string][]byte) error {
 	for k := range records {
 		if k == "" || len(k) > maxTimelineKey {
 			return fmt.Errorf("witness timeline record key %q: empty or longer than %d bytes", k, maxTimelineKey)
 		}
 	}
-	return d.commitGossip(ctx, "witness_timeline_put", func(txn *badger.Txn) error {
-		for k, v := range records {
-			if err := txn.Set([]byte(witnessTimelinePrefix+k), v); err != nil {
-				return err
-			}
+	for _, k := range slices.Sorted(maps.Keys(records)) {
+		v := records[k]
+		if err := d.commitGossip(ctx, "witness_timeline_put", func(txn *badger.Txn) error {
+			return txn.Set([]byte(witnessTimelinePrefix+k), v)
+		}, nil); err != nil {
+			return fmt.Errorf("witness timeline record %q (%d bytes): %w", k, len(v), err)
 		}
-		return nil
-	}, nil)
+	}
+	return nil
 }

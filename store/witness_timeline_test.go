@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -54,5 +56,37 @@ func TestWitnessTimelineRecords(t *testing.T) {
 	}
 	if len(got) != 2 || string(got["heads"]) != `{"a":1}` || string(got["witness/w1"]) != "two" {
 		t.Fatalf("after reopen: %q", got)
+	}
+}
+
+// TestWitnessTimelineManyRecords: a save of many records whose sum is far
+// beyond Badger's per-transaction cap (15 % of the memtable) is written in
+// full. A node with 10 roster witnesses and a few hundred logs saves about
+// this much every 30 s (a record per witness holds a line per log).
+func TestWitnessTimelineManyRecords(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs := map[string][]byte{}
+	for i := range 11 {
+		recs[fmt.Sprintf("witness/w%d", i)] = bytes.Repeat([]byte{byte('a' + i)}, 100<<10)
+	}
+	if err := db.PutWitnessTimeline(ctx, recs); err != nil {
+		t.Fatalf("11 records of 100 KiB: %v", err)
+	}
+	got, err := db.WitnessTimeline(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(recs) {
+		t.Fatalf("%d records stored, want %d", len(got), len(recs))
+	}
+	for k, v := range recs {
+		if !bytes.Equal(got[k], v) {
+			t.Errorf("record %s: %d bytes stored, want %d", k, len(got[k]), len(v))
+		}
 	}
 }
