@@ -106,16 +106,7 @@ func startFeedNodeWith(t *testing.T, now func() time.Time, configure func(*node.
 		t.Fatal(err)
 	}
 	fn.n = n
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-		db.Close()
-	})
+	runNode(t, "node", n, db)
 	return fn
 }
 

@@ -57,16 +57,7 @@ func TestNodeGossip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-			db.Close()
-		})
+		runNode(t, name, n, db)
 		return n, db
 	}
 	p2p := func() crypto.PrivKey {

@@ -112,23 +112,7 @@ func runNotifyNode(t *testing.T, dir, hookURL string) (db *store.DB, n *node.Nod
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-		db.Close()
-	}
-	t.Cleanup(stop)
-	return db, n, stop
+	return db, n, runNode(t, "node", n, db)
 }
 
 // notifyLogKey keeps one log key per test directory across restarts.

@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 	"net"
@@ -83,23 +82,7 @@ func TestNodeWitnessTimelineGossip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.Run(ctx) }()
-		stopped := false
-		stop := func() {
-			if stopped {
-				return
-			}
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-			db.Close()
-		}
-		t.Cleanup(stop)
-		return n, stop
+		return n, runNode(t, name, n, db)
 	}
 	obs, _ := start("observer", nil)
 	var boot []string

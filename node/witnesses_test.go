@@ -116,22 +116,7 @@ func (wn *witnessNet) start() (*feedNode, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-		db.Close()
-	}
-	t.Cleanup(stop)
+	stop := runNode(t, "node", n, db)
 	return &feedNode{t: t, n: n, db: db, log: wn.log, r: wn.r}, stop
 }
 
