@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -194,16 +193,7 @@ func (e *exportEnv) grow(n int, at time.Time, wits ...int) {
 
 func (e *exportEnv) get(path string) (int, http.Header, string) {
 	e.t.Helper()
-	resp, err := http.Get(e.url + path)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header, string(b)
+	return httpGet(e.t, e.url+path, "")
 }
 
 // quarter fills a quarter: the log grows daily-ish; w2 stops cosigning

@@ -364,24 +364,31 @@ func (e *env) cosign(li int, wits ...int) {
 // headers and body.
 func (e *env) get(path string, hdr ...string) (int, http.Header, string) {
 	e.t.Helper()
-	req, err := http.NewRequest("GET", e.url+path, nil)
+	return httpGet(e.t, e.url+path, e.token, hdr...)
+}
+
+// httpGet performs a GET of url with token as a bearer token (if any) and
+// hdr as header name, value pairs, and returns status, headers and body.
+func httpGet(t testing.TB, url, token string, hdr ...string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	if e.token != "" {
-		req.Header.Set("Authorization", "Bearer "+e.token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return resp.StatusCode, resp.Header, string(b)
 }
