@@ -40,16 +40,29 @@ type groupKey struct {
 
 // group is the union of the verified signatures the node holds for one
 // checkpoint.
+//
+// The source holds two kinds of note: records (gossip's, kept for good,
+// which may carry this node's own cosignature too) and the witness's last
+// cosigned note, which it replaces when the witness cosigns a newer
+// checkpoint. cosigs and own are what records hold; ws is what the
+// witness's last note holds, kept apart so that moving on removes exactly
+// what the source stops holding. The view serves the union: a cosignature
+// this node made stays on a checkpoint for as long as a record holds it,
+// as it does in a build from the source, in history and in k-of-n counts.
 type group struct {
 	cp      tlog.Checkpoint
 	logSigs []note.Signature
 	cosigs  map[string]cosig
 	own     *cosig
-	// dropped is this node's own cosignature of cp after dropOwn took it
-	// out of the view: still a signature the witness made, so a note
-	// repeating it (the gossiped record of that cosignature, arriving
-	// after the witness moved on) is read without verifying it again.
-	dropped *cosig
+	// ws is the witness's last note if it is of cp, nil otherwise. A
+	// group may hold nothing else (no record of cp yet).
+	ws *verified
+	// dropped is the witness's note of cp after dropWS took it out of
+	// the view: its lines are still signatures verified or made here, so
+	// a note repeating them (the gossiped record of that cosignature,
+	// arriving after the witness moved on) is read without verifying it
+	// again.
+	dropped *verified
 }
 
 func newGroup(cp tlog.Checkpoint) *group {
@@ -80,6 +93,35 @@ func (g *group) add(vn *verified) bool {
 	return changed
 }
 
+// setWS makes vn, the witness's last note, g's. It reports whether
+// anything changed.
+func (g *group) setWS(vn *verified) bool {
+	changed := g.ws != vn
+	g.ws, g.dropped = vn, nil
+	return changed
+}
+
+// cosigOf is witness name's newest cosignature in g, from a record or the
+// witness's note.
+func (g *group) cosigOf(name string) (cosig, bool) {
+	cs, ok := g.cosigs[name]
+	if g.ws != nil {
+		if w, wok := g.ws.cosigs[name]; wok && (!ok || w.ts > cs.ts) {
+			return w, true
+		}
+	}
+	return cs, ok
+}
+
+// ownOf is this node's newest own (unlisted) cosignature in g.
+func (g *group) ownOf() *cosig {
+	own := g.own
+	if g.ws != nil && g.ws.own != nil && (own == nil || g.ws.own.ts > own.ts) {
+		own = g.ws.own
+	}
+	return own
+}
+
 // verifiers are the cosignature verifiers a note is checked with: the
 // roster witnesses' and this node's own.
 func (idx *rosterIndex) verifiers() []note.Verifier {
@@ -105,15 +147,17 @@ func (c *viewCache) merge(idx *rosterIndex, l *roster.Log, notes [][]byte, memo,
 	var touched []*group
 	var sizes []uint64
 	verifiers := idx.verifiers()
+	wsSeen := false
 	for _, raw := range notes {
 		if size, ok := peekSize(raw); ok {
 			sizes = append(sizes, size)
 		}
 		h := sha256.Sum256(raw)
+		isWS := !wsSeen && vouched != nil && vouched.log == l && bytes.Equal(vouched.note, raw)
 		vn, ok := memo[h]
 		switch {
 		case ok:
-		case vouched != nil && vouched.log == l && bytes.Equal(vouched.note, raw):
+		case isWS:
 			vn = c.trust(idx, l, raw, verifiers)
 		default:
 			vn = c.verify(idx, l, raw, verifiers)
@@ -131,7 +175,14 @@ func (c *viewCache) merge(idx *rosterIndex, l *roster.Log, notes [][]byte, memo,
 		if !slices.Contains(touched, g) {
 			touched = append(touched, g)
 		}
-		g.add(vn)
+		if isWS {
+			// The source returns the witness's note once, besides a
+			// record that may hold the same bytes.
+			wsSeen = true
+			g.setWS(vn)
+		} else {
+			g.add(vn)
+		}
 	}
 	entries := make([]*entry, 0, len(touched))
 	for _, g := range touched {
@@ -164,28 +215,47 @@ func (c *viewCache) entryOf(idx *rosterIndex, l *roster.Log, g *group) *entry {
 	e := &entry{cp: g.cp}
 	sigs := make([]note.Signature, 0, len(g.logSigs)+len(g.cosigs)+1)
 	sigs = append(sigs, g.logSigs...)
+	if g.ws != nil {
+		for _, s := range g.ws.logSigs {
+			if !slices.ContainsFunc(sigs, func(o note.Signature) bool { return o.Name == s.Name && o.Hash == s.Hash }) {
+				sigs = append(sigs, s)
+			}
+		}
+	}
+	if len(sigs) == 0 {
+		// Only a dropped witness's note held cp.
+		return nil
+	}
 	var newest uint64
 	e.cosigners = make([]string, 0, len(g.cosigs))
 	for name := range g.cosigs {
 		e.cosigners = append(e.cosigners, name)
 	}
+	if g.ws != nil {
+		for name := range g.ws.cosigs {
+			if _, ok := g.cosigs[name]; !ok {
+				e.cosigners = append(e.cosigners, name)
+			}
+		}
+	}
 	slices.Sort(e.cosigners)
 	set := make(map[string]bool, len(e.cosigners))
 	for _, name := range e.cosigners {
-		cs := g.cosigs[name]
+		cs, _ := g.cosigOf(name)
 		sigs = append(sigs, cs.sig)
 		newest = max(newest, cs.ts)
 		set[name] = true
 	}
 	// The node's own cosignature is served (C2SP monitoring endpoint)
 	// but counts towards k only if the roster lists its key.
-	if g.own != nil && !slices.ContainsFunc(sigs, func(o note.Signature) bool { return o.Name == g.own.sig.Name && o.Hash == g.own.sig.Hash }) {
-		sigs = append(sigs, g.own.sig)
+	own := g.ownOf()
+	if own != nil && !slices.ContainsFunc(sigs, func(o note.Signature) bool { return o.Name == own.sig.Name && o.Hash == own.sig.Hash }) {
+		sigs = append(sigs, own.sig)
 	}
 	if newest > 0 {
 		e.cosignedAt = time.Unix(int64(newest), 0).UTC()
-	} else if g.own != nil {
-		e.cosignedAt = time.Unix(int64(g.own.ts), 0).UTC()
+	} else if own != nil {
+		e.cosignedAt = time.Unix(int64(own.ts), 0).UTC()
 	}
 	e.quorum = idx.r.QuorumMet(set)
 	msg, err := tlog.FormatNote(g.cp.Marshal(), sigs)

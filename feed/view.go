@@ -317,11 +317,15 @@ func (c *viewCache) build(ctx context.Context, idx *rosterIndex, l *roster.Log, 
 	if v.err != nil {
 		return v, nil
 	}
-	// This node's own unlisted cosignature is on the checkpoint of the
-	// witness's last note only (what updates move it from).
-	for k, g := range st.groups {
-		if g.own != nil {
-			st.vouchedKey = &k
+	// Updates move the witness's note from the checkpoint the build found
+	// it on. Without a vouched note the build cannot tell the witness's
+	// note from a record, so the first update that has one builds again.
+	if vouched != nil && vouched.log == l {
+		st.vouched = vouched
+		for k, g := range st.groups {
+			if g.ws != nil {
+				st.vouchedKey = &k
+			}
 		}
 	}
 	st.prune(v.byK)

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	mrand "math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -144,11 +145,24 @@ func sigLine(t testing.TB, body []byte, s note.Signer) note.Signature {
 
 // TestIncrementalViewEqualsBuild applies random sequences of gossiped
 // records (growing, equivocating, with witnesses' cosignatures old and new,
-// and forged) and own cosignatures to a view in memory, in rounds of random
+// and forged) and own cosignatures (which gossip stores as records too, at
+// once, later or never) to a view in memory, in rounds of random
 // length, and after each round compares it with a view built from the
 // source from scratch: every k's note, cosigners, quorum, freshness and
 // ETag must be the same.
-func TestIncrementalViewEqualsBuild(t *testing.T) {
+func TestIncrementalViewEqualsBuild(t *testing.T) { incrementalViewEqualsBuild(t, 0, 100) }
+
+// TestSoakIncrementalViewEqualsBuild runs TestIncrementalViewEqualsBuild
+// over many more histories (make soak).
+func TestSoakIncrementalViewEqualsBuild(t *testing.T) {
+	if os.Getenv("VIGIL_SOAK") == "" {
+		t.Skip("set VIGIL_SOAK=1 (make soak)")
+	}
+	incrementalViewEqualsBuild(t, 100, 5000)
+}
+
+// incrementalViewEqualsBuild checks the histories of seeds [from, to).
+func incrementalViewEqualsBuild(t *testing.T, from, to uint64) {
 	const origin = "example.com/log0"
 	lskey, lvkey, err := note.GenerateKey(rand.Reader, origin)
 	if err != nil {
@@ -195,7 +209,7 @@ func TestIncrementalViewEqualsBuild(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	for seed := range uint64(25) {
+	for seed := from; seed < to; seed++ {
 		rng := mrand.New(mrand.NewPCG(seed, 7))
 		src := &recordSource{r: r, records: map[groupKey]map[string]note.Signature{}, bodies: map[groupKey][]byte{}}
 		f, err := New(Config{Source: src, OwnKey: ownKey, Now: now})
@@ -206,6 +220,12 @@ func TestIncrementalViewEqualsBuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		var newest, ownSize uint64
+		type ownRecord struct {
+			step int
+			cp   tlog.Checkpoint
+			sigs []note.Signature
+		}
+		var later []ownRecord
 		updates := 0
 		for step := range 80 {
 			clock += uint64(rng.IntN(3))
@@ -226,6 +246,15 @@ func TestIncrementalViewEqualsBuild(t *testing.T) {
 				ownSize = size
 				sigs = append(sigs, sigLine(t, body, own))
 				witnessCosigned(t, f, src, rl, body, sigs)
+				// Gossip stores the cosigned note as a record too: at
+				// once, some steps later (after the witness may have
+				// moved on), or never.
+				switch rng.IntN(3) {
+				case 0:
+					f.CheckpointAdded(origin, src.merge(cp, sigs))
+				case 1:
+					later = append(later, ownRecord{step + 1 + rng.IntN(6), cp, sigs})
+				}
 			case op < 3: // a forged cosignature: the whole note is dropped
 				bad := sigLine(t, body, wits[rng.IntN(3)])
 				b := []byte(bad.Base64)
@@ -246,6 +275,13 @@ func TestIncrementalViewEqualsBuild(t *testing.T) {
 					}
 				}
 				f.CheckpointAdded(origin, src.merge(cp, sigs))
+			}
+			for i := 0; i < len(later); i++ {
+				if later[i].step <= step {
+					f.CheckpointAdded(origin, src.merge(later[i].cp, later[i].sigs))
+					later = slices.Delete(later, i, i+1)
+					i--
+				}
 			}
 			if rng.IntN(3) != 0 && step != 79 {
 				continue // let a round collect several notes
@@ -334,7 +370,7 @@ func TestAddsWithoutVerifying(t *testing.T) {
 		{"older than all-cosigned", format(older.Marshal(), unheld), []*entry{nil, all}, addsNothing},
 		{"newer than all-cosigned", format(body, unheld), []*entry{nil, all}, mayAdd},
 	} {
-		if got := st.adds(tc.raw, &logView{byK: tc.byK}); got != tc.want {
+		if got, _ := st.adds(tc.raw, &logView{byK: tc.byK}); got != tc.want {
 			t.Errorf("%s: adds = %d, want %d", tc.name, got, tc.want)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/vigilnet/vigil/roster"
 	"github.com/vigilnet/vigil/tlog"
 )
@@ -42,20 +44,28 @@ type viewState struct {
 	vouchedKey *groupKey
 }
 
-// dropOwn removes this node's own (unlisted) cosignature from the group of
-// k, replacing its entry in v.byK.
-func (st *viewState) dropOwn(c *viewCache, idx *rosterIndex, l *roster.Log, v *logView, k groupKey) {
+// dropWS removes what the witness's note adds to the group of k (the
+// source no longer holds that note; records of the checkpoint stay),
+// replacing the group's entry in v.byK. It reports false if the entry then
+// has too few cosigners for a k it held (a build must find that k's
+// checkpoint).
+func (st *viewState) dropWS(c *viewCache, idx *rosterIndex, l *roster.Log, v *logView, k groupKey) bool {
 	g := st.groups[k]
-	if g == nil || g.own == nil {
-		return
+	if g == nil || g.ws == nil {
+		return true
 	}
-	g.dropped, g.own = g.own, nil
+	g.dropped, g.ws = g.ws, nil
+	// e is nil if the witness's note was all the source held of k.
 	e := c.entryOf(idx, l, g)
 	for i, cur := range v.byK {
 		if cur != nil && cur.cp.Size == k.size && cur.cp.Root == k.root {
+			if e == nil || i > len(e.cosigners) {
+				return false
+			}
 			v.byK[i] = e
 		}
 	}
+	return true
 }
 
 // prune drops the groups that can no longer become an entry of byK (older
@@ -167,34 +177,49 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 	// megabytes of live heap.
 	v := &logView{log: l, logID: prev.logID, roster: idx.r, built: c.f.now(), byK: slices.Clone(prev.byK), growth: prev.growth}
 	verifiers := idx.verifiers()
-	var vns []*verified
+	var ws *verified
 	if vouched := s.vouched.Load(); vouched != nil && vouched != st.vouched && vouched.log == l {
-		vn := c.trust(idx, l, vouched.note, verifiers)
-		if vn.ok {
-			// The source holds the witness's last note only, so this
-			// node's cosignature (unless the roster lists its key, making
-			// it a cosigner like any other) leaves the checkpoint it
-			// cosigned before.
-			if old := st.vouchedKey; old != nil && *old != (groupKey{vn.cp.Size, vn.cp.Root}) {
-				st.dropOwn(c, idx, l, v, *old)
+		if st.vouched == nil {
+			// The last build could not tell the witness's note from a
+			// record (see build).
+			c.buildLocked(ctx, idx, l, s, prev)
+			return
+		}
+		ws = c.trust(idx, l, vouched.note, verifiers)
+		if ws.ok && !st.apply(c, idx, l, v, ws, true) {
+			c.buildLocked(ctx, idx, l, s, prev)
+			return
+		}
+		// The source holds the witness's last note only: what it added
+		// leaves the checkpoint the witness cosigned before (records of
+		// that checkpoint, own cosignature included, stay). It leaves
+		// after the new note is ranked, which outranks it for every k
+		// unless the witness cosigned two checkpoints of one size.
+		if old := st.vouchedKey; old != nil && (!ws.ok || *old != (groupKey{ws.cp.Size, ws.cp.Root})) {
+			if !st.dropWS(c, idx, l, v, *old) {
+				c.buildLocked(ctx, idx, l, s, prev)
+				return
 			}
-			st.vouchedKey = &groupKey{vn.cp.Size, vn.cp.Root}
+		}
+		st.vouchedKey = nil
+		if ws.ok {
+			st.vouchedKey = &groupKey{ws.cp.Size, ws.cp.Root}
 		}
 		st.vouched = vouched
-		vns = append(vns, vn)
 	}
 	for _, raw := range notes {
-		switch adds := st.adds(raw, v); {
+		var vn *verified
+		switch adds, held := st.adds(raw, v); {
 		case adds == addsNothing:
 			continue
-		case adds == addsOwn, st.vouched != nil && bytes.Equal(st.vouched.note, raw):
-			vns = append(vns, c.trust(idx, l, raw, verifiers))
+		case adds == addsKnown:
+			vn = c.classify(idx, l, held.cp, held.sigs)
+		case st.vouched != nil && bytes.Equal(st.vouched.note, raw):
+			vn = c.trust(idx, l, raw, verifiers)
 		default:
-			vns = append(vns, c.verify(idx, l, raw, verifiers))
+			vn = c.verify(idx, l, raw, verifiers)
 		}
-	}
-	for _, vn := range vns {
-		if vn.ok && !st.apply(c, idx, l, v, vn) {
+		if vn.ok && !st.apply(c, idx, l, v, vn, false) {
 			c.buildLocked(ctx, idx, l, s, prev)
 			return
 		}
@@ -209,10 +234,11 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 	}
 }
 
-// apply merges one verified note into st and ranks its checkpoint's new
-// entry in v.byK. It reports false if st does not hold what the note's
-// checkpoint needs (a build must decide).
-func (st *viewState) apply(c *viewCache, idx *rosterIndex, l *roster.Log, v *logView, vn *verified) bool {
+// apply merges one verified note into st (as the witness's last note if
+// ws, else as a record) and ranks its checkpoint's new entry in v.byK. It
+// reports false if st does not hold what the note's checkpoint needs (a
+// build must decide).
+func (st *viewState) apply(c *viewCache, idx *rosterIndex, l *roster.Log, v *logView, vn *verified, ws bool) bool {
 	nw := len(v.byK) - 1
 	k := groupKey{vn.cp.Size, vn.cp.Root}
 	if k.size < st.floor {
@@ -226,7 +252,13 @@ func (st *viewState) apply(c *viewCache, idx *rosterIndex, l *roster.Log, v *log
 		g = newGroup(vn.cp)
 		st.groups[k] = g
 	}
-	if !g.add(vn) {
+	changed := false
+	if ws {
+		changed = g.setWS(vn)
+	} else {
+		changed = g.add(vn)
+	}
+	if !changed {
 		return true
 	}
 	e := c.entryOf(idx, l, g)
@@ -245,83 +277,125 @@ func (st *viewState) apply(c *viewCache, idx *rosterIndex, l *roster.Log, v *log
 const (
 	addsNothing = iota
 	mayAdd
-	// addsOwn: raw adds only this node's own cosignature that dropOwn
-	// took out, every other line being one st holds; nothing in it needs
-	// verifying.
-	addsOwn
+	// addsKnown: every line of the note is a signature st verified (or
+	// this node's witness made) for the same checkpoint text, but not all
+	// are in its records: nothing in it needs verifying.
+	addsKnown
 )
+
+// maxNoteSigs is note.Open's limit on signature lines; a longer note is
+// left to verify, which rejects it.
+const maxNoteSigs = 100
+
+// heldNote is a note all of whose lines st holds, as verified signatures.
+type heldNote struct {
+	cp   tlog.Checkpoint
+	sigs []note.Signature
+}
 
 // adds tells, without verifying anything, whether raw can change v: not if
 // its checkpoint is older than one every witness cosigned (which outranks
 // it for every k), nor if every signature line of raw is, byte for byte, a
-// verified signature st holds for the same checkpoint text (a gossiped
-// record of what this node's witness cosigned, typically). If the only
-// line st does not hold is this node's own cosignature it dropped from the
-// checkpoint's group, raw is addsOwn.
-func (st *viewState) adds(raw []byte, v *logView) int {
+// verified signature st's records hold for the same checkpoint text. If
+// every line is one st holds in a record, in the witness's note or in the
+// note dropWS took out (a gossiped record of what this node's witness
+// cosigned, typically), raw is addsKnown and held has its signatures.
+func (st *viewState) adds(raw []byte, v *logView) (int, heldNote) {
 	i := bytes.Index(raw, []byte("\n\n"))
 	if i < 0 {
-		return mayAdd
+		return mayAdd, heldNote{}
 	}
 	cp, err := tlog.ParseCheckpoint(raw[:i+1])
 	if err != nil {
-		return mayAdd
+		return mayAdd, heldNote{}
 	}
 	if all := v.byK[len(v.byK)-1]; all != nil && cp.Size < all.cp.Size {
-		return addsNothing
+		return addsNothing, heldNote{}
 	}
 	return st.covers(raw[i+2:], cp)
 }
 
 // covers tells whether every line of rest (a note's signature lines) is a
-// signature st holds for cp (addsNothing), or one it holds or this node's
-// dropped own cosignature (addsOwn), or neither (mayAdd).
-func (st *viewState) covers(rest []byte, cp tlog.Checkpoint) int {
+// signature st's records hold for cp (addsNothing), or one st holds in a
+// record or a witness's note (addsKnown, with the signatures), or neither
+// (mayAdd).
+func (st *viewState) covers(rest []byte, cp tlog.Checkpoint) (int, heldNote) {
 	g := st.groups[groupKey{cp.Size, cp.Root}]
 	if g == nil || g.cp != cp {
-		return mayAdd
+		return mayAdd, heldNote{}
 	}
 	if len(rest) == 0 {
-		return mayAdd
+		return mayAdd, heldNote{}
 	}
 	covered := addsNothing
+	held := heldNote{cp: cp}
 	for len(rest) > 0 {
 		j := bytes.IndexByte(rest, '\n')
-		if j < 0 {
-			return mayAdd
+		if j < 0 || len(held.sigs) == maxNoteSigs {
+			return mayAdd, heldNote{}
 		}
 		line := rest[:j]
 		rest = rest[j+1:]
 		sig, ok := bytes.CutPrefix(line, []byte("\u2014 "))
 		if !ok {
-			return mayAdd
+			return mayAdd, heldNote{}
 		}
 		name, b64, ok := bytes.Cut(sig, []byte(" "))
 		if !ok {
-			return mayAdd
+			return mayAdd, heldNote{}
 		}
-		switch {
-		case g.holds(string(name), string(b64)):
-		case g.dropped != nil && g.dropped.sig.Name == string(name) && g.dropped.sig.Base64 == string(b64):
-			covered = addsOwn
-		default:
-			return mayAdd
+		s, inRecord := g.record(string(name), string(b64))
+		if !inRecord {
+			if s, ok = g.ws.holds(string(name), string(b64)); !ok {
+				if s, ok = g.dropped.holds(string(name), string(b64)); !ok {
+					return mayAdd, heldNote{}
+				}
+			}
+			covered = addsKnown
 		}
+		held.sigs = append(held.sigs, s)
 	}
-	return covered
+	if covered == addsNothing {
+		return addsNothing, heldNote{}
+	}
+	return addsKnown, held
 }
 
-// holds reports whether g holds the signature line (name, b64).
-func (g *group) holds(name, b64 string) bool {
+// record returns the signature line (name, b64) if g's records hold it.
+func (g *group) record(name, b64 string) (note.Signature, bool) {
 	for _, s := range g.logSigs {
 		if s.Name == name && s.Base64 == b64 {
-			return true
+			return s, true
 		}
 	}
 	for _, cs := range g.cosigs {
 		if cs.sig.Name == name && cs.sig.Base64 == b64 {
-			return true
+			return cs.sig, true
 		}
 	}
-	return g.own != nil && g.own.sig.Name == name && g.own.sig.Base64 == b64
+	if g.own != nil && g.own.sig.Name == name && g.own.sig.Base64 == b64 {
+		return g.own.sig, true
+	}
+	return note.Signature{}, false
+}
+
+// holds returns the signature line (name, b64) if vn (nil for none) has it.
+func (vn *verified) holds(name, b64 string) (note.Signature, bool) {
+	if vn == nil {
+		return note.Signature{}, false
+	}
+	for _, s := range vn.logSigs {
+		if s.Name == name && s.Base64 == b64 {
+			return s, true
+		}
+	}
+	for _, cs := range vn.cosigs {
+		if cs.sig.Name == name && cs.sig.Base64 == b64 {
+			return cs.sig, true
+		}
+	}
+	if vn.own != nil && vn.own.sig.Name == name && vn.own.sig.Base64 == b64 {
+		return vn.own.sig, true
+	}
+	return note.Signature{}, false
 }
