@@ -3,6 +3,7 @@ package feed
 import (
 	crand "crypto/rand"
 	"encoding/base64"
+	"maps"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -215,15 +216,15 @@ func TestWitnessTimelineRoundTrip(t *testing.T) {
 	r := []string{"a", "b"}
 	tl.observe("L", 5, []seenCosig{{witness: "a", at: t0}}, r, t0)
 	tl.tick(r, fixedInterval(time.Minute), t0)
-	recs, err := tl.encodeDirty()
+	s, err := tl.encodeDirty()
 	if err != nil {
 		t.Fatal(err)
 	}
 	back := newTimeline()
-	for k, v := range recs {
-		if err := back.decode(k, v); err != nil {
-			t.Fatalf("%s: %v", k, err)
-		}
+	recs := maps.Clone(s.chunks)
+	maps.Copy(recs, s.summaries)
+	if ld := back.decodeAll(recs); len(ld.errs) > 0 || len(ld.stale) > 0 {
+		t.Fatalf("decoding: %v, stale %v", ld.errs, ld.stale)
 	}
 	for _, w := range r {
 		if a, b := tl.state(w, fixedInterval(time.Minute), t0), back.state(w, fixedInterval(time.Minute), t0); a != b {
@@ -235,16 +236,23 @@ func TestWitnessTimelineRoundTrip(t *testing.T) {
 	}
 }
 
-// FuzzWitnessTimelineDecode: decode never panics on stored bytes, and a
-// record it accepts can be used.
+// FuzzWitnessTimelineDecode: decoding never panics on stored bytes, and a
+// record it accepts can be used. The fuzzed record sits beside summaries
+// naming one-chunk layouts, so that chunk keys are read too.
 func FuzzWitnessTimelineDecode(f *testing.F) {
 	f.Add("heads", []byte(`{"heads":{"L":{"size":5,"seen":"2026-06-30T12:00:00Z"}},"totals":{"493000":3}}`))
 	f.Add("witness/a", []byte(`{"logs":{"L":{"size":5,"seen":"2026-06-30T12:00:00Z"}},"hours":{"493000":1},"state":"alive"}`))
 	f.Add("witness/b", []byte(`{"logs":{"L":null},"state":"bogus"}`))
+	f.Add("witness/a", []byte(`{"hours":{"493000":1},"state":"alive","chunks":1}`))
+	f.Add("logs/1/0/b", []byte(`{"logs":{"L":{"size":5,"seen":"2026-06-30T12:00:00Z"}}}`))
+	f.Add("heads/1/0", []byte(`{"heads":{"L":{"size":5,"seen":"2026-06-30T12:00:00Z"}}}`))
+	f.Add("logs/2/1/b", []byte(`{"logs":{"L":null}}`))
 	f.Add("other", []byte(`{}`))
 	f.Fuzz(func(t *testing.T, key string, v []byte) {
 		tl := newTimeline()
-		if err := tl.decode(key, v); err != nil {
+		recs := map[string][]byte{"heads": []byte(`{"totals":{},"chunks":1}`), "witness/b": []byte(`{"hours":{},"chunks":1}`)}
+		recs[key] = v
+		if ld := tl.decodeAll(recs); len(ld.errs) > 0 {
 			return
 		}
 		now := t0

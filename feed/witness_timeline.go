@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
-	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,20 +14,17 @@ import (
 	"github.com/vigilnet/vigil/tlog"
 )
 
-// WitnessStore persists the witness timeline as opaque records by key.
-// *store.DB implements it.
+// WitnessStore persists the witness timeline as opaque records by key
+// (witness_timeline_store.go). *store.DB implements it.
 type WitnessStore interface {
 	// WitnessTimeline returns every record saved.
 	WitnessTimeline(ctx context.Context) (map[string][]byte, error)
-	// PutWitnessTimeline saves records, replacing those with the same keys.
+	// PutWitnessTimeline saves records, replacing those with the same
+	// keys, each record as its own update.
 	PutWitnessTimeline(ctx context.Context, records map[string][]byte) error
+	// DeleteWitnessTimeline deletes the records with the given keys.
+	DeleteWitnessTimeline(ctx context.Context, keys []string) error
 }
-
-// Timeline record keys: the heads and totals, and one per witness.
-const (
-	timelineHeadsKey   = "heads"
-	timelineWitnessKey = "witness/"
-)
 
 // timelineSaveEvery is how often changed timeline records are saved; a
 // crash forgets at most this much.
@@ -46,6 +40,11 @@ type witnessTracker struct {
 
 	mu sync.Mutex
 	tl *timeline
+	// saved is the chunk count of each record's saved layout ("" for the
+	// heads; 0 for the former one-record layout), stale the saved keys no
+	// layout uses any more, deleted after the next save.
+	saved map[string]int
+	stale map[string]bool
 	// names caches the roster's witness names.
 	namesOf *roster.Roster
 	names   []string
@@ -55,7 +54,7 @@ type witnessTracker struct {
 }
 
 func newWitnessTracker(f *Feed) *witnessTracker {
-	t := &witnessTracker{f: f, store: f.cfg.WitnessStore, tl: newTimeline(), interval: f.cfg.ExpectedInterval}
+	t := &witnessTracker{f: f, store: f.cfg.WitnessStore, tl: newTimeline(), saved: map[string]int{}, stale: map[string]bool{}, interval: f.cfg.ExpectedInterval}
 	if t.interval == nil {
 		// A log's freshness interval (override, log list qpd, default).
 		t.interval = func(origin string) time.Duration {
@@ -70,124 +69,6 @@ func newWitnessTracker(f *Feed) *witnessTracker {
 		t.tick = 5 * time.Second
 	}
 	return t
-}
-
-// load reads the saved timeline. The timeline is a record of
-// observations, and losing it must not stop the node: a record that does
-// not decode is logged and skipped, and if the store cannot be read at all
-// the timeline runs in memory only, so that what the store holds is not
-// overwritten with less.
-func (t *witnessTracker) load(ctx context.Context) {
-	if t.store == nil {
-		return
-	}
-	recs, err := t.store.WitnessTimeline(ctx)
-	if err != nil {
-		t.f.log.Error("feed: reading the witness timeline; keeping it in memory only", "err", err)
-		t.store = nil
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for k, v := range recs {
-		if err := t.tl.decode(k, v); err != nil {
-			t.f.log.Warn("feed: skipping a witness timeline record", "key", k, "err", err)
-		}
-	}
-}
-
-type headsRecord struct {
-	Heads  map[string]*logHead `json:"heads"`
-	Totals map[int64]uint32    `json:"totals"`
-}
-
-// decode restores one saved record into the timeline.
-func (tl *timeline) decode(key string, v []byte) error {
-	switch {
-	case key == timelineHeadsKey:
-		var hr headsRecord
-		if err := json.Unmarshal(v, &hr); err != nil {
-			return err
-		}
-		for o, h := range hr.Heads {
-			if h != nil {
-				tl.heads[o] = h
-			}
-		}
-		for h, n := range hr.Totals {
-			tl.totals[h] = n
-		}
-	case strings.HasPrefix(key, timelineWitnessKey):
-		var w witnessRecord
-		if err := json.Unmarshal(v, &w); err != nil {
-			return err
-		}
-		if w.Logs == nil {
-			w.Logs = map[string]*witnessLog{}
-		}
-		for o, l := range w.Logs {
-			if l == nil {
-				delete(w.Logs, o)
-			}
-		}
-		if w.Hours == nil {
-			w.Hours = map[int64]uint32{}
-		}
-		switch w.State {
-		case "", WitnessAlive, WitnessLate, WitnessMissing:
-		default:
-			return fmt.Errorf("unknown state %q", w.State)
-		}
-		tl.witnesses[strings.TrimPrefix(key, timelineWitnessKey)] = &w
-	default:
-		return fmt.Errorf("unknown key")
-	}
-	return nil
-}
-
-// encodeDirty encodes the records changed since the last call.
-func (tl *timeline) encodeDirty() (map[string][]byte, error) {
-	out := map[string][]byte{}
-	for name := range tl.dirty {
-		var v []byte
-		var err error
-		key := timelineWitnessKey + name
-		if name == "" {
-			key = timelineHeadsKey
-			v, err = json.Marshal(headsRecord{Heads: tl.heads, Totals: tl.totals})
-		} else if w := tl.witnesses[name]; w != nil {
-			v, err = json.Marshal(w)
-		} else {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[key] = v
-	}
-	clear(tl.dirty)
-	return out, nil
-}
-
-// save writes the changed records; on failure they stay changed.
-func (t *witnessTracker) save(ctx context.Context) {
-	if t.store == nil {
-		return
-	}
-	t.mu.Lock()
-	recs, err := t.tl.encodeDirty()
-	t.mu.Unlock()
-	if err != nil || len(recs) == 0 {
-		return
-	}
-	if err := t.store.PutWitnessTimeline(ctx, recs); err != nil {
-		t.f.log.Warn("feed: saving the witness timeline", "err", err)
-		t.mu.Lock()
-		for k := range recs {
-			t.tl.dirty[strings.TrimPrefix(strings.TrimPrefix(k, timelineHeadsKey), timelineWitnessKey)] = true
-		}
-		t.mu.Unlock()
-	}
 }
 
 // watched is the tracker's interval for the logs of r, and 0 for others.

@@ -60,3 +60,29 @@ func (d *DB) PutWitnessTimeline(ctx context.Context, records map[string][]byte) 
 	}
 	return nil
 }
+
+// maxTimelineDeletes bounds the deletions of one update.
+const maxTimelineDeletes = 1024
+
+// DeleteWitnessTimeline deletes the records with the given keys (a key
+// with no record is no error), in updates of at most maxTimelineDeletes.
+func (d *DB) DeleteWitnessTimeline(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if k == "" || len(k) > maxTimelineKey {
+			return fmt.Errorf("witness timeline record key %q: empty or longer than %d bytes", k, maxTimelineKey)
+		}
+	}
+	for batch := range slices.Chunk(keys, maxTimelineDeletes) {
+		if err := d.commitGossip(ctx, "witness_timeline_delete", func(txn *badger.Txn) error {
+			for _, k := range batch {
+				if err := txn.Delete([]byte(witnessTimelinePrefix + k)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, nil); err != nil {
+			return fmt.Errorf("deleting %d witness timeline records: %w", len(batch), err)
+		}
+	}
+	return nil
+}

@@ -90,3 +90,30 @@ func TestWitnessTimelineManyRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestWitnessTimelineDelete: deleted records are gone, others stay, a key
+// with no record is no error, and a bad key is refused deleting nothing.
+func TestWitnessTimelineDelete(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.PutWitnessTimeline(ctx, map[string][]byte{"a": []byte("1"), "b": []byte("2"), "c": []byte("3")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteWitnessTimeline(ctx, []string{"c", ""}); err == nil {
+		t.Fatal("an empty key was accepted")
+	}
+	if err := db.DeleteWitnessTimeline(ctx, []string{"a", "c", "never"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.WitnessTimeline(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || string(got["b"]) != "2" {
+		t.Fatalf("after deleting a and c: %q", got)
+	}
+}
