@@ -146,11 +146,12 @@ func sigLine(t testing.TB, body []byte, s note.Signer) note.Signature {
 // TestIncrementalViewEqualsBuild applies random sequences of gossiped
 // records (growing, equivocating, with witnesses' cosignatures old and new,
 // and forged) and own cosignatures (which gossip stores as records too, at
-// once, later or never) to a view in memory, in rounds of random
+// once, later or never), announced as verified by gossip or not, to a view
+// in memory, in rounds of random
 // length, and after each round compares it with a view built from the
 // source from scratch: every k's note, cosigners, quorum, freshness and
 // ETag must be the same.
-func TestIncrementalViewEqualsBuild(t *testing.T) { incrementalViewEqualsBuild(t, 0, 100) }
+func TestIncrementalViewEqualsBuild(t *testing.T) { incrementalViewEqualsBuild(t, 0, 64) }
 
 // TestSoakIncrementalViewEqualsBuild runs TestIncrementalViewEqualsBuild
 // over many more histories (make soak).
@@ -158,7 +159,7 @@ func TestSoakIncrementalViewEqualsBuild(t *testing.T) {
 	if os.Getenv("VIGIL_SOAK") == "" {
 		t.Skip("set VIGIL_SOAK=1 (make soak)")
 	}
-	incrementalViewEqualsBuild(t, 100, 5000)
+	incrementalViewEqualsBuild(t, 64, 5000)
 }
 
 // incrementalViewEqualsBuild checks the histories of seeds [from, to).
@@ -226,6 +227,15 @@ func incrementalViewEqualsBuild(t *testing.T, from, to uint64) {
 			sigs []note.Signature
 		}
 		var later []ownRecord
+		// gossiped announces a record gossip merged, as verified by
+		// gossip or not.
+		gossiped := func(rec []byte) {
+			if rng.IntN(2) == 0 {
+				f.CheckpointVerified(rl, rec)
+			} else {
+				f.CheckpointAdded(origin, rec)
+			}
+		}
 		updates := 0
 		for step := range 80 {
 			clock += uint64(rng.IntN(3))
@@ -251,7 +261,7 @@ func incrementalViewEqualsBuild(t *testing.T, from, to uint64) {
 				// moved on), or never.
 				switch rng.IntN(3) {
 				case 0:
-					f.CheckpointAdded(origin, src.merge(cp, sigs))
+					gossiped(src.merge(cp, sigs))
 				case 1:
 					later = append(later, ownRecord{step + 1 + rng.IntN(6), cp, sigs})
 				}
@@ -274,11 +284,11 @@ func incrementalViewEqualsBuild(t *testing.T, from, to uint64) {
 						sigs = append(sigs, sigLine(t, body, w))
 					}
 				}
-				f.CheckpointAdded(origin, src.merge(cp, sigs))
+				gossiped(src.merge(cp, sigs))
 			}
 			for i := 0; i < len(later); i++ {
 				if later[i].step <= step {
-					f.CheckpointAdded(origin, src.merge(later[i].cp, later[i].sigs))
+					gossiped(src.merge(later[i].cp, later[i].sigs))
 					later = slices.Delete(later, i, i+1)
 					i--
 				}
@@ -331,8 +341,12 @@ func entryDiff(a, b *entry) string {
 // TestAddsWithoutVerifying: a note is skipped unverified only if it is older
 // than a checkpoint every witness cosigned, or if each of its signature
 // lines is one the view holds, byte for byte, for the same checkpoint text.
+// It is merged unverified (addsKnown) if each line is one the view holds in
+// a record or the witness's note, or, for a note its caller verified
+// (CheckpointVerified), one of the log's or a roster witness's key.
 func TestAddsWithoutVerifying(t *testing.T) {
-	skey, _, err := note.GenerateKey(rand.Reader, "example.com/log0")
+	const origin = "example.com/log0"
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,11 +354,35 @@ func TestAddsWithoutVerifying(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp := tlog.Checkpoint{Origin: "example.com/log0", Size: 10, Root: sha256.Sum256([]byte("10"))}
+	wskey, wvkey, err := tlog.GenerateCosignerKey(rand.Reader, "w0.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wit, err := tlog.NewCosignatureSigner(wskey, func() time.Time { return time.Unix(1_700_000_000, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	oskey, _, err := tlog.GenerateCosignerKey(rand.Reader, "own.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := tlog.NewCosignatureSigner(oskey, func() time.Time { return time.Unix(1_700_000_000, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := roster.ParsePolicy(fmt.Appendf(nil, "log %s\nwitness w0 %s\n", vkey, wvkey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := r.Log(origin)
+	by := &rosterIndex{r: r}
+	cp := tlog.Checkpoint{Origin: origin, Size: 10, Root: sha256.Sum256([]byte("10"))}
 	body := cp.Marshal()
 	held := sigLine(t, body, signer)
+	wsOwn := sigLine(t, body, own)
 	other := tlog.Checkpoint{Origin: cp.Origin, Size: 10, Root: sha256.Sum256([]byte("fork"))}
-	st := &viewState{groups: map[groupKey]*group{{cp.Size, cp.Root}: {cp: cp, logSigs: []note.Signature{held}}}}
+	st := &viewState{groups: map[groupKey]*group{{cp.Size, cp.Root}: {cp: cp, logSigs: []note.Signature{held},
+		ws: &verified{ok: true, cp: cp, own: &cosig{sig: wsOwn}}}}}
 	format := func(body []byte, sigs ...note.Signature) []byte {
 		msg, err := tlog.FormatNote(body, sigs)
 		if err != nil {
@@ -354,23 +392,32 @@ func TestAddsWithoutVerifying(t *testing.T) {
 	}
 	unheld := held
 	unheld.Base64 = "AAAA" + held.Base64[4:]
+	newer := tlog.Checkpoint{Origin: origin, Size: 11, Root: sha256.Sum256([]byte("11"))}
 	older := tlog.Checkpoint{Origin: cp.Origin, Size: 3, Root: sha256.Sum256([]byte("3"))}
 	all := &entry{cp: tlog.Checkpoint{Size: 5}}
 	for _, tc := range []struct {
 		name string
 		raw  []byte
 		byK  []*entry
+		by   *rosterIndex
 		want int
 	}{
-		{"held line", format(body, held), []*entry{nil, nil}, addsNothing},
-		{"unheld line", format(body, held, unheld), []*entry{nil, nil}, mayAdd},
-		{"other root", format(other.Marshal(), held), []*entry{nil, nil}, mayAdd},
-		{"no signatures", append(slices.Clone(body), '\n'), []*entry{nil, nil}, mayAdd},
-		{"not a note", []byte("garbage"), []*entry{nil, nil}, mayAdd},
-		{"older than all-cosigned", format(older.Marshal(), unheld), []*entry{nil, all}, addsNothing},
-		{"newer than all-cosigned", format(body, unheld), []*entry{nil, all}, mayAdd},
+		{"held line", format(body, held), []*entry{nil, nil}, nil, addsNothing},
+		{"unheld line", format(body, held, unheld), []*entry{nil, nil}, nil, mayAdd},
+		{"other root", format(other.Marshal(), held), []*entry{nil, nil}, nil, mayAdd},
+		{"no signatures", append(slices.Clone(body), '\n'), []*entry{nil, nil}, nil, mayAdd},
+		{"not a note", []byte("garbage"), []*entry{nil, nil}, nil, mayAdd},
+		{"older than all-cosigned", format(older.Marshal(), unheld), []*entry{nil, all}, nil, addsNothing},
+		{"newer than all-cosigned", format(body, unheld), []*entry{nil, all}, nil, mayAdd},
+		{"the witness's own line", format(body, held, wsOwn), []*entry{nil, nil}, nil, addsKnown},
+		{"the witness's own line alone", format(body, wsOwn), []*entry{nil, nil}, nil, mayAdd},
+		{"verified: a witness's line", format(body, held, sigLine(t, body, wit)), []*entry{nil, nil}, by, addsKnown},
+		{"unverified: a witness's line", format(body, held, sigLine(t, body, wit)), []*entry{nil, nil}, nil, mayAdd},
+		{"verified: a new checkpoint", format(newer.Marshal(), sigLine(t, newer.Marshal(), signer), sigLine(t, newer.Marshal(), wit)), []*entry{nil, nil}, by, addsKnown},
+		{"verified: no log signature", format(newer.Marshal(), sigLine(t, newer.Marshal(), wit)), []*entry{nil, nil}, by, mayAdd},
+		{"verified: an unlisted key's line", format(newer.Marshal(), sigLine(t, newer.Marshal(), signer), sigLine(t, newer.Marshal(), own)), []*entry{nil, nil}, by, mayAdd},
 	} {
-		if got, _ := st.adds(tc.raw, &logView{byK: tc.byK}); got != tc.want {
+		if got, _ := st.adds(tc.raw, &logView{byK: tc.byK}, l, tc.by); got != tc.want {
 			t.Errorf("%s: adds = %d, want %d", tc.name, got, tc.want)
 		}
 	}
@@ -539,7 +586,7 @@ func TestOwnRecordAfterMoveOn(t *testing.T) {
 // witnessCosigned plays this node's witness cosigning body: the source's
 // witness state becomes the note, and the feed hears of it as the witness's
 // AfterCosign hook tells it.
-func witnessCosigned(t *testing.T, f *Feed, src *recordSource, rl *roster.Log, body []byte, sigs []note.Signature) []byte {
+func witnessCosigned(t testing.TB, f *Feed, src *recordSource, rl *roster.Log, body []byte, sigs []note.Signature) []byte {
 	t.Helper()
 	msg, err := tlog.FormatNote(body, sigs)
 	if err != nil {

@@ -3,6 +3,8 @@ package feed
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"slices"
 	"sync"
 
@@ -103,21 +105,31 @@ func (st *viewState) prune(byK []*entry) {
 // pendingNotes are notes announced for one log and not applied yet.
 type pendingNotes struct {
 	mu    sync.Mutex
-	notes [][]byte
+	notes []pendingNote
 	// stale means the source changed in a way no note describes, or more
 	// was announced than maxPending: the next round builds from it.
 	stale bool
 }
 
+// pendingNote is an announced note; by is the roster entry whose log key
+// and witness keys its caller verified it with, nil if it did not.
+type pendingNote struct {
+	raw []byte
+	by  *roster.Log
+}
+
 // add queues a note, unless the same note is queued already.
-func (p *pendingNotes) add(msg []byte) {
+func (p *pendingNotes) add(msg []byte, by *roster.Log) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stale {
 		return
 	}
-	for _, n := range p.notes {
-		if bytes.Equal(n, msg) {
+	for i, n := range p.notes {
+		if bytes.Equal(n.raw, msg) {
+			if by != nil {
+				p.notes[i].by = by
+			}
 			return
 		}
 	}
@@ -125,7 +137,7 @@ func (p *pendingNotes) add(msg []byte) {
 		p.notes, p.stale = nil, true
 		return
 	}
-	p.notes = append(p.notes, msg)
+	p.notes = append(p.notes, pendingNote{msg, by})
 }
 
 func (p *pendingNotes) markStale() {
@@ -135,7 +147,7 @@ func (p *pendingNotes) markStale() {
 }
 
 // take empties the queue, returning the notes and whether it was stale.
-func (p *pendingNotes) take() ([][]byte, bool) {
+func (p *pendingNotes) take() ([]pendingNote, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	notes, stale := p.notes, p.stale
@@ -149,8 +161,21 @@ func (p *pendingNotes) take() ([][]byte, bool) {
 // then updated with that note alone instead of rebuilt from the source.
 // The feed keeps signedNote, so the caller must not modify it afterwards.
 func (f *Feed) CheckpointAdded(origin string, signedNote []byte) {
-	f.views.slot(origin).pending.add(signedNote)
+	f.views.slot(origin).pending.add(signedNote, nil)
 	f.markDirty(origin)
+}
+
+// CheckpointVerified is CheckpointAdded for a record whose every signature
+// line the caller verified against the roster l came from: the log's
+// signature with l's key and each cosignature with a roster witness's key
+// (gossip's validator, for the records it merges, keeps no other line).
+// The feed takes those lines as verified instead of verifying them again;
+// any other line (this node's own cosignature, if the roster does not
+// list its key) it verifies as usual, and if l is no longer the roster's
+// entry for its log (a roster reload) the whole note is verified.
+func (f *Feed) CheckpointVerified(l *roster.Log, signedNote []byte) {
+	f.views.slot(l.Origin).pending.add(signedNote, l)
+	f.markDirty(l.Origin)
 }
 
 // update brings the view of origin up to date with what was announced
@@ -207,9 +232,14 @@ func (c *viewCache) update(ctx context.Context, origin string) {
 		}
 		st.vouched = vouched
 	}
-	for _, raw := range notes {
+	for _, pn := range notes {
+		raw := pn.raw
+		var by *rosterIndex
+		if pn.by == l {
+			by = idx
+		}
 		var vn *verified
-		switch adds, held := st.adds(raw, v); {
+		switch adds, held := st.adds(raw, v, l, by); {
 		case adds == addsNothing:
 			continue
 		case adds == addsKnown:
@@ -300,7 +330,10 @@ type heldNote struct {
 // every line is one st holds in a record, in the witness's note or in the
 // note dropWS took out (a gossiped record of what this node's witness
 // cosigned, typically), raw is addsKnown and held has its signatures.
-func (st *viewState) adds(raw []byte, v *logView) (int, heldNote) {
+//
+// If by is not nil, the caller verified raw's lines of l's key and of by's
+// roster witnesses (CheckpointVerified): those count as held too.
+func (st *viewState) adds(raw []byte, v *logView, l *roster.Log, by *rosterIndex) (int, heldNote) {
 	i := bytes.Index(raw, []byte("\n\n"))
 	if i < 0 {
 		return mayAdd, heldNote{}
@@ -312,89 +345,141 @@ func (st *viewState) adds(raw []byte, v *logView) (int, heldNote) {
 	if all := v.byK[len(v.byK)-1]; all != nil && cp.Size < all.cp.Size {
 		return addsNothing, heldNote{}
 	}
-	return st.covers(raw[i+2:], cp)
+	if by != nil && (cp.Origin != l.Origin || !bytes.Equal(raw[:i+1], cp.Marshal())) {
+		// Not the text gossip signs and stores: verify it.
+		by = nil
+	}
+	return st.covers(raw[i+2:], cp, l, by)
 }
 
 // covers tells whether every line of rest (a note's signature lines) is a
 // signature st's records hold for cp (addsNothing), or one st holds in a
-// record or a witness's note (addsKnown, with the signatures), or neither
-// (mayAdd).
-func (st *viewState) covers(rest []byte, cp tlog.Checkpoint) (int, heldNote) {
+// record or a witness's note, or one by vouches for (addsKnown, with the
+// signatures), or neither (mayAdd).
+func (st *viewState) covers(rest []byte, cp tlog.Checkpoint, l *roster.Log, by *rosterIndex) (int, heldNote) {
 	g := st.groups[groupKey{cp.Size, cp.Root}]
-	if g == nil || g.cp != cp {
+	if g != nil && g.cp != cp {
 		return mayAdd, heldNote{}
+	}
+	if g == nil {
+		if by == nil {
+			return mayAdd, heldNote{}
+		}
+		g = &group{cp: cp}
 	}
 	if len(rest) == 0 {
 		return mayAdd, heldNote{}
 	}
+	covered := g.cover(rest, l, by, nil)
+	if covered != addsKnown {
+		return covered, heldNote{}
+	}
+	held := heldNote{cp: cp, sigs: make([]note.Signature, 0, bytes.Count(rest, []byte("\n")))}
+	g.cover(rest, l, by, &held.sigs)
+	return addsKnown, held
+}
+
+// cover is covers' reading of a note's lines against g; with sigs it
+// appends their signatures there.
+func (g *group) cover(rest []byte, l *roster.Log, by *rosterIndex, sigs *[]note.Signature) int {
 	covered := addsNothing
-	held := heldNote{cp: cp}
-	for len(rest) > 0 {
+	logSigned := false
+	for n := 0; len(rest) > 0; n++ {
 		j := bytes.IndexByte(rest, '\n')
-		if j < 0 || len(held.sigs) == maxNoteSigs {
-			return mayAdd, heldNote{}
+		if j < 0 || n == maxNoteSigs {
+			return mayAdd
 		}
 		line := rest[:j]
 		rest = rest[j+1:]
 		sig, ok := bytes.CutPrefix(line, []byte("\u2014 "))
 		if !ok {
-			return mayAdd, heldNote{}
+			return mayAdd
 		}
 		name, b64, ok := bytes.Cut(sig, []byte(" "))
 		if !ok {
-			return mayAdd, heldNote{}
+			return mayAdd
 		}
-		s, inRecord := g.record(string(name), string(b64))
+		s, inRecord := g.record(name, b64)
 		if !inRecord {
-			if s, ok = g.ws.holds(string(name), string(b64)); !ok {
-				if s, ok = g.dropped.holds(string(name), string(b64)); !ok {
-					return mayAdd, heldNote{}
+			if s, ok = g.ws.holds(name, b64); !ok {
+				if s, ok = g.dropped.holds(name, b64); !ok {
+					if s, ok = by.vouches(l, name, b64); !ok {
+						return mayAdd
+					}
 				}
 			}
 			covered = addsKnown
 		}
-		held.sigs = append(held.sigs, s)
+		if s.Name == l.Verifier.Name() && s.Hash == l.Verifier.KeyHash() {
+			logSigned = true
+		}
+		if sigs != nil {
+			*sigs = append(*sigs, s)
+		}
 	}
-	if covered == addsNothing {
-		return addsNothing, heldNote{}
+	if covered == addsKnown && !logSigned {
+		// Verifying would reject it: a checkpoint needs the log's signature.
+		return mayAdd
 	}
-	return addsKnown, held
+	return covered
+}
+
+// vouches returns the signature line (name, b64) if its key is l's or a
+// roster witness's of idx (nil for none): a line of a note the caller
+// verified with those keys (see CheckpointVerified).
+func (idx *rosterIndex) vouches(l *roster.Log, name, b64 []byte) (note.Signature, bool) {
+	if idx == nil || len(b64) < 8 {
+		return note.Signature{}, false
+	}
+	var head [6]byte
+	if _, err := base64.StdEncoding.Decode(head[:], b64[:8]); err != nil {
+		return note.Signature{}, false
+	}
+	hash := binary.BigEndian.Uint32(head[:4])
+	ok := string(name) == l.Verifier.Name() && hash == l.Verifier.KeyHash()
+	if !ok {
+		_, ok = idx.r.WitnessByKey(string(name), hash)
+	}
+	if !ok {
+		return note.Signature{}, false
+	}
+	return note.Signature{Name: string(name), Hash: hash, Base64: string(b64)}, true
 }
 
 // record returns the signature line (name, b64) if g's records hold it.
-func (g *group) record(name, b64 string) (note.Signature, bool) {
+func (g *group) record(name, b64 []byte) (note.Signature, bool) {
 	for _, s := range g.logSigs {
-		if s.Name == name && s.Base64 == b64 {
+		if s.Name == string(name) && s.Base64 == string(b64) {
 			return s, true
 		}
 	}
 	for _, cs := range g.cosigs {
-		if cs.sig.Name == name && cs.sig.Base64 == b64 {
+		if cs.sig.Name == string(name) && cs.sig.Base64 == string(b64) {
 			return cs.sig, true
 		}
 	}
-	if g.own != nil && g.own.sig.Name == name && g.own.sig.Base64 == b64 {
+	if g.own != nil && g.own.sig.Name == string(name) && g.own.sig.Base64 == string(b64) {
 		return g.own.sig, true
 	}
 	return note.Signature{}, false
 }
 
 // holds returns the signature line (name, b64) if vn (nil for none) has it.
-func (vn *verified) holds(name, b64 string) (note.Signature, bool) {
+func (vn *verified) holds(name, b64 []byte) (note.Signature, bool) {
 	if vn == nil {
 		return note.Signature{}, false
 	}
 	for _, s := range vn.logSigs {
-		if s.Name == name && s.Base64 == b64 {
+		if s.Name == string(name) && s.Base64 == string(b64) {
 			return s, true
 		}
 	}
 	for _, cs := range vn.cosigs {
-		if cs.sig.Name == name && cs.sig.Base64 == b64 {
+		if cs.sig.Name == string(name) && cs.sig.Base64 == string(b64) {
 			return cs.sig, true
 		}
 	}
-	if vn.own != nil && vn.own.sig.Name == name && vn.own.sig.Base64 == b64 {
+	if vn.own != nil && vn.own.sig.Name == string(name) && vn.own.sig.Base64 == string(b64) {
 		return vn.own.sig, true
 	}
 	return note.Signature{}, false

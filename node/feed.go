@@ -425,7 +425,13 @@ func (s notifyingStore) MergeCheckpoint(ctx context.Context, origin string, size
 	})
 	if err == nil && newNote != nil && s.n.feed != nil {
 		s.n.feed.CosignaturesSeen(origin, oldNote, newNote)
-		s.n.feed.CheckpointAdded(origin, newNote)
+		// Gossip verified each line of the record against this roster
+		// (n.roster.Load is its Config.Roster): the feed need not again.
+		if l, ok := s.n.roster.Load().Log(origin); ok {
+			s.n.feed.CheckpointVerified(l, newNote)
+		} else {
+			s.n.feed.CheckpointAdded(origin, newNote)
+		}
 	}
 	return err
 }
