@@ -359,7 +359,8 @@ func (t *witnessTracker) save(ctx context.Context) {
 		return
 	}
 	if len(s.layout) > 0 {
-		if err := t.store.PutWitnessTimeline(ctx, s.chunks); err == nil {
+		err := t.store.PutWitnessTimeline(ctx, s.chunks)
+		if err == nil {
 			err = t.store.PutWitnessTimeline(ctx, s.summaries)
 		}
 		if err != nil {

@@ -210,3 +210,42 @@ func TestWitnessTimelineFormerLayout(t *testing.T) {
 		t.Fatalf("read back:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestWitnessTimelineSaveFails: a save the store refuses keeps the records
+// changed, and the next save writes them.
+func TestWitnessTimelineSaveFails(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := timelineFeed(t, db)
+	f.witnesses.mu.Lock()
+	fillTimeline(f.witnesses.tl, 300)
+	f.witnesses.mu.Unlock()
+	want := timelineJSON(t, f)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.witnesses.save(ctx) // the store is closed
+	f.witnesses.mu.Lock()
+	dirty := len(f.witnesses.tl.dirty)
+	f.witnesses.mu.Unlock()
+	if dirty != 4 {
+		t.Fatalf("%d records left changed after a failed save, want 4", dirty)
+	}
+	db, err = store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if recs := storedTimeline(t, db); len(recs) != 0 {
+		t.Fatalf("a failed save stored %d records", len(recs))
+	}
+	f.witnesses.store = db
+	f.witnesses.save(ctx)
+	if got := timelineJSON(t, timelineFeed(t, db)); !bytes.Equal(got, want) {
+		t.Fatalf("timeline read back differs: %d bytes, want %d", len(got), len(want))
+	}
+}
