@@ -144,6 +144,10 @@ func (tl *timeline) decodeAll(recs map[string][]byte) timelineLoad {
 				ld.errs[k] = err
 				continue
 			}
+			if hr.Chunks < 0 || hr.Chunks > maxTimelineChunks {
+				ld.errs[k] = fmt.Errorf("chunk count %d out of range", hr.Chunks)
+				continue
+			}
 			tl.mergeHeads(hr.Heads)
 			for h, n := range hr.Totals {
 				tl.totals[h] = n
@@ -154,6 +158,10 @@ func (tl *timeline) decodeAll(recs map[string][]byte) timelineLoad {
 			}
 		case strings.HasPrefix(k, timelineWitnessKey):
 			name := strings.TrimPrefix(k, timelineWitnessKey)
+			if name == "" {
+				ld.errs[k] = errors.New("no witness name")
+				continue
+			}
 			n, err := tl.decodeWitness(name, v)
 			if err != nil {
 				ld.errs[k] = err
