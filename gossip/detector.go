@@ -30,6 +30,9 @@ type detector struct {
 	// (evidencehold.go).
 	hold  evidenceHold
 	heard *lru[string, bool]
+	// headsCache holds the heads anti-entropy read of each log
+	// (antientropy_cache.go).
+	headsCache *headsCache
 }
 
 // logQueue holds the sightings of one log waiting for the goroutine that
@@ -57,6 +60,7 @@ func newDetector(s *Service) *detector {
 		witnessPeers: map[string]string{},
 		hold:         defaultHold(),
 		heard:        newLRU[string, bool](10_000),
+		headsCache:   newHeadsCache(),
 	}
 	for _, p := range s.cfg.Peers {
 		d.witnessPeers[p.Name] = string(p.Info.ID)
