@@ -15,7 +15,9 @@ import (
 )
 
 // raise verifies evidence this node found, stores it and, if it is new,
-// publishes it on the evidence topic at once. Evidence this node holds
+// publishes it on the evidence topic: at once, or, if it is self-evident
+// (selfEvident), as its rank among its peers says (evidencehold.go), since
+// its neighbours then find it too. Evidence this node holds
 // already (its ID covers the kind, the accused key and both checkpoints,
 // not the signatures or who found it) is left alone: when both sides of a
 // split view reach every node at once, most nodes receive the evidence from
