@@ -136,11 +136,11 @@ func (s *Service) digests(ctx context.Context) (map[string][32]byte, map[string]
 		if s.hotLog(l.Origin, now) {
 			continue
 		}
-		recs, err := s.heads(ctx, l.Origin)
+		d, recs, err := s.cachedHeads(ctx, r, l.Origin)
 		if err != nil || len(recs) == 0 {
 			continue
 		}
-		ds[l.Origin], heads[l.Origin] = headsDigest(r, recs), recs
+		ds[l.Origin], heads[l.Origin] = d, recs
 	}
 	return ds, heads
 }
@@ -149,6 +149,9 @@ func (s *Service) digests(ctx context.Context) (map[string][32]byte, map[string]
 func (s *Service) logChanged(origin string) {
 	now := time.Now()
 	s.changed.update(origin, func(time.Time, bool) time.Time { return now })
+	if s.det != nil {
+		s.det.headsCache.changed(origin)
+	}
 }
 
 // hotLog reports whether origin's stored checkpoints changed within the

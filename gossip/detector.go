@@ -25,6 +25,14 @@ type detector struct {
 	proofs *proofCache
 	// witnessPeers maps roster witness names to their peer IDs (peers file).
 	witnessPeers map[string]string
+	// hold says when self-evident evidence this node found is published,
+	// and heard holds the evidence peers sent on the evidence topic
+	// (evidencehold.go).
+	hold  evidenceHold
+	heard *lru[string, bool]
+	// headsCache holds the heads anti-entropy read of each log
+	// (antientropy_cache.go).
+	headsCache *headsCache
 }
 
 // logQueue holds the sightings of one log waiting for the goroutine that
@@ -50,6 +58,9 @@ func newDetector(s *Service) *detector {
 		stored:       newLRU[cpKey, *cpState](defaultStoredCacheSize),
 		proofs:       newProofCache(defaultProofCacheSize),
 		witnessPeers: map[string]string{},
+		hold:         defaultHold(),
+		heard:        newLRU[string, bool](10_000),
+		headsCache:   newHeadsCache(),
 	}
 	for _, p := range s.cfg.Peers {
 		d.witnessPeers[p.Name] = string(p.Info.ID)

@@ -47,6 +47,19 @@ func TestEvidenceStoredOncePerNode(t *testing.T) {
 	defer cancel()
 	n.publishSplitView(ctx, n.nodes[0])
 	n.waitEvidence(n.nodes, "log-equivocation-same-size", 20*time.Second)
+	// Most finders hold the evidence back (evidencehold.go): the copy of
+	// the one that published reaches each node after it stored its own.
+	waitFor(t, 10*time.Second, "the evidence on every node's topic", func() bool {
+		for _, nd := range n.nodes {
+			rpc := func(dir string) float64 {
+				return counter(t, nd.svc, "vigil_gossip_rpc_messages_total", map[string]string{"topic": "evidence", "dir": dir})
+			}
+			if rpc("received")+rpc("sent") == 0 {
+				return false
+			}
+		}
+		return true
+	})
 	// Every copy still on its way (a topic copy, a detector behind its
 	// queue) arrives before the nodes close.
 	for _, nd := range n.nodes {

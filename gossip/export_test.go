@@ -1,6 +1,8 @@
 package gossip
 
 import (
+	"time"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vigilnet/vigil/tlog"
@@ -29,4 +31,11 @@ func Ranking(s *Service, signedNote []byte) []peer.ID {
 		ids = append(ids, w.id)
 	}
 	return ids
+}
+
+// HoldAllEvidence makes s hold back every self-evident evidence it finds
+// for hold (plus a step per rank) before publishing it unless a peer sent
+// it meanwhile: no finder publishes at once (evidencehold.go).
+func HoldAllEvidence(s *Service, hold time.Duration) {
+	s.det.hold = evidenceHold{atOnce: 0, base: hold}
 }

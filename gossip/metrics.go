@@ -7,6 +7,7 @@ type Metrics struct {
 	validated     *prometheus.CounterVec
 	sightings     *prometheus.CounterVec
 	evidenceFirst prometheus.Counter
+	evidenceHeld  *prometheus.CounterVec
 	pushes        prometheus.Counter
 	evidence      *prometheus.CounterVec
 	suspicions    prometheus.Counter
@@ -90,6 +91,10 @@ func newMetrics(peers, banned, queued, queuedBytes func() float64) *Metrics {
 			Name: "vigil_gossip_evidence_first_waits_total",
 			Help: "Times routine gossip work (sighting validation, detection) waited for evidence in flight at this node.",
 		}),
+		evidenceHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gossip_evidence_found_published_total",
+			Help: "Self-evident evidence this node found, by what it did on the evidence topic: published at_once (it ranks first among its peers), held back and then published (no peer sent it within the hold), or held back and heard (a peer sent it).",
+		}, []string{"result"}),
 		evidence: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_evidence_total",
 			Help: "Evidence stored by this node, by kind and whether it found it itself (detected) or received it (gossip).",
@@ -141,5 +146,5 @@ func newMetrics(peers, banned, queued, queuedBytes func() float64) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidence, m.suspicions, m.resolutions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh, m.penalties, m.gated, m.banned, m.dropped, m.queued, m.queuedB, m.digests, m.rpcMessages, m.rpcControl}
+	return []prometheus.Collector{m.validated, m.sightings, m.pushes, m.evidenceFirst, m.evidenceHeld, m.evidence, m.suspicions, m.resolutions, m.detectLatency, m.validationWait, m.deliveryWait, m.proofFetch, m.handOffs, m.relays, m.peers, m.mesh, m.penalties, m.gated, m.banned, m.dropped, m.queued, m.queuedB, m.digests, m.rpcMessages, m.rpcControl}
 }

@@ -311,6 +311,9 @@ func (v *validator) evidence(ctx context.Context, from peer.ID, m *pubsub.Messag
 	ve, res, reason := v.checkEvidence(m.Data, m.GetFrom(), from == v.s.self)
 	if res == pubsub.ValidationAccept {
 		m.ValidatorData = ve
+		if from != v.s.self {
+			v.s.det.heardEvidence(ve.id) // the topic carries it (evidencehold.go)
+		}
 	}
 	return v.result(t, res, reason)
 }

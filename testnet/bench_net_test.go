@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/color"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +47,23 @@ type benchDetection struct {
 	// Waits of gossip messages at the members (testnet.Waits).
 	ValidationWaits *benchWaits `json:"validation_waits,omitempty"`
 	DeliveryWaits   *benchWaits `json:"delivery_waits,omitempty"`
-	Latencies       []float64   `json:"latencies_ms"`
+	// Traffic is, per split view, the network's messages by topic and
+	// direction and its evidence copies (testnet.DetectionResult.Traffic).
+	Traffic   map[string]float64 `json:"traffic_per_equivocation,omitempty"`
+	Latencies []float64          `json:"latencies_ms"`
+}
+
+// trafficLine formats Traffic in a stable order for the log.
+func trafficLine(t map[string]float64) string {
+	keys := slices.Sorted(maps.Keys(t))
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %.1f", k, t[k])
+	}
+	return b.String()
 }
 
 type benchWaits struct {
@@ -203,11 +220,12 @@ func benchDetect(t *testing.T, res *benchNet, mode, bin, keys string, n, flood, 
 	d := benchDetection{Mode: mode, Keys: keys, Nodes: n, FloodPeers: flood, QuietMs: ms(quiet), Run: run, P50ms: ms(r.Latencies.Percentile(0.5)),
 		P99ms: ms(r.Latencies.Percentile(0.99)), ObservedP99: ms(r.Observed.Percentile(0.99)), FloodSent: r.FloodSent,
 		PushedP50: ms(r.Pushed.Percentile(0.5)), FirstP50: ms(r.First.Percentile(0.5)), CPUms: ms(r.CPU),
-		ValidationWaits: newBenchWaits(r.Validation), DeliveryWaits: newBenchWaits(r.Delivery)}
+		ValidationWaits: newBenchWaits(r.Validation), DeliveryWaits: newBenchWaits(r.Delivery), Traffic: r.Traffic}
 	for _, l := range r.Latencies {
 		d.Latencies = append(d.Latencies, ms(l))
 	}
 	res.Detection = append(res.Detection, d)
+	t.Logf("detection run %d, %d nodes, %s quiet: per split view: %s", run, n, quiet, trafficLine(r.Traffic))
 	t.Logf("detection run %d, %s, %s keys: %d nodes, %d flood peers, %s quiet: p50 %.1f ms, p99 %.1f ms (observed p99 %.1f ms; p50 pushes answered %.1f ms, first evidence %.1f ms), %d forged sent, %.0f ms CPU per equivocation; waits before validation: %s; before detection: %s; %s",
 		run, mode, keysName(keys), n, flood, quiet, d.P50ms, d.P99ms, d.ObservedP99, d.PushedP50, d.FirstP50, r.FloodSent, d.CPUms, d.ValidationWaits, d.DeliveryWaits, time.Since(start).Round(time.Second))
 }

@@ -113,6 +113,10 @@ type DetectionResult struct {
 	// (vigil_gossip_delivery_wait_seconds): where the time goes on a
 	// machine short of CPU.
 	Validation, Delivery Waits
+	// Traffic is, per timed repetition, what the members' counters of
+	// trafficSeries grew by, summed over the members: messages per topic
+	// and direction, evidence pushes, how the evidence was stored.
+	Traffic map[string]float64
 }
 
 // Waits summarises one wait histogram summed over the members.
@@ -254,7 +258,7 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 		idlePerQuiet = nw.cpu() - start
 	}
 	var cpuStart time.Duration
-	var waitStart []float64
+	var waitStart, trafficStart []float64
 	var prof *nodeProfiler
 	defer func() {
 		if prof != nil {
@@ -269,6 +273,9 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 		}
 		if r == 1 {
 			if waitStart, err = nw.waitTotals(ctx); err != nil {
+				return nil, err
+			}
+			if trafficStart, err = nw.trafficTotals(ctx); err != nil {
 				return nil, err
 			}
 			cpuStart = nw.cpu()
@@ -306,6 +313,11 @@ func MeasureDetection(ctx context.Context, cfg DetectionConfig) (*DetectionResul
 			return nil, err
 		}
 		res.Validation, res.Delivery = waits(waitStart, end)
+		tend, err := nw.trafficTotals(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Traffic = traffic(trafficStart, tend, n)
 	}
 	return res, nil
 }
