@@ -11,13 +11,15 @@ import "sync"
 // and decoded its record twice: 7 % of a 50-node network's CPU in an
 // equivocation's burst; docs/notes/benchmarks-history.md).
 //
-// Only the committer writes a cache, and only what is committed: an
-// update's value is staged while its transaction is open and published
-// once the transaction has committed; a failed commit forgets the staged
-// keys, whose value on disk is then unknown, so they are read from Badger
-// again. Readers never fill it, so a read racing a commit cannot leave a
-// stale entry. Values share their byte slices with callers, who must not
-// modify them.
+// Only the store's own pipeline writes a cache, and only what is durable:
+// an update's value is staged while its transaction is open, sealed as
+// unsynced once the transaction has committed to Badger (seen by the
+// committer's later compare-and-swaps, not by readers), and published by
+// the stage that answers the batch once it is synced (commit.go). A failed
+// commit or sync forgets the keys, whose value on disk is then unknown, so
+// they are read from Badger again. Readers never fill it, so a read racing
+// a commit cannot leave a stale entry. Values share their byte slices with
+// callers, who must not modify them.
 type txnCache[V any] struct {
 	mu        sync.RWMutex
 	committed map[string]V
@@ -30,15 +32,37 @@ type txnCache[V any] struct {
 	order         []string
 	head          int
 
+	// unsynced is the newest value of each key written by a transaction
+	// committed to Badger but not yet published, and that transaction's
+	// sequence number. Under mu.
+	unsynced map[string]unsyncedValue[V]
+	// seq numbers the sealed transactions. Committer only.
+	seq uint64
+
 	// staged is the open transaction's values, in the committer only.
 	staged map[string]V
+	// publishing is the transaction whose updates the answering stage is
+	// publishing (publish reads it). That stage only.
+	publishing txnValues[V]
+}
+
+type unsyncedValue[V any] struct {
+	v   V
+	seq uint64
+}
+
+// txnValues is what one committed transaction wrote to a cache, sealed
+// until its batch is synced.
+type txnValues[V any] struct {
+	values map[string]V
+	seq    uint64
 }
 
 // newTxnCache returns a cache of at most max values and maxBytes bytes as
 // size counts them (0: no bound; the oldest leave first). size may be nil
 // if maxBytes is 0.
 func newTxnCache[V any](max, maxBytes int, size func(key string, v V) int) *txnCache[V] {
-	return &txnCache[V]{committed: map[string]V{}, staged: map[string]V{}, max: max, maxBytes: maxBytes, size: size}
+	return &txnCache[V]{committed: map[string]V{}, unsynced: map[string]unsyncedValue[V]{}, staged: map[string]V{}, max: max, maxBytes: maxBytes, size: size}
 }
 
 // witnessCacheSize leaves the witness states unbounded: one per witnessed
@@ -77,28 +101,102 @@ func (c *txnCache[V]) get(key string) (V, bool) {
 }
 
 // current returns what an update in the open transaction must see: a value
-// staged earlier in it, else the committed one. Committer only.
+// staged earlier in it, else the newest one committed to Badger, synced or
+// not. Committer only.
 func (c *txnCache[V]) current(key string) (V, bool) {
 	if v, ok := c.staged[key]; ok {
 		return v, true
 	}
-	return c.get(key)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if u, ok := c.unsynced[key]; ok {
+		return u.v, true
+	}
+	v, ok := c.committed[key]
+	return v, ok
 }
 
 // stage records key's value as written in the open transaction.
 // Committer only.
 func (c *txnCache[V]) stage(key string, v V) { c.staged[key] = v }
 
-// publish makes key's staged value the committed one, once its transaction
-// has committed, evicting the oldest values beyond the bounds. Committer
-// only.
+// seal moves the staged values of a transaction that has just committed to
+// Badger to unsynced, and returns them for publish or forgetTxn once the
+// batch's sync is decided. Committer only.
+func (c *txnCache[V]) seal() txnValues[V] {
+	if len(c.staged) == 0 {
+		return txnValues[V]{}
+	}
+	c.seq++
+	t := txnValues[V]{values: c.staged, seq: c.seq}
+	c.staged = make(map[string]V, len(t.values))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range t.values {
+		c.unsynced[k] = unsyncedValue[V]{v, t.seq}
+	}
+	return t
+}
+
+// beginPublish makes t the transaction whose values publish reads.
+// Answering stage only.
+func (c *txnCache[V]) beginPublish(t txnValues[V]) { c.publishing = t }
+
+// endPublish ends the publication of t. A value of t that no update
+// published leaves unsynced and committed (unless a later transaction
+// wrote it again), so that it is read from Badger. Answering stage only.
+func (c *txnCache[V]) endPublish(t txnValues[V]) {
+	c.publishing = txnValues[V]{}
+	if len(t.values) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	dropped := false
+	for k := range t.values {
+		if u, ok := c.unsynced[k]; ok && u.seq == t.seq {
+			delete(c.unsynced, k)
+			c.drop(k)
+			dropped = true
+		}
+	}
+	if dropped {
+		c.compactOrder()
+	}
+}
+
+// forgetTxn drops what t wrote, whose sync failed: its values leave
+// unsynced (unless a later transaction wrote them again, to be forgotten
+// in turn) and committed. Answering stage only.
+func (c *txnCache[V]) forgetTxn(t txnValues[V]) {
+	if len(t.values) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range t.values {
+		if u, ok := c.unsynced[k]; ok && u.seq == t.seq {
+			delete(c.unsynced, k)
+		}
+		c.drop(k)
+	}
+	c.compactOrder()
+}
+
+// publish makes key's value in the transaction being published the
+// committed one, once its batch is synced, evicting the oldest values
+// beyond the bounds. Answering stage only (between beginPublish and
+// endPublish).
 func (c *txnCache[V]) publish(key string) {
-	v, ok := c.staged[key]
+	v, ok := c.publishing.values[key]
 	if !ok {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if u, ok := c.unsynced[key]; ok && u.seq == c.publishing.seq {
+		delete(c.unsynced, key)
+	}
 	old, had := c.committed[key]
 	c.committed[key] = v
 	if c.max == 0 && c.maxBytes == 0 {
@@ -148,6 +246,11 @@ func (c *txnCache[V]) forget() {
 	for key := range c.staged {
 		c.drop(key)
 	}
+	c.compactOrder()
+}
+
+// compactOrder removes from order the keys no longer committed. c.mu held.
+func (c *txnCache[V]) compactOrder() {
 	if c.max == 0 && c.maxBytes == 0 {
 		return
 	}
