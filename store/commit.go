@@ -151,7 +151,20 @@ func (d *DB) commitBatch(batch []*commitReq) {
 				b.results[i] = err
 			}
 		} else {
-			t := committedTxn{pending: slices.Clone(pending), witness: d.witness.seal(), records: d.records.seal()}
+			t := committedTxn{witness: d.witness.seal(), records: d.records.seal()}
+			// Gossip updates are published now, durable ones once
+			// synced (answer).
+			d.witness.beginPublish(t.witness)
+			d.records.beginPublish(t.records)
+			for _, i := range pending {
+				if r := batch[i]; !r.gossip {
+					t.pending = append(t.pending, i)
+				} else if r.committed != nil {
+					r.committed()
+				}
+			}
+			d.witness.endPublish(t.witness, false)
+			d.records.endPublish(t.records, false)
 			if d.wal != nil {
 				// A volume with no room for the next memtable log
 				// stops the writes after this batch, which is
@@ -161,11 +174,7 @@ func (d *DB) commitBatch(batch []*commitReq) {
 				}
 				b.logs.add(d.wal.current())
 			}
-			for _, i := range pending {
-				if !batch[i].gossip {
-					b.durable = true
-				}
-			}
+			b.durable = b.durable || len(t.pending) > 0
 			b.txns = append(b.txns, t)
 		}
 		d.witness.endTxn()
@@ -198,8 +207,23 @@ func (d *DB) commitBatch(batch []*commitReq) {
 	d.witness.endTxn()
 	d.records.endTxn()
 	txn.Discard()
-	// Even a batch that wrote nothing waits for the batches before it:
-	// what its updates read may be theirs, not yet synced.
+	// Gossip updates are answered once written; a failure recorded since
+	// the batch was admitted fails them too (sync.go).
+	last := d.syncs.failure.Load()
+	elapsed := time.Since(start).Seconds()
+	for i, r := range batch {
+		if !r.gossip {
+			continue
+		}
+		if b.results[i] == nil && last != failure {
+			b.results[i] = last.err
+		}
+		d.metrics.latency.WithLabelValues(r.op).Observe(elapsed)
+		r.done <- b.results[i]
+	}
+	// The syncer answers the other updates once synced, in commit order,
+	// even those that wrote nothing or failed: what they read may be an
+	// earlier batch's writes, not yet synced.
 	d.syncs.jobs <- b
 }
 
@@ -223,8 +247,8 @@ type committedBatch struct {
 	start time.Time
 }
 
-// committedTxn is one committed transaction of a batch: the updates it
-// applied and the values it wrote to the caches.
+// committedTxn is one committed transaction of a batch: the durable
+// updates it applied and the values it wrote to the caches.
 type committedTxn struct {
 	pending []int
 	witness txnValues[WitnessState]
@@ -254,11 +278,14 @@ func (d *DB) answer(b *committedBatch, latency map[string]prometheus.Observer) {
 				c()
 			}
 		}
-		d.witness.endPublish(t.witness)
-		d.records.endPublish(t.records)
+		d.witness.endPublish(t.witness, true)
+		d.records.endPublish(t.records, true)
 	}
 	elapsed := time.Since(b.start).Seconds()
 	for i, r := range b.batch {
+		if r.gossip {
+			continue // answered by the committer
+		}
 		o := latency[r.op]
 		if o == nil {
 			// Looked up once per operation: a label lookup per reply

@@ -60,7 +60,8 @@ type syncState struct {
 	done chan struct{}
 	// failure is the store's last disk failure, nil before the first.
 	failure atomic.Pointer[syncFailure]
-	// ops does the syncs; tests wrap it.
+	// ops, if set, does the syncs instead of Badger and the files
+	// (tests set it before the first update).
 	ops syncOps
 
 	// Syncer only. unsynced is the memtable logs written since the last
@@ -142,9 +143,6 @@ func (d *DB) syncer() {
 		}()
 	}
 	defer d.syncs.timer.Stop()
-	if d.syncs.ops == nil {
-		d.syncs.ops = badgerSyncs{d.db}
-	}
 	latency := map[string]prometheus.Observer{}
 	group := make([]*committedBatch, 0, journalQueue)
 	for {
@@ -244,9 +242,10 @@ func (d *DB) syncBackground() {
 // and a background sync retries after the delay. Syncer only.
 func (d *DB) sync(reason string) error {
 	d.metrics.syncs.WithLabelValues(reason).Inc()
-	err := d.syncDB()
+	ops := d.syncOps()
+	err := syncDB(ops)
 	if err == nil && d.wal != nil {
-		err = syncRotated(d.wal.dir, d.syncs.unsynced, d.syncs.ops.syncLog)
+		err = syncRotated(d.wal.dir, d.syncs.unsynced, ops.syncLog)
 	}
 	if err != nil {
 		if d.syncs.unsynced.ok {
@@ -261,13 +260,20 @@ func (d *DB) sync(reason string) error {
 	return nil
 }
 
+func (d *DB) syncOps() syncOps {
+	if d.syncs.ops != nil {
+		return d.syncs.ops
+	}
+	return badgerSyncs{d.db}
+}
+
 // syncDB is Badger's sync. A panic in Badger (a store that lost its
 // memtable to a failed write) is returned as an error.
-func (d *DB) syncDB() (err error) {
+func syncDB(ops syncOps) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("syncing the store: badger failed: %v", p)
 		}
 	}()
-	return d.syncs.ops.syncDB()
+	return ops.syncDB()
 }

@@ -41,8 +41,10 @@ type txnCache[V any] struct {
 
 	// staged is the open transaction's values, in the committer only.
 	staged map[string]V
-	// publishing is the transaction whose updates the answering stage is
-	// publishing (publish reads it). That stage only.
+	// publishing is the transaction whose updates are being published
+	// (publish reads it), under pubMu: the committer publishes gossip
+	// updates, the answering stage durable ones (commit.go).
+	pubMu      sync.Mutex
 	publishing txnValues[V]
 }
 
@@ -138,16 +140,21 @@ func (c *txnCache[V]) seal() txnValues[V] {
 	return t
 }
 
-// beginPublish makes t the transaction whose values publish reads.
-// Answering stage only.
-func (c *txnCache[V]) beginPublish(t txnValues[V]) { c.publishing = t }
+// beginPublish makes t the transaction whose values publish reads, until
+// endPublish.
+func (c *txnCache[V]) beginPublish(t txnValues[V]) {
+	c.pubMu.Lock()
+	c.publishing = t
+}
 
-// endPublish ends the publication of t. A value of t that no update
-// published leaves unsynced and committed (unless a later transaction
-// wrote it again), so that it is read from Badger. Answering stage only.
-func (c *txnCache[V]) endPublish(t txnValues[V]) {
+// endPublish ends a publication of t. If last, t's updates are all
+// published: a value of t that none published leaves unsynced and
+// committed (unless a later transaction wrote it again), so that it is
+// read from Badger.
+func (c *txnCache[V]) endPublish(t txnValues[V], last bool) {
 	c.publishing = txnValues[V]{}
-	if len(t.values) == 0 {
+	c.pubMu.Unlock()
+	if !last || len(t.values) == 0 {
 		return
 	}
 	c.mu.Lock()
@@ -167,7 +174,7 @@ func (c *txnCache[V]) endPublish(t txnValues[V]) {
 
 // forgetTxn drops what t wrote, whose sync failed: its values leave
 // unsynced (unless a later transaction wrote them again, to be forgotten
-// in turn) and committed. Answering stage only.
+// in turn) and committed, published or not. Answering stage only.
 func (c *txnCache[V]) forgetTxn(t txnValues[V]) {
 	if len(t.values) == 0 {
 		return
@@ -184,9 +191,11 @@ func (c *txnCache[V]) forgetTxn(t txnValues[V]) {
 }
 
 // publish makes key's value in the transaction being published the
-// committed one, once its batch is synced, evicting the oldest values
-// beyond the bounds. Answering stage only (between beginPublish and
-// endPublish).
+// committed one, evicting the oldest values beyond the bounds. Between
+// beginPublish and endPublish only. The committer publishes an update that
+// is gossip once its transaction has committed, the answering stage any
+// other once its batch is synced: so that each cache is published in
+// commit order, a key is written by updates of one kind only.
 func (c *txnCache[V]) publish(key string) {
 	v, ok := c.publishing.values[key]
 	if !ok {

@@ -27,7 +27,7 @@ func TestTxnCache(t *testing.T) {
 	}
 	c.beginPublish(sealed)
 	c.publish("a")
-	c.endPublish(sealed)
+	c.endPublish(sealed, true)
 	if rec, ok := c.get("a"); !ok || rec.Size != 1 {
 		t.Fatalf("after publish: %+v %v", rec, ok)
 	}
@@ -46,7 +46,7 @@ func TestTxnCache(t *testing.T) {
 	second := c.seal()
 	c.beginPublish(first)
 	c.publish("a")
-	c.endPublish(first)
+	c.endPublish(first, true)
 	if rec, _ := c.get("a"); rec.Size != 2 {
 		t.Fatalf("published %+v, want the first transaction's", rec)
 	}
@@ -96,7 +96,7 @@ func publishStaged[V any](c *txnCache[V], keys ...string) {
 	for _, k := range keys {
 		c.publish(k)
 	}
-	c.endPublish(t)
+	c.endPublish(t, true)
 }
 
 // TestTxnCacheBytes fills the record cache by bytes: the oldest records
