@@ -227,7 +227,10 @@ func (d *DB) syncBackground() {
 	}
 	if d.disk != nil {
 		if _, err := d.Degraded(); err != nil {
-			return // retried once writes resume
+			// Retried after another delay, or by the next durable
+			// batch once writes resume.
+			d.syncs.timer.Reset(d.syncs.delay)
+			return
 		}
 	}
 	if err := d.sync("background"); err != nil {
