@@ -69,7 +69,7 @@ func (d *DB) journalWriter() {
 			}
 		}
 		if err == nil && written {
-			err = d.journal.sync()
+			err = d.syncOps().syncJournal(d.journal)
 		}
 		if err != nil {
 			err = d.syncs.fail(d.disk, err)

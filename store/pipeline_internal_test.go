@@ -17,14 +17,15 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// gatedSyncs does Badger's real syncs, except that once armed its next
-// syncDB signals entered, waits for release and then fails with fail (or,
-// if fail is nil, syncs). It records the memtable logs it is asked to sync.
+// gatedSyncs does the real syncs, except that once armed its next sync of
+// the armed kind (Badger's or the journal's) signals entered, waits for
+// release and then fails with fail (or, if fail is nil, syncs). It records
+// the memtable logs it is asked to sync.
 type gatedSyncs struct {
-	real badgerSyncs
+	real diskSyncs
 
 	mu      sync.Mutex
-	armed   bool
+	armed   string // "db", "journal" or ""
 	fail    error
 	entered chan struct{}
 	release chan struct{}
@@ -33,34 +34,50 @@ type gatedSyncs struct {
 
 func gate(t *testing.T, d *DB) *gatedSyncs {
 	t.Helper()
-	g := &gatedSyncs{real: badgerSyncs{d.db}}
-	// Set before the first update: the syncer reads it after receiving
-	// that update's batch.
+	g := &gatedSyncs{real: diskSyncs{d.db}}
+	// Set before the first update: the syncer and the journal writer
+	// read it after receiving that update's batch.
 	d.syncs.ops = g
 	return g
 }
 
-// arm makes the next syncDB wait for release, then fail with fail.
-func (g *gatedSyncs) arm(fail error) {
+// arm makes the next sync of kind wait for release, then fail with fail.
+func (g *gatedSyncs) arm(kind string, fail error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.armed, g.fail = true, fail
+	g.armed, g.fail = kind, fail
 	g.entered, g.release = make(chan struct{}), make(chan struct{})
 }
 
-func (g *gatedSyncs) syncDB() error {
+// wait holds a sync of kind if armed for it, and returns its injected
+// failure.
+func (g *gatedSyncs) wait(kind string) error {
 	g.mu.Lock()
-	armed, fail, entered, release := g.armed, g.fail, g.entered, g.release
-	g.armed = false
-	g.mu.Unlock()
+	armed, fail, entered, release := g.armed == kind, g.fail, g.entered, g.release
 	if armed {
-		close(entered)
-		<-release
-		if fail != nil {
-			return fail
-		}
+		g.armed = ""
+	}
+	g.mu.Unlock()
+	if !armed {
+		return nil
+	}
+	close(entered)
+	<-release
+	return fail
+}
+
+func (g *gatedSyncs) syncDB() error {
+	if err := g.wait("db"); err != nil {
+		return err
 	}
 	return g.real.syncDB()
+}
+
+func (g *gatedSyncs) syncJournal(j *journal) error {
+	if err := g.wait("journal"); err != nil {
+		return err
+	}
+	return g.real.syncJournal(j)
 }
 
 func (g *gatedSyncs) syncLog(path string) error {
@@ -132,7 +149,7 @@ func TestSyncFailureBetweenPipelinedBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	injected := errors.New("injected: fsync: input/output error")
-	g.arm(injected)
+	g.arm("db", injected)
 	errs := make(chan error, 3)
 	go func() { errs <- d.UpdateWitnessState(ctx, "a", bumpState) }()
 	<-g.entered // batch N is committed and its sync has begun
@@ -191,6 +208,56 @@ func TestSyncFailureBetweenPipelinedBatches(t *testing.T) {
 	}
 }
 
+// TestJournalFailureBetweenPipelinedBatches: the journal's sync for batch
+// N fails while batch N+1 is committed (and synced in Badger) behind it:
+// both callers get ErrDiskFault, the next write is refused, and the
+// reopened store shows no rolled-back state.
+func TestJournalFailureBetweenPipelinedBatches(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gate(t, d)
+	ctx := context.Background()
+	if err := d.UpdateWitnessState(ctx, "a", bumpState); err != nil {
+		t.Fatal(err)
+	}
+	injected := errors.New("injected: fdatasync: input/output error")
+	g.arm("journal", injected)
+	errs := make(chan error, 2)
+	go func() { errs <- d.UpdateWitnessState(ctx, "a", bumpState) }()
+	<-g.entered // batch N is synced in Badger, its journal sync has begun
+	go func() { errs <- d.UpdateWitnessState(ctx, "a", bumpState) }()
+	waitUntil(t, "batch N+1 is committed", func() bool { return badgerSize(t, d, "a") == 3 })
+	close(g.release)
+	for range 2 {
+		if err := <-errs; !errors.Is(err, ErrDiskFault) || !errors.Is(err, injected) {
+			t.Errorf("update of a failed journal sync returned %v, want ErrDiskFault", err)
+		}
+	}
+	if st, ok := d.witness.get("a"); ok {
+		t.Errorf("the cache still holds %+v after the failed sync", st)
+	}
+	if err := d.UpdateWitnessState(ctx, "a", bumpState); !errors.Is(err, ErrDiskFault) {
+		t.Errorf("update after the failed sync returned %v, want ErrDiskFault", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if rb := d.RolledBack(); len(rb) != 0 {
+		t.Fatalf("rolled back after reopening: %+v", rb)
+	}
+	if st, err := d.WitnessState(ctx, "a"); err != nil || st.Size < 1 {
+		t.Fatalf("witness state after reopening: %+v, %v", st, err)
+	}
+}
+
 // memFids returns the fids of the memtable logs in dir, ascending.
 func memFids(t *testing.T, dir string) []int {
 	t.Helper()
@@ -223,7 +290,7 @@ func TestSyncAfterMemtableRotation(t *testing.T) {
 	defer d.Close()
 	g := gate(t, d)
 	ctx := context.Background()
-	g.arm(nil)
+	g.arm("db", nil)
 	first := make(chan error, 1)
 	go func() { first <- d.UpdateWitnessState(ctx, "rotation/first", bumpState) }()
 	<-g.entered
@@ -292,7 +359,7 @@ func TestSyncRotated(t *testing.T) {
 			err := syncRotated(dir, c.written, func(path string) error {
 				fid, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(path), ".mem"))
 				asked = append(asked, fid)
-				return badgerSyncs{}.syncLog(path)
+				return diskSyncs{}.syncLog(path)
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -313,7 +380,7 @@ func TestCloseDuringSync(t *testing.T) {
 	}
 	g := gate(t, d)
 	ctx := context.Background()
-	g.arm(nil)
+	g.arm("db", nil)
 	const n = 20
 	errs := make(chan error, n)
 	go func() { errs <- d.UpdateWitnessState(ctx, "first", bumpState) }()

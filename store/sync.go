@@ -61,7 +61,7 @@ type syncState struct {
 	// failure is the store's last disk failure, nil before the first.
 	failure atomic.Pointer[syncFailure]
 	// ops, if set, does the syncs instead of Badger and the files
-	// (tests set it before the first update).
+	// (tests set it before the first update); see syncOps.
 	ops syncOps
 
 	// Syncer only. unsynced is the memtable logs written since the last
@@ -75,23 +75,27 @@ type syncState struct {
 // syncFailure is a failed commit or sync, as its batches' callers get it.
 type syncFailure struct{ err error }
 
-// syncOps are the syncs the syncer makes.
+// syncOps are the syncs the syncer and the journal writer make.
 type syncOps interface {
 	// syncDB syncs Badger's current memtable log and value log.
 	syncDB() error
 	// syncLog syncs the memtable log at path; an error wrapping
 	// os.ErrNotExist if it is gone.
 	syncLog(path string) error
+	// syncJournal syncs the witness journal.
+	syncJournal(j *journal) error
 }
 
-type badgerSyncs struct{ db *badger.DB }
+type diskSyncs struct{ db *badger.DB }
 
-func (s badgerSyncs) syncDB() error { return s.db.Sync() }
+func (s diskSyncs) syncDB() error { return s.db.Sync() }
+
+func (diskSyncs) syncJournal(j *journal) error { return j.sync() }
 
 // syncLog fdatasyncs the file: Badger writes its memtable logs through a
 // shared mapping, and on Linux msync(MS_SYNC) of it and fdatasync of the
 // file flush the same page cache.
-func (s badgerSyncs) syncLog(path string) error {
+func (diskSyncs) syncLog(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -267,7 +271,7 @@ func (d *DB) syncOps() syncOps {
 	if d.syncs.ops != nil {
 		return d.syncs.ops
 	}
-	return badgerSyncs{d.db}
+	return diskSyncs{d.db}
 }
 
 // syncDB is Badger's sync. A panic in Badger (a store that lost its
