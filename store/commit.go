@@ -143,6 +143,7 @@ func (d *DB) commitBatch(batch []*commitReq) {
 	var faulted error                     // a commit of this batch failed: write no more of it
 	txn := d.db.NewTransaction(true)
 	commit := func() {
+		t := committedTxn{witness: d.witness.seal(), records: d.records.seal()}
 		err := txn.Commit()
 		if errors.Is(err, badger.ErrDBClosed) {
 			err = ErrClosed
@@ -155,13 +156,12 @@ func (d *DB) commitBatch(batch []*commitReq) {
 				err = d.syncs.fail(d.disk, err)
 			}
 			faulted = err
-			d.witness.forget()
-			d.records.forget()
+			d.witness.forgetTxn(t.witness)
+			d.records.forgetTxn(t.records)
 			for _, i := range pending {
 				b.results[i] = err
 			}
 		} else {
-			t := committedTxn{witness: d.witness.seal(), records: d.records.seal()}
 			// Gossip updates are published now, durable ones once
 			// synced (answer).
 			d.witness.beginPublish(t.witness)

@@ -258,6 +258,60 @@ func TestJournalFailureBetweenPipelinedBatches(t *testing.T) {
 	}
 }
 
+// TestWitnessStateOnlySynced: while a batch is being synced, readers see
+// the states synced before it: the cached one of a log updated before, and
+// for a log written for the first time, nothing until the sync (Badger
+// shows the state already); afterwards, the new states.
+func TestWitnessStateOnlySynced(t *testing.T) {
+	d, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	g := gate(t, d)
+	ctx := context.Background()
+	if err := d.UpdateWitnessState(ctx, "a", bumpState); err != nil {
+		t.Fatal(err)
+	}
+	g.arm("journal", nil)
+	errs := make(chan error, 2)
+	go func() { errs <- d.UpdateWitnessState(ctx, "a", bumpState) }()
+	go func() { errs <- d.UpdateWitnessState(ctx, "fresh", bumpState) }()
+	<-g.entered
+	waitUntil(t, "both updates are committed", func() bool {
+		return badgerSize(t, d, "a") == 2 && badgerSize(t, d, "fresh") == 1
+	})
+	if st, err := d.WitnessState(ctx, "a"); err != nil || st.Size != 1 {
+		t.Errorf("a while its update syncs: %+v, %v; want the synced size 1", st, err)
+	}
+	// Not yet synced: the read waits, here for a context already done.
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if st, err := d.WitnessState(done, "fresh"); !errors.Is(err, context.Canceled) {
+		t.Errorf("fresh while its first update syncs: %+v, %v; want to wait", st, err)
+	}
+	read := make(chan WitnessState, 1)
+	go func() {
+		st, err := d.WitnessState(ctx, "fresh")
+		if err != nil {
+			t.Error(err)
+		}
+		read <- st
+	}()
+	close(g.release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := <-read; st.Size != 1 {
+		t.Errorf("read of fresh across its sync: %+v", st)
+	}
+	if st, err := d.WitnessState(ctx, "a"); err != nil || st.Size != 2 {
+		t.Errorf("a after the sync: %+v, %v", st, err)
+	}
+}
+
 // memFids returns the fids of the memtable logs in dir, ascending.
 func memFids(t *testing.T, dir string) []int {
 	t.Helper()

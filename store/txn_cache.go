@@ -38,6 +38,9 @@ type txnCache[V any] struct {
 	unsynced map[string]unsyncedValue[V]
 	// seq numbers the sealed transactions. Committer only.
 	seq uint64
+	// settled is closed, and replaced, whenever values leave unsynced
+	// (published or forgotten), for readers waiting on them. Under mu.
+	settled chan struct{}
 
 	// staged is the open transaction's values, in the committer only.
 	staged map[string]V
@@ -64,7 +67,7 @@ type txnValues[V any] struct {
 // size counts them (0: no bound; the oldest leave first). size may be nil
 // if maxBytes is 0.
 func newTxnCache[V any](max, maxBytes int, size func(key string, v V) int) *txnCache[V] {
-	return &txnCache[V]{committed: map[string]V{}, unsynced: map[string]unsyncedValue[V]{}, staged: map[string]V{}, max: max, maxBytes: maxBytes, size: size}
+	return &txnCache[V]{committed: map[string]V{}, unsynced: map[string]unsyncedValue[V]{}, settled: make(chan struct{}), staged: map[string]V{}, max: max, maxBytes: maxBytes, size: size}
 }
 
 // witnessCacheSize leaves the witness states unbounded: one per witnessed
@@ -122,9 +125,11 @@ func (c *txnCache[V]) current(key string) (V, bool) {
 // Committer only.
 func (c *txnCache[V]) stage(key string, v V) { c.staged[key] = v }
 
-// seal moves the staged values of a transaction that has just committed to
-// Badger to unsynced, and returns them for publish or forgetTxn once the
-// batch's sync is decided. Committer only.
+// seal moves the staged values of the open transaction to unsynced, just
+// before it commits to Badger (so that a reader who finds one of its values
+// in Badger finds it in unsynced too: settledValue), and returns them for
+// publish or forgetTxn once the commit and the batch's sync are decided.
+// Committer only.
 func (c *txnCache[V]) seal() txnValues[V] {
 	if len(c.staged) == 0 {
 		return txnValues[V]{}
@@ -138,6 +143,28 @@ func (c *txnCache[V]) seal() txnValues[V] {
 		c.unsynced[k] = unsyncedValue[V]{v, t.seq}
 	}
 	return t
+}
+
+// settledValue tells a reader who missed the cache and read key from Badger
+// whether that read may be used: it may if no value of key is unsynced
+// (ok false, wait nil); if one is, the reader must wait for wait and look
+// again. A value published since is returned (ok).
+func (c *txnCache[V]) settledValue(key string) (v V, ok bool, wait <-chan struct{}) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if v, ok := c.committed[key]; ok {
+		return v, true, nil
+	}
+	if _, ok := c.unsynced[key]; ok {
+		return v, false, c.settled
+	}
+	return v, false, nil
+}
+
+// settle wakes the readers waiting for values to leave unsynced. c.mu held.
+func (c *txnCache[V]) settle() {
+	close(c.settled)
+	c.settled = make(chan struct{})
 }
 
 // beginPublish makes t the transaction whose values publish reads, until
@@ -154,11 +181,15 @@ func (c *txnCache[V]) beginPublish(t txnValues[V]) {
 func (c *txnCache[V]) endPublish(t txnValues[V], last bool) {
 	c.publishing = txnValues[V]{}
 	c.pubMu.Unlock()
-	if !last || len(t.values) == 0 {
+	if len(t.values) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.settle()
+	if !last {
+		return
+	}
 	dropped := false
 	for k := range t.values {
 		if u, ok := c.unsynced[k]; ok && u.seq == t.seq {
@@ -172,9 +203,10 @@ func (c *txnCache[V]) endPublish(t txnValues[V], last bool) {
 	}
 }
 
-// forgetTxn drops what t wrote, whose sync failed: its values leave
-// unsynced (unless a later transaction wrote them again, to be forgotten
-// in turn) and committed, published or not. Answering stage only.
+// forgetTxn drops what t wrote, whose commit or sync failed: its values
+// leave unsynced (unless a later transaction wrote them again, to be
+// forgotten in turn) and committed, published or not. The committer (a
+// failed commit) or the answering stage.
 func (c *txnCache[V]) forgetTxn(t txnValues[V]) {
 	if len(t.values) == 0 {
 		return
@@ -188,6 +220,7 @@ func (c *txnCache[V]) forgetTxn(t txnValues[V]) {
 		c.drop(k)
 	}
 	c.compactOrder()
+	c.settle()
 }
 
 // publish makes key's value in the transaction being published the
@@ -244,18 +277,6 @@ func (c *txnCache[V]) drop(key string) {
 		c.bytes -= c.size(key, v)
 	}
 	delete(c.committed, key)
-}
-
-// forget drops the committed values of every staged key: their transaction
-// failed. Committer only. Their keys leave order too, so that a key
-// published again is queued once.
-func (c *txnCache[V]) forget() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for key := range c.staged {
-		c.drop(key)
-	}
-	c.compactOrder()
 }
 
 // compactOrder removes from order the keys no longer committed. c.mu held.

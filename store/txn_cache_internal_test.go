@@ -57,9 +57,10 @@ func TestTxnCache(t *testing.T) {
 	if rec, ok := c.current("a"); ok {
 		t.Fatalf("a record of a failed sync is still cached: %+v", rec)
 	}
+	c.stage("a", CheckpointRecord{Size: 1})
+	publishStaged(c, "a")
 	c.stage("a", CheckpointRecord{Size: 2})
-	c.forget()
-	c.endTxn()
+	c.forgetTxn(c.seal())
 	if _, ok := c.get("a"); ok {
 		t.Fatal("a record of a failed transaction is still cached")
 	}
@@ -148,8 +149,7 @@ func TestTxnCacheBytes(t *testing.T) {
 			for _, s := range tc.steps {
 				if s.fail {
 					c.stage(s.key, rec(s.note))
-					c.forget()
-					c.endTxn()
+					c.forgetTxn(c.seal())
 					continue
 				}
 				publish(c, s.key, rec(s.note))
