@@ -13,13 +13,15 @@ import "sync"
 //
 // Only the store's own pipeline writes a cache, and only what is durable:
 // an update's value is staged while its transaction is open, sealed as
-// unsynced once the transaction has committed to Badger (seen by the
-// committer's later compare-and-swaps, not by readers), and published by
-// the stage that answers the batch once it is synced (commit.go). A failed
-// commit or sync forgets the keys, whose value on disk is then unknown, so
-// they are read from Badger again. Readers never fill it, so a read racing
-// a commit cannot leave a stale entry. Values share their byte slices with
-// callers, who must not modify them.
+// unsynced when the transaction commits to Badger (seen by the committer's
+// later compare-and-swaps, not by readers, who wait for it rather than read
+// it from Badger: settledValue), and published once it is durable enough
+// for its caller to hear of it: a gossip update's once written, any other
+// once its batch is synced (commit.go, sync.go). A failed commit or sync
+// forgets the keys, whose value on disk is then unknown, so they are read
+// from Badger again. Readers never fill it, so a read racing a commit
+// cannot leave a stale entry. Values share their byte slices with callers,
+// who must not modify them.
 type txnCache[V any] struct {
 	mu        sync.RWMutex
 	committed map[string]V
