@@ -20,10 +20,14 @@ import (
 // durable before its cosignature leaves the node (DESIGN invariant 1), and
 // evidence before it is published (invariant 3). Until then its values are
 // seen by the committer's later updates but not by readers (txn_cache.go).
+// Badger's Sync covers every write committed before it, the gossip below
+// included, so a durable batch never depends on a write that stays unsynced.
 //
 // What gossip brings (merged sightings, suspicions) is not synced for its
-// own sake: it is written at once, to the log's mapped pages, where a
-// killed process cannot lose it, and reaches the disk with the next sync:
+// own sake: the committer answers it as soon as it is written, to the log's
+// mapped pages, where a killed process cannot lose it (its batch still
+// passes the syncer, which tracks it), and it reaches the disk with the
+// next sync:
 // the next durable batch's, or a background sync at most GossipSyncDelay
 // after it was written. Only a power loss or a kernel crash within that
 // delay can take it, and a restarted node learns it again from its peers
@@ -43,7 +47,9 @@ import (
 // proves an earlier write durable. So a failed commit or sync fails every
 // batch committed but not yet answered, with ErrDiskFault, whichever stage
 // it is in: each batch records the store's last failure when it is
-// admitted, and each stage fails a batch whose record is out of date. The
+// admitted, and each stage fails a batch whose record is out of date, and
+// forgets the values it cached. Gossip updates answered before the failure
+// keep their answer (written, not synced: what gossip is promised). The
 // failure is also a disk fault, which refuses further batches until a
 // probe write succeeds (disk.go).
 
