@@ -13,8 +13,8 @@ import (
 
 // The witness journal is a record, independent of Badger, of the size and
 // root each log's witness state had when its batch was acknowledged. The
-// committer writes it after Badger's sync and syncs it before any reply of
-// the batch, so Badger's state of a log is never below its journal record
+// journal writer writes it after Badger's sync and syncs it before any
+// reply of the batch (journal_writer.go), so Badger's state of a log is never below its journal record
 // unless Badger lost a write it had synced: a corrupted, truncated or
 // deleted memtable log (*.mem), which Badger replays only up to the first
 // bad entry, silently. Open compares the two (rollback.go).
@@ -22,7 +22,7 @@ import (
 // Layout: fixed-size slots written in place, one per log, chosen over an
 // append log compacted by rename because a cosignature then costs one
 // 128-byte pwrite and one fdatasync of a file whose size does not change
-// (no metadata to sync, no compaction pause in the committer), and the file
+// (no metadata to sync, no compaction pause in the journal writer), and the file
 // stays at 256 bytes per log. Each slot holds two records written
 // alternately, each with its own CRC-32C and a sequence number: a write torn
 // by a crash damages only the record being written, while the other still

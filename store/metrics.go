@@ -28,7 +28,7 @@ func newMetrics() *Metrics {
 		}),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_store_syncs_total",
-			Help: "Syncs to disk the committer ran: for a durable batch (witness state, evidence) or in the background for gossiped data.",
+			Help: "Syncs to disk the store ran: for a durable batch (witness state, evidence) or in the background for gossiped data.",
 		}, []string{"reason"}),
 		freeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigil_store_disk_free_bytes",

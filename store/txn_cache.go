@@ -11,13 +11,17 @@ import "sync"
 // and decoded its record twice: 7 % of a 50-node network's CPU in an
 // equivocation's burst; docs/notes/benchmarks-history.md).
 //
-// Only the committer writes a cache, and only what is committed: an
-// update's value is staged while its transaction is open and published
-// once the transaction has committed; a failed commit forgets the staged
-// keys, whose value on disk is then unknown, so they are read from Badger
-// again. Readers never fill it, so a read racing a commit cannot leave a
-// stale entry. Values share their byte slices with callers, who must not
-// modify them.
+// Only the store's own pipeline writes a cache, and only what is durable:
+// an update's value is staged while its transaction is open, sealed as
+// unsynced when the transaction commits to Badger (seen by the committer's
+// later compare-and-swaps, not by readers, who wait for it rather than read
+// it from Badger: settledValue), and published once it is durable enough
+// for its caller to hear of it: a gossip update's once written, any other
+// once its batch is synced (commit.go, sync.go). A failed commit or sync
+// forgets the keys, whose value on disk is then unknown, so they are read
+// from Badger again. Readers never fill it, so a read racing a commit
+// cannot leave a stale entry. Values share their byte slices with callers,
+// who must not modify them.
 type txnCache[V any] struct {
 	mu        sync.RWMutex
 	committed map[string]V
@@ -30,15 +34,42 @@ type txnCache[V any] struct {
 	order         []string
 	head          int
 
+	// unsynced is the newest value of each key written by a transaction
+	// committed to Badger but not yet published, and that transaction's
+	// sequence number. Under mu.
+	unsynced map[string]unsyncedValue[V]
+	// seq numbers the sealed transactions. Committer only.
+	seq uint64
+	// settled is closed, and replaced, whenever values leave unsynced
+	// (published or forgotten), for readers waiting on them. Under mu.
+	settled chan struct{}
+
 	// staged is the open transaction's values, in the committer only.
 	staged map[string]V
+	// publishing is the transaction whose updates are being published
+	// (publish reads it), under pubMu: the committer publishes gossip
+	// updates, the answering stage durable ones (commit.go).
+	pubMu      sync.Mutex
+	publishing txnValues[V]
+}
+
+type unsyncedValue[V any] struct {
+	v   V
+	seq uint64
+}
+
+// txnValues is what one committed transaction wrote to a cache, sealed
+// until its batch is synced.
+type txnValues[V any] struct {
+	values map[string]V
+	seq    uint64
 }
 
 // newTxnCache returns a cache of at most max values and maxBytes bytes as
 // size counts them (0: no bound; the oldest leave first). size may be nil
 // if maxBytes is 0.
 func newTxnCache[V any](max, maxBytes int, size func(key string, v V) int) *txnCache[V] {
-	return &txnCache[V]{committed: map[string]V{}, staged: map[string]V{}, max: max, maxBytes: maxBytes, size: size}
+	return &txnCache[V]{committed: map[string]V{}, unsynced: map[string]unsyncedValue[V]{}, settled: make(chan struct{}), staged: map[string]V{}, max: max, maxBytes: maxBytes, size: size}
 }
 
 // witnessCacheSize leaves the witness states unbounded: one per witnessed
@@ -77,28 +108,139 @@ func (c *txnCache[V]) get(key string) (V, bool) {
 }
 
 // current returns what an update in the open transaction must see: a value
-// staged earlier in it, else the committed one. Committer only.
+// staged earlier in it, else the newest one committed to Badger, synced or
+// not. Committer only.
 func (c *txnCache[V]) current(key string) (V, bool) {
 	if v, ok := c.staged[key]; ok {
 		return v, true
 	}
-	return c.get(key)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if u, ok := c.unsynced[key]; ok {
+		return u.v, true
+	}
+	v, ok := c.committed[key]
+	return v, ok
 }
 
 // stage records key's value as written in the open transaction.
 // Committer only.
 func (c *txnCache[V]) stage(key string, v V) { c.staged[key] = v }
 
-// publish makes key's staged value the committed one, once its transaction
-// has committed, evicting the oldest values beyond the bounds. Committer
-// only.
+// seal moves the staged values of the open transaction to unsynced, just
+// before it commits to Badger (so that a reader who finds one of its values
+// in Badger finds it in unsynced too: settledValue), and returns them for
+// publish or forgetTxn once the commit and the batch's sync are decided.
+// Committer only.
+func (c *txnCache[V]) seal() txnValues[V] {
+	if len(c.staged) == 0 {
+		return txnValues[V]{}
+	}
+	c.seq++
+	t := txnValues[V]{values: c.staged, seq: c.seq}
+	c.staged = make(map[string]V, len(t.values))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range t.values {
+		c.unsynced[k] = unsyncedValue[V]{v, t.seq}
+	}
+	return t
+}
+
+// settledValue tells a reader who missed the cache and read key from Badger
+// whether that read may be used: it may if no value of key is unsynced
+// (ok false, wait nil); if one is, the reader must wait for wait and look
+// again. A value published since is returned (ok).
+func (c *txnCache[V]) settledValue(key string) (v V, ok bool, wait <-chan struct{}) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if v, ok := c.committed[key]; ok {
+		return v, true, nil
+	}
+	if _, ok := c.unsynced[key]; ok {
+		return v, false, c.settled
+	}
+	return v, false, nil
+}
+
+// settle wakes the readers waiting for values to leave unsynced. c.mu held.
+func (c *txnCache[V]) settle() {
+	close(c.settled)
+	c.settled = make(chan struct{})
+}
+
+// beginPublish makes t the transaction whose values publish reads, until
+// endPublish.
+func (c *txnCache[V]) beginPublish(t txnValues[V]) {
+	c.pubMu.Lock()
+	c.publishing = t
+}
+
+// endPublish ends a publication of t. If last, t's updates are all
+// published: a value of t that none published leaves unsynced and
+// committed (unless a later transaction wrote it again), so that it is
+// read from Badger.
+func (c *txnCache[V]) endPublish(t txnValues[V], last bool) {
+	c.publishing = txnValues[V]{}
+	c.pubMu.Unlock()
+	if len(t.values) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.settle()
+	if !last {
+		return
+	}
+	dropped := false
+	for k := range t.values {
+		if u, ok := c.unsynced[k]; ok && u.seq == t.seq {
+			delete(c.unsynced, k)
+			c.drop(k)
+			dropped = true
+		}
+	}
+	if dropped {
+		c.compactOrder()
+	}
+}
+
+// forgetTxn drops what t wrote, whose commit or sync failed: its values
+// leave unsynced (unless a later transaction wrote them again, to be
+// forgotten in turn) and committed, published or not. The committer (a
+// failed commit) or the answering stage.
+func (c *txnCache[V]) forgetTxn(t txnValues[V]) {
+	if len(t.values) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range t.values {
+		if u, ok := c.unsynced[k]; ok && u.seq == t.seq {
+			delete(c.unsynced, k)
+		}
+		c.drop(k)
+	}
+	c.compactOrder()
+	c.settle()
+}
+
+// publish makes key's value in the transaction being published the
+// committed one, evicting the oldest values beyond the bounds. Between
+// beginPublish and endPublish only. The committer publishes an update that
+// is gossip once its transaction has committed, the answering stage any
+// other once its batch is synced: so that each cache is published in
+// commit order, a key is written by updates of one kind only.
 func (c *txnCache[V]) publish(key string) {
-	v, ok := c.staged[key]
+	v, ok := c.publishing.values[key]
 	if !ok {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if u, ok := c.unsynced[key]; ok && u.seq == c.publishing.seq {
+		delete(c.unsynced, key)
+	}
 	old, had := c.committed[key]
 	c.committed[key] = v
 	if c.max == 0 && c.maxBytes == 0 {
@@ -139,15 +281,8 @@ func (c *txnCache[V]) drop(key string) {
 	delete(c.committed, key)
 }
 
-// forget drops the committed values of every staged key: their transaction
-// failed. Committer only. Their keys leave order too, so that a key
-// published again is queued once.
-func (c *txnCache[V]) forget() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for key := range c.staged {
-		c.drop(key)
-	}
+// compactOrder removes from order the keys no longer committed. c.mu held.
+func (c *txnCache[V]) compactOrder() {
 	if c.max == 0 && c.maxBytes == 0 {
 		return
 	}

@@ -18,22 +18,56 @@ func TestTxnCache(t *testing.T) {
 	if rec, ok := c.current("a"); !ok || rec.Size != 1 {
 		t.Fatalf("current: %+v %v", rec, ok)
 	}
+	sealed := c.seal()
+	if _, ok := c.get("a"); ok {
+		t.Fatal("a record committed but not synced is visible to readers")
+	}
+	if rec, ok := c.current("a"); !ok || rec.Size != 1 {
+		t.Fatalf("current after seal: %+v %v", rec, ok)
+	}
+	c.beginPublish(sealed)
 	c.publish("a")
-	c.endTxn()
+	c.endPublish(sealed, true)
 	if rec, ok := c.get("a"); !ok || rec.Size != 1 {
 		t.Fatalf("after publish: %+v %v", rec, ok)
 	}
+	if len(c.unsynced) != 0 {
+		t.Fatalf("%d unsynced values left after publishing", len(c.unsynced))
+	}
+	// Two transactions committed before either is synced: the second
+	// sees the first; publishing the first leaves the second's value to
+	// the committer; a failed sync of the second forgets the key.
 	c.stage("a", CheckpointRecord{Size: 2})
-	c.forget()
-	c.endTxn()
+	first := c.seal()
+	if rec, _ := c.current("a"); rec.Size != 2 {
+		t.Fatalf("current after a second seal: %+v", rec)
+	}
+	c.stage("a", CheckpointRecord{Size: 3})
+	second := c.seal()
+	c.beginPublish(first)
+	c.publish("a")
+	c.endPublish(first, true)
+	if rec, _ := c.get("a"); rec.Size != 2 {
+		t.Fatalf("published %+v, want the first transaction's", rec)
+	}
+	if rec, _ := c.current("a"); rec.Size != 3 {
+		t.Fatalf("committer sees %+v after the first publish, want the second's", rec)
+	}
+	c.forgetTxn(second)
+	if rec, ok := c.current("a"); ok {
+		t.Fatalf("a record of a failed sync is still cached: %+v", rec)
+	}
+	c.stage("a", CheckpointRecord{Size: 1})
+	publishStaged(c, "a")
+	c.stage("a", CheckpointRecord{Size: 2})
+	c.forgetTxn(c.seal())
 	if _, ok := c.get("a"); ok {
 		t.Fatal("a record of a failed transaction is still cached")
 	}
 	for i := range 5 {
 		k := fmt.Sprint("k", i)
 		c.stage(k, CheckpointRecord{Size: uint64(i)})
-		c.publish(k)
-		c.endTxn()
+		publishStaged(c, k)
 	}
 	if len(c.committed) > 3 {
 		t.Fatalf("%d records cached, bound 3", len(c.committed))
@@ -48,12 +82,22 @@ func TestTxnCache(t *testing.T) {
 	for i := range 100 {
 		k := fmt.Sprint("log", i)
 		u.stage(k, WitnessState{Size: uint64(i)})
-		u.publish(k)
-		u.endTxn()
+		publishStaged(u, k)
 	}
 	if len(u.committed) != 100 {
 		t.Fatalf("unbounded cache holds %d of 100", len(u.committed))
 	}
+}
+
+// publishStaged publishes the staged values of keys as the pipeline does
+// once their transaction has committed and its batch is synced.
+func publishStaged[V any](c *txnCache[V], keys ...string) {
+	t := c.seal()
+	c.beginPublish(t)
+	for _, k := range keys {
+		c.publish(k)
+	}
+	c.endPublish(t, true)
 }
 
 // TestTxnCacheBytes fills the record cache by bytes: the oldest records
@@ -65,8 +109,7 @@ func TestTxnCacheBytes(t *testing.T) {
 	one := recordBytes("k0", rec(1000)) // every key is 2 bytes long
 	publish := func(c *txnCache[CheckpointRecord], key string, r CheckpointRecord) {
 		c.stage(key, r)
-		c.publish(key)
-		c.endTxn()
+		publishStaged(c, key)
 	}
 	type step struct {
 		key  string
@@ -106,8 +149,7 @@ func TestTxnCacheBytes(t *testing.T) {
 			for _, s := range tc.steps {
 				if s.fail {
 					c.stage(s.key, rec(s.note))
-					c.forget()
-					c.endTxn()
+					c.forgetTxn(c.seal())
 					continue
 				}
 				publish(c, s.key, rec(s.note))

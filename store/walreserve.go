@@ -51,16 +51,71 @@ func newWALReserver(dir string) (*walReserver, error) {
 	return w, nil
 }
 
-// check reserves the next memtable log if Badger has created it.
-// Committer only.
+// check reserves the memtable logs Badger has created since the last check
+// (one, as a transaction is written to a single memtable). Committer only,
+// after each commit.
 func (w *walReserver) check() error {
-	p := filepath.Join(w.dir, memName(w.next))
-	if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
-		return nil // not yet created, or created but not yet sized
+	for {
+		p := filepath.Join(w.dir, memName(w.next))
+		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
+			return nil // not yet created, or created but not yet sized
+		}
+		w.next++
+		if err := reserveFile(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
-	w.next++
-	if err := reserveFile(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+}
+
+// current is the fid of Badger's current memtable log as of the last
+// check: the log a transaction committed just before that check was
+// written to. Badger creates a memtable's log before writing to it, and
+// the newest log is the current memtable's, both at Open and after a
+// rotation. Committer only.
+func (w *walReserver) current() int { return w.next - 1 }
+
+// memLogs is a range of memtable log fids; the zero value is empty.
+type memLogs struct {
+	lo, hi int
+	ok     bool
+}
+
+func (m *memLogs) add(fid int) {
+	if !m.ok {
+		*m = memLogs{fid, fid, true}
+		return
+	}
+	m.lo, m.hi = min(m.lo, fid), max(m.hi, fid)
+}
+
+func (m *memLogs) merge(o memLogs) {
+	if o.ok {
+		m.add(o.lo)
+		m.add(o.hi)
+	}
+}
+
+// syncRotated syncs, with syncLog, the logs of written that Badger's Sync,
+// just returned, may have missed: it syncs only the memtable log current
+// when it ran. That is every log below written.hi (Badger had rotated past
+// it before the last write to written.hi), and written.hi itself if Badger
+// has created the next one. A log that is gone (or, for written.hi, whose
+// successor is gone) was flushed first to a table Badger synced before
+// deleting the log: Badger flushes memtables in order, one at a time, and
+// deletes a log only after its flush. Syncer only.
+func syncRotated(dir string, written memLogs, syncLog func(path string) error) error {
+	if !written.ok {
+		return nil
+	}
+	for fid := written.lo; fid <= written.hi; fid++ {
+		if fid == written.hi {
+			if _, err := os.Stat(filepath.Join(dir, memName(fid+1))); errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+		}
+		if err := syncLog(filepath.Join(dir, memName(fid))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

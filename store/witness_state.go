@@ -22,25 +22,45 @@ const witnessPrefix = "w/"
 
 func witnessKey(origin string) []byte { return append([]byte(witnessPrefix), origin...) }
 
-// WitnessState returns the stored state for origin, or ErrNotFound.
+// WitnessState returns the stored state for origin, or ErrNotFound. It
+// returns only states that are synced: one whose batch is still being
+// synced is not, though Badger shows it (DESIGN invariant 1: its
+// cosignature must not leave the node yet); the read then waits for it.
 func (d *DB) WitnessState(ctx context.Context, origin string) (WitnessState, error) {
-	if st, ok := d.witness.get(origin); ok {
+	var st WitnessState
+	var err error
+	for {
+		if cached, ok := d.witness.get(origin); ok {
+			select {
+			case <-d.closing:
+				return WitnessState{}, ErrClosed
+			default:
+				return cached, nil
+			}
+		}
+		err = d.view("witness_get", func(txn *badger.Txn) error {
+			v, err := get(txn, witnessKey(origin))
+			if err != nil {
+				return err
+			}
+			st, err = decodeWitnessState(v)
+			return err
+		})
+		settled, ok, wait := d.witness.settledValue(origin)
+		if ok {
+			return settled, nil
+		}
+		if wait == nil {
+			break
+		}
 		select {
+		case <-wait:
+		case <-ctx.Done():
+			return WitnessState{}, ctx.Err()
 		case <-d.closing:
 			return WitnessState{}, ErrClosed
-		default:
-			return st, nil
 		}
 	}
-	var st WitnessState
-	err := d.view("witness_get", func(txn *badger.Txn) error {
-		v, err := get(txn, witnessKey(origin))
-		if err != nil {
-			return err
-		}
-		st, err = decodeWitnessState(v)
-		return err
-	})
 	if errors.Is(err, ErrNotFound) {
 		if adopted, ok := d.rb.adoptedState(origin); ok {
 			return adopted, nil
