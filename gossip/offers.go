@@ -118,7 +118,7 @@ const lastKeep = time.Minute
 // once per interval (0: no wait) and own cosignatures at most rate per
 // second, with bursts of burst (rate ≤ 0: no budget).
 func newOffers(interval time.Duration, rate float64, burst int, drops func()) *offers {
-	return &offers{
+	q := &offers{
 		latest:   map[string]*ownPending{},
 		last:     map[string]time.Time{},
 		interval: interval,
@@ -126,8 +126,9 @@ func newOffers(interval time.Duration, rate float64, burst int, drops func()) *o
 		now:      time.Now,
 		wake:     make(chan struct{}, 1),
 		drops:    drops,
-		metrics:  newOfferMetrics(),
 	}
+	q.metrics = newOfferMetrics(func() float64 { return float64(q.waiting()) })
+	return q
 }
 
 // add queues o; it reports false if the queue is full and o was dropped.

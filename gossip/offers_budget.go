@@ -49,9 +49,12 @@ type offerMetrics struct {
 	own                        *prometheus.CounterVec
 	quiet, deferred, coalesced prometheus.Counter
 	wait                       prometheus.Histogram
+	waiting                    prometheus.GaugeFunc
 }
 
-func newOfferMetrics() *offerMetrics {
+// newOfferMetrics returns the collectors; waiting reports the logs with
+// an own cosignature waiting.
+func newOfferMetrics(waiting func() float64) *offerMetrics {
 	m := &offerMetrics{
 		own: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_gossip_own_sightings_total",
@@ -62,6 +65,10 @@ func newOfferMetrics() *offerMetrics {
 			Help:    "Time between a log's own cosignature being offered and its newest one going out (the interval and the budget's queue).",
 			Buckets: []float64{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30},
 		}),
+		waiting: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_gossip_own_sightings_waiting",
+			Help: "Logs with an own cosignature waiting to be announced (for the log's interval or its turn in the budget).",
+		}, waiting),
 	}
 	m.quiet, m.deferred, m.coalesced = m.own.WithLabelValues("quiet"), m.own.WithLabelValues("deferred"), m.own.WithLabelValues("coalesced")
 	return m
@@ -78,5 +85,5 @@ func (m *offerMetrics) sent(quiet bool, d time.Duration) {
 }
 
 func (m *offerMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.own, m.wait}
+	return []prometheus.Collector{m.own, m.wait, m.waiting}
 }

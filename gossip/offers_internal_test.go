@@ -121,6 +121,10 @@ func TestOffersOwnCosignaturePerWindow(t *testing.T) {
 	if _, ok, wait := pop(); ok || wait != 0 {
 		t.Fatalf("queue not empty after the newest went out (wait %v)", wait)
 	}
+	add("a", 12) // within the window again: it waits
+	if got, ok, wait := pop(); ok || wait != window {
+		t.Fatalf("right after a@11: %q %v wait %v, want nothing for %v", got, ok, wait, window)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(q.metrics.collectors()...)
 	mfs, err := reg.Gather()
@@ -135,11 +139,13 @@ func TestOffersOwnCosignaturePerWindow(t *testing.T) {
 				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
 			case "vigil_gossip_own_sighting_wait_seconds":
 				got["waits"] = float64(m.GetHistogram().GetSampleCount())
+			case "vigil_gossip_own_sightings_waiting":
+				got["waiting"] = m.GetGauge().GetValue()
 			}
 		}
 	}
 	// quiet: a@1 and b@1; deferred: a@11; coalesced: a@2 to a@10.
-	want := map[string]float64{"quiet": 2, "deferred": 1, "coalesced": 9, "waits": 3}
+	want := map[string]float64{"quiet": 2, "deferred": 1, "coalesced": 9, "waits": 3, "waiting": 1}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("own sighting metrics %v, want %v", got, want)
 	}
