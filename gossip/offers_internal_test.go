@@ -189,3 +189,36 @@ func TestOffersRunHoldsNoNewestBack(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestOffersRunWaitsForTheBudget: run sends own cosignatures no faster
+// than the budget lets it, and sends them all.
+func TestOffersRunWaitsForTheBudget(t *testing.T) {
+	const rate, n = 100, 6
+	q := newOffers(0, rate, 1, func() {})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	published := make(chan time.Time, n)
+	done := make(chan struct{})
+	go func() {
+		q.run(ctx, func(context.Context, offer) { published <- time.Now() })
+		close(done)
+	}()
+	for i := range n {
+		q.add(offer{note: testNote(fmt.Sprintf("log%d", i), 1, "x"), source: vpb.Source_SOURCE_COSIGN})
+	}
+	var times []time.Time
+	for len(times) < n {
+		select {
+		case at := <-published:
+			times = append(times, at)
+		case <-ctx.Done():
+			t.Fatalf("sent %d of %d", len(times), n)
+		}
+	}
+	// One token at once, then one per 1/rate.
+	if d, least := times[n-1].Sub(times[0]), (n-1)*time.Second/rate*9/10; d < least {
+		t.Errorf("%d sent within %v, want at least %v apart", n, d, least)
+	}
+	cancel()
+	<-done
+}
