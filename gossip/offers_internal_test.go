@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/prometheus/client_golang/prometheus"
 
 	vpb "github.com/vigilnet/vigil/proto"
 )
@@ -17,7 +17,7 @@ func testNote(origin string, size int, tag string) []byte {
 
 func TestOffersCoalesceOwnCosignatures(t *testing.T) {
 	drops := 0
-	q := newOffers(0, func() { drops++ })
+	q := newOffers(0, 0, 0, func() { drops++ })
 	q.add(offer{note: testNote("a", 5, "x"), source: vpb.Source_SOURCE_COSIGN})
 	q.add(offer{note: testNote("b", 1, "x"), source: vpb.Source_SOURCE_COSIGN})
 	q.add(offer{note: testNote("a", 9, "x"), source: vpb.Source_SOURCE_COSIGN})
@@ -51,13 +51,13 @@ func TestOffersCoalesceOwnCosignatures(t *testing.T) {
 }
 
 func TestOffersRunPublishesEverything(t *testing.T) {
-	q := newOffers(0, func() {})
+	q := newOffers(0, 0, 0, func() {})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	published := make(chan offer, 16)
 	done := make(chan struct{})
 	go func() {
-		q.run(ctx, rate.NewLimiter(rate.Inf, 1), func(_ context.Context, o offer) { published <- o })
+		q.run(ctx, func(_ context.Context, o offer) { published <- o })
 		close(done)
 	}()
 	q.add(offer{note: testNote("a", 1, "x"), source: vpb.Source_SOURCE_COSIGN})
@@ -83,7 +83,7 @@ func TestOffersRunPublishesEverything(t *testing.T) {
 func TestOffersOwnCosignaturePerWindow(t *testing.T) {
 	const window = 200 * time.Millisecond
 	clock := time.Unix(1_700_000_000, 0)
-	q := newOffers(window, func() { t.Fatal("an own cosignature was dropped") })
+	q := newOffers(window, 0, 0, func() { t.Fatal("an own cosignature was dropped") })
 	q.now = func() time.Time { return clock }
 	pop := func() (string, bool, time.Duration) {
 		o, ok, wait := q.popLatest()
@@ -121,19 +121,47 @@ func TestOffersOwnCosignaturePerWindow(t *testing.T) {
 	if _, ok, wait := pop(); ok || wait != 0 {
 		t.Fatalf("queue not empty after the newest went out (wait %v)", wait)
 	}
+	add("a", 12) // within the window again: it waits
+	if got, ok, wait := pop(); ok || wait != window {
+		t.Fatalf("right after a@11: %q %v wait %v, want nothing for %v", got, ok, wait, window)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(q.metrics.collectors()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "vigil_gossip_own_sightings_total":
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			case "vigil_gossip_own_sighting_wait_seconds":
+				got["waits"] = float64(m.GetHistogram().GetSampleCount())
+			case "vigil_gossip_own_sightings_waiting":
+				got["waiting"] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	// quiet: a@1 and b@1; deferred: a@11; coalesced: a@2 to a@10.
+	want := map[string]float64{"quiet": 2, "deferred": 1, "coalesced": 9, "waits": 3, "waiting": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("own sighting metrics %v, want %v", got, want)
+	}
 }
 
 // TestOffersRunHoldsNoNewestBack: run publishes the newest own cosignature
 // of a log that keeps advancing, at most one per window.
 func TestOffersRunHoldsNoNewestBack(t *testing.T) {
 	const window = 50 * time.Millisecond
-	q := newOffers(window, func() {})
+	q := newOffers(window, 0, 0, func() {})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	published := make(chan offer, 64)
 	done := make(chan struct{})
 	go func() {
-		q.run(ctx, rate.NewLimiter(rate.Inf, 1), func(_ context.Context, o offer) { published <- o })
+		q.run(ctx, func(_ context.Context, o offer) { published <- o })
 		close(done)
 	}()
 	const n = 100
@@ -157,6 +185,39 @@ func TestOffersRunHoldsNoNewestBack(t *testing.T) {
 	}
 	if len(times) == 2 && times[1].Sub(times[0]) < window*9/10 {
 		t.Errorf("two sightings of one log %v apart, want ≥ %v", times[1].Sub(times[0]), window)
+	}
+	cancel()
+	<-done
+}
+
+// TestOffersRunWaitsForTheBudget: run sends own cosignatures no faster
+// than the budget lets it, and sends them all.
+func TestOffersRunWaitsForTheBudget(t *testing.T) {
+	const rate, n = 100, 6
+	q := newOffers(0, rate, 1, func() {})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	published := make(chan time.Time, n)
+	done := make(chan struct{})
+	go func() {
+		q.run(ctx, func(context.Context, offer) { published <- time.Now() })
+		close(done)
+	}()
+	for i := range n {
+		q.add(offer{note: testNote(fmt.Sprintf("log%d", i), 1, "x"), source: vpb.Source_SOURCE_COSIGN})
+	}
+	var times []time.Time
+	for len(times) < n {
+		select {
+		case at := <-published:
+			times = append(times, at)
+		case <-ctx.Done():
+			t.Fatalf("sent %d of %d", len(times), n)
+		}
+	}
+	// One token at once, then one per 1/rate.
+	if d, least := times[n-1].Sub(times[0]), (n-1)*time.Second/rate*9/10; d < least {
+		t.Errorf("%d sent within %v, want at least %v apart", n, d, least)
 	}
 	cancel()
 	<-done

@@ -15,7 +15,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/vigilnet/vigil/gossip/evidence"
 	vpb "github.com/vigilnet/vigil/proto"
@@ -75,9 +74,10 @@ type Config struct {
 	PeerRate  float64
 	PeerBurst int
 	// CosignPublishRate bounds how many of its own cosigned checkpoints per
-	// second the node re-announces (default 500/s); newer ones replace
-	// older ones of the same log while they wait. Other sightings are
-	// never held back.
+	// second the node announces (default 500/s, in bursts of a tenth of
+	// that; negative: no bound but OwnSightingInterval); newer ones replace
+	// older ones of the same log while they wait, a quiet log's goes out
+	// ahead of busy logs' (offers.go). Other sightings are never held back.
 	CosignPublishRate float64
 	// Peers are the entries of the network's peers file. Roster witnesses
 	// named there by peer ID aggregate each other's cosignatures
@@ -221,8 +221,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.PeerBurst <= 0 {
 		cfg.PeerBurst = 1000
 	}
-	if cfg.CosignPublishRate <= 0 {
-		cfg.CosignPublishRate = 500
+	if cfg.CosignPublishRate == 0 {
+		cfg.CosignPublishRate = defaultCosignPublishRate
 	}
 	if cfg.ValidatorTimeout <= 0 {
 		cfg.ValidatorTimeout = 2 * time.Second
@@ -342,13 +342,14 @@ func New(cfg Config) (*Service, error) {
 		cancel()
 		return nil, err
 	}
-	s.offers = newOffers(max(0, cmp.Or(s.cfg.OwnSightingInterval, s.cfg.AggregateWindow, defaultAggregateWindow)), func() {
-		s.metrics.validated.WithLabelValues("checkpoints", "ignore", "offer_queue_full").Inc()
-	})
+	s.offers = newOffers(max(0, cmp.Or(s.cfg.OwnSightingInterval, s.cfg.AggregateWindow, defaultAggregateWindow)),
+		s.cfg.CosignPublishRate, int(s.cfg.CosignPublishRate)/10, func() {
+			s.metrics.validated.WithLabelValues("checkpoints", "ignore", "offer_queue_full").Inc()
+		})
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.offers.run(ctx, rate.NewLimiter(rate.Limit(s.cfg.CosignPublishRate), max(1, int(s.cfg.CosignPublishRate)/10)), s.publishOffer)
+		s.offers.run(ctx, s.publishOffer)
 	}()
 	s.wg.Add(1)
 	go func() {
@@ -483,7 +484,9 @@ func takeValidatorData[T any](m *pubsub.Message) T {
 }
 
 // Metrics returns the gossip layer's Prometheus collectors.
-func (s *Service) Metrics() []prometheus.Collector { return s.metrics.collectors() }
+func (s *Service) Metrics() []prometheus.Collector {
+	return append(s.metrics.collectors(), s.offers.metrics.collectors()...)
+}
 
 // ID returns the node's libp2p peer ID.
 func (s *Service) ID() peer.ID { return s.self }

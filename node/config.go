@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"time"
 
@@ -300,6 +301,8 @@ func (c Config) Validate() error {
 		return errors.New("config: witness rate_per_log and burst must not be negative")
 	case c.Feed.WitnessInterval < 0:
 		return errors.New("config: feed witness_interval must not be negative")
+	case math.IsNaN(c.Gossip.OwnSightingRate):
+		return errors.New("config: gossip own_sighting_rate is not a number")
 	}
 	switch c.Witness.CosignatureTypes {
 	case "", CosignBoth, CosignEd25519, CosignMLDSA:

@@ -69,6 +69,9 @@ func TestLoadConfig(t *testing.T) {
 			want: func(c *node.Config) {
 				c.HTTP.MaxConns, c.HTTP.MaxEventStreams, c.HTTP.EventStreamLifetime = 900, 300, 2*time.Minute
 			}},
+		{name: "own sighting rate", yaml: "gossip:\n  own_sighting_rate: 200\n", want: func(c *node.Config) { c.Gossip.OwnSightingRate = 200 }},
+		{name: "own sighting rate unbounded", yaml: "gossip:\n  own_sighting_rate: -1\n", want: func(c *node.Config) { c.Gossip.OwnSightingRate = -1 }},
+		{name: "own sighting rate not a number", yaml: "gossip:\n  own_sighting_rate: .nan\n", errHas: "own_sighting_rate"},
 		{name: "witness interval", yaml: "feed:\n  witness_interval: 2m\n", want: func(c *node.Config) { c.Feed.WitnessInterval = 2 * time.Minute }},
 		{name: "negative witness interval", yaml: "feed:\n  witness_interval: -1s\n", errHas: "witness_interval"},
 		{name: "streams could fill every connection", yaml: "http:\n  max_conns: 100\n  max_event_streams: 100\n", errHas: "max_event_streams"},

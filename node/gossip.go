@@ -41,6 +41,13 @@ type GossipConfig struct {
 	// instead of handing them to the witnesses of the peers file that
 	// collect each checkpoint's (docs/gossip.md).
 	DisableAggregation bool `yaml:"disable_aggregation"`
+	// OwnSightingRate bounds how many of the witness's own cosigned
+	// checkpoints per second the node announces (0: the default, 500;
+	// negative: no bound but one per log per aggregation window). A quiet
+	// log's first goes out at once; under load each log's newest goes out
+	// within the window plus (logs waiting) / rate (docs/gossip.md,
+	// Announcing own cosignatures).
+	OwnSightingRate float64 `yaml:"own_sighting_rate"`
 	// FollowInterval is how often logs with a URL are polled (default 10s).
 	FollowInterval time.Duration `yaml:"follow_interval"`
 	// SyncDelay is how long gossiped data (merged sightings, suspicions)
@@ -137,6 +144,7 @@ func (n *Node) startGossip() error {
 		Own:                n.own,
 		OwnQueries:         n.store,
 		DisableAggregation: gc.DisableAggregation,
+		CosignPublishRate:  gc.OwnSightingRate,
 		MDNS:               gc.MDNS,
 		OnEvidence:         hooks.OnEvidence,
 		ScoreInspect:       hooks.ScoreInspect,
