@@ -132,10 +132,10 @@ func TestLRUMemoryPerEntry(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	per := float64(after.HeapAlloc-before.HeapAlloc) / defaultSigCacheSize
 	t.Logf("%.0f bytes per entry", per)
-	// 40 bytes of slot, about 60 of map at its load factor; the
-	// container/list version took about 180.
-	if per > 120 {
-		t.Errorf("%.0f bytes per entry, want at most 120", per)
+	// 40 bytes of slot, about 75 of map at its load factor (120 under
+	// the race detector); the container/list version took 192.
+	if per > 140 {
+		t.Errorf("%.0f bytes per entry, want at most 140", per)
 	}
 	runtime.KeepAlive(c)
 }
