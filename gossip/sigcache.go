@@ -14,8 +14,9 @@ import (
 )
 
 // defaultSigCacheSize bounds the signatures remembered as valid (about
-// 160 bytes each, 2.6 MB in all). One split view at 50 witnesses needs
-// ~100; honest traffic needs a few per log while its checkpoint spreads.
+// 120 bytes each, 1.9 MB in all: TestLRUMemoryPerEntry). One split view
+// at 50 witnesses needs ~100; honest traffic needs a few per log while its
+// checkpoint spreads.
 const defaultSigCacheSize = 1 << 14
 
 // sigCache remembers signatures that verified. One checkpoint reaches a node

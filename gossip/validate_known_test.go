@@ -20,17 +20,17 @@ func TestKnownCheckpointsBound(t *testing.T) {
 	v := newValidator(&Service{})
 	const extra = 1000
 	for i := 0; i < knownCheckpoints+extra; i++ {
-		v.known.update(key(i), func(map[string]bool, bool) map[string]bool {
-			return map[string]bool{"bench.example/vigil": true}
+		v.known.update(key(i), func(cosignerSet, bool) cosignerSet {
+			return cosignerSet{"bench.example/vigil"}
 		})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	v.known.mu.Lock()
-	n, m := v.known.ll.Len(), len(v.known.items)
+	n, m := len(v.known.ents), len(v.known.items)
 	v.known.mu.Unlock()
 	if n != knownCheckpoints || m != knownCheckpoints {
-		t.Fatalf("known holds %d (list) / %d (map) checkpoints, want %d", n, m, knownCheckpoints)
+		t.Fatalf("known holds %d (slots) / %d (map) checkpoints, want %d", n, m, knownCheckpoints)
 	}
 	for _, i := range []int{0, extra - 1} {
 		if _, ok := v.known.get(key(i)); ok {
@@ -42,10 +42,10 @@ func TestKnownCheckpointsBound(t *testing.T) {
 			t.Errorf("checkpoint %d, among the %d newest, is not known", i, knownCheckpoints)
 		}
 	}
-	// The comment on knownCheckpoints budgets about 8 MB; allow for the
-	// runtime's size classes and other allocations during the test.
-	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 12<<20 {
-		t.Errorf("known at its bound takes %.1f MB of heap, want at most 12", float64(grew)/(1<<20))
+	// The comment on knownCheckpoints budgets about 4.5 MB; allow for
+	// the runtime's size classes and other allocations during the test.
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 6<<20 {
+		t.Errorf("known at its bound takes %.1f MB of heap, want at most 6", float64(grew)/(1<<20))
 	} else {
 		t.Logf("known at its bound: %.1f MB, %d bytes per checkpoint", float64(grew)/(1<<20), grew/knownCheckpoints)
 	}

@@ -26,18 +26,18 @@ var (
 )
 
 // Disk watermarks and reserve. Badger maps each memtable's write-ahead log
-// (*.mem, sized at twice the 2 MB memtable) as a sparse file, and builds
+// (*.mem, sized at twice the 1 MB memtable) as a sparse file, and builds
 // each table (a flushed memtable, a compaction's 1 MB base tables) in a
 // mapped file too: when the filesystem has no block for a page it touches,
 // the process dies of SIGBUS, with no error to handle. So the store must
 // stop writing before Badger can run out of space, not after: below the
 // low watermark it refuses writes itself. The low watermark covers what
 // Badger may still write once the store stops: the current and the next
-// memtable log (2 × 4 MB), the flush of a full memtable (≈ 2 MB) and a
+// memtable log (2 × 2 MB), the flush of a full memtable (≈ 1 MB) and a
 // level-0 compaction rewriting its tables (a few MB). The value log (64 MB
-// files, mapped sparse) is never written: every record is below the 256 KB
-// value threshold and stays in the LSM tree. Writes resume above the high
-// watermark, so a volume hovering at the threshold does not flap.
+// files, mapped sparse) is written only for evidence over the 150 KB value
+// threshold; every other record stays in the LSM tree. Writes resume above
+// the high watermark, so a volume hovering at the threshold does not flap.
 //
 // Free space is read with statfs by a monitor every monitorInterval, and
 // by the committer at most every diskCheckInterval, or at every batch once

@@ -124,17 +124,19 @@ func Open(dir string, opts Options) (*DB, error) {
 		// Sized for a node watching thousands of logs in well under 100 MB.
 		// A memtable is a Go-heap skiplist arena plus an mmapped WAL of its
 		// size, and a second one fills while the first is flushed: at 8 MB
-		// they were a fifth of a member's settled RSS at 1,000 logs; at 4 MB
-		// settled RSS fell from ≈ 90 to ≈ 76 MB, and at 2 MB the peak of a
-		// 10,000-cosignature burst from 92-97 to 84-91 MB, with the same
-		// cosignature throughput (docs/notes/benchmarks-history.md). Badger caps a
-		// transaction at 15 % of the memtable (300 KB) and wants values
-		// inline below that cap, hence the value threshold (the largest
-		// record, evidence at its gossip limit, is ≈ 100 KB as stored JSON,
-		// TestLargestRecordsFit; the committer splits a batch that is too
+		// they were a fifth of a member's settled RSS at 1,000 logs, and
+		// each halving since cut RSS with the same cosignature throughput
+		// (docs/notes/benchmarks-history.md). Badger caps a transaction at
+		// 15 % of the memtable (157 KB) and the value threshold below that
+		// cap; values under the threshold stay in the LSM tree, and 150 KB
+		// keeps there every checkpoint record and witness state, whose note
+		// gossip bounds at 128 KB. Evidence stored as JSON over 150 KB
+		// (data over ≈ 110 KB, of the ≈ 270 KB gossip admits) goes to the
+		// value log, as the largest did at the 256 KB threshold
+		// (TestLargestRecordsFit; the committer splits a batch that is too
 		// big).
-		WithMemTableSize(2 << 20).
-		WithValueThreshold(256 << 10).
+		WithMemTableSize(1 << 20).
+		WithValueThreshold(150 << 10).
 		WithNumMemtables(2).
 		// Blocks are stored uncompressed and read straight from the
 		// mmapped tables: with Snappy every read decompressed a block into
@@ -144,24 +146,29 @@ func Open(dir string, opts Options) (*DB, error) {
 		// settled RSS unchanged (docs/notes/benchmarks-history.md). The
 		// records are small; the disk they take is not the constraint.
 		//
-		// The base table size sizes the table builders' memory, which
-		// outlives a flush or compaction: each builder takes an allocator
-		// from a pool of up to 8 that keeps its buffers while the database
-		// is busy, starting at 2 × BaseTableSize and doubling when a table
-		// outgrows it. At 1 MB a flushed 2 MB memtable outgrew the first
-		// 2 MB buffer, so every pooled allocator came to hold 2 + 4 MB: 36
-		// MB of a 1,000-log node's 84 MB live heap under 64 clients. At 2
-		// MB the flushed table fits the first 4 MB buffer and the pool
-		// held 20 MB. (A 1 MB memtable with 1 MB tables held 14-16 MB, but
-		// flushed twice as often: about 90 more allocations per
-		// cosignature in BenchmarkWitnessThroughput.)
+		// The base table size sizes the table builders' memory, the
+		// largest part of a busy node's live heap: each builder (a flush,
+		// or one output table of a compaction, held until the table is
+		// written and synced) takes an allocator of 2 × BaseTableSize,
+		// rounded up to a power of two, from a pool that keeps up to 8 of
+		// them for as long as flushes keep asking (a quiet 2 s releases
+		// one). A compaction writes up to 8 tables at once, so the pool
+		// fills to 8 allocators once the store outgrows 8 tables, and stays
+		// full under load: at 2 MB tables (4 MB allocators) it held 28 MB
+		// after a minute of 1,000 logs under 64 clients, and RSS was ≈ 200
+		// MB. At 1 MB tables from 1 MB memtables (a flushed memtable fits
+		// one 2 MB allocator) the pool is at most 16 MB; flushes are twice
+		// as frequent, and six level-0 tables instead of three keep the
+		// compactions as rare (and the level-0 bytes at which writes stall
+		// unchanged), for no more CPU or allocations per cosignature in
+		// BenchmarkWitnessThroughput.
 		WithCompression(options.None).
 		WithBlockCacheSize(0).
-		WithBaseTableSize(2 << 20).
+		WithBaseTableSize(1 << 20).
 		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2).
-		WithNumLevelZeroTables(3).
-		WithNumLevelZeroTablesStall(8).
+		WithNumLevelZeroTables(6).
+		WithNumLevelZeroTablesStall(16).
 		// Every table's checksums are verified when it is opened, so a
 		// corrupted table is an error from Open naming the file, never a
 		// panic on some later read (corrupt.go).

@@ -129,7 +129,7 @@ func TestTxnCacheBytes(t *testing.T) {
 			[]string{"k2", "k3", "k4"}, 3 * one},
 		{"a grown record pushes out the oldest", 0, 3 * one,
 			[]step{{"k0", 1000, false}, {"k1", 1000, false}, {"k2", 1000, false}, {"k2", 1500, false}},
-			[]string{"k1", "k2"}, 2*one + 500},
+			[]string{"k1", "k2"}, one + recordBytes("k2", rec(1500))},
 		{"a record larger than the bound is not kept", 0, 3 * one,
 			[]step{{"k0", 1000, false}, {"k1", 4 * one, false}},
 			nil, 0},
