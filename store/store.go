@@ -119,7 +119,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	bo := badger.DefaultOptions(dir).
 		WithInMemory(opts.InMemory).
-		// Syncs are the committer's (sync.go) unless every write syncs.
+		// Syncs are the syncer's (sync.go) unless every write syncs.
 		WithSyncWrites(!opts.InMemory && opts.GossipSyncDelay < 0).
 		// Sized for a node watching thousands of logs in well under 100 MB.
 		// A memtable is a Go-heap skiplist arena plus an mmapped WAL of its

@@ -303,9 +303,9 @@ func TestDiskFullSoak(t *testing.T) {
 	if os.Getenv("VIGIL_SOAK") != "1" {
 		t.Skip("set VIGIL_SOAK=1 (make soak)")
 	}
-	// 64 MB: under sustained load Badger's own working set (two 4 MB
-	// memtable logs, up to eight 2 MB level-0 tables before it stalls)
-	// reaches 20-25 MB, which with the 16 MB low watermark and the 8 MB
+	// 64 MB: under sustained load Badger's own working set (two 2 MB
+	// memtable logs, up to sixteen 1 MB level-0 tables before it stalls)
+	// reaches about 20 MB, which with the 16 MB low watermark and the 8 MB
 	// ballast leaves a 32 MB volume no room once its filler is gone.
 	dir := mountTmpfs(t, 64)
 	n := newDiskNet(t, dir, 8)
