@@ -279,16 +279,9 @@ func (tl *timeline) encodeDirty() (timelineSave, error) {
 }
 
 func (s *timelineSave) heads(tl *timeline) error {
-	n := chunksFor(len(tl.heads))
-	parts := make([]headsChunk, n)
-	for i := range parts {
-		parts[i].Heads = map[string]*logHead{}
-	}
-	for o, h := range tl.heads {
-		parts[chunkOf(o, n)].Heads[o] = h
-	}
+	n, parts := splitByChunk(tl.heads)
 	for i, p := range parts {
-		v, err := json.Marshal(p)
+		v, err := json.Marshal(headsChunk{Heads: p})
 		if err != nil {
 			return err
 		}
@@ -303,16 +296,9 @@ func (s *timelineSave) heads(tl *timeline) error {
 }
 
 func (s *timelineSave) witness(name string, w *witnessRecord) error {
-	n := chunksFor(len(w.Logs))
-	parts := make([]logsChunk, n)
-	for i := range parts {
-		parts[i].Logs = map[string]*witnessLog{}
-	}
-	for o, l := range w.Logs {
-		parts[chunkOf(o, n)].Logs[o] = l
-	}
+	n, parts := splitByChunk(w.Logs)
 	for i, p := range parts {
-		v, err := json.Marshal(p)
+		v, err := json.Marshal(logsChunk{Logs: p})
 		if err != nil {
 			return err
 		}
@@ -407,4 +393,18 @@ func (t *witnessTracker) save(ctx context.Context) {
 		delete(t.stale, k)
 	}
 	t.mu.Unlock()
+}
+
+// splitByChunk sorts a per-log map into the chunks its size calls for,
+// each log in the chunk chunkOf names; every chunk is present, if empty.
+func splitByChunk[V any](m map[string]V) (int, []map[string]V) {
+	n := chunksFor(len(m))
+	parts := make([]map[string]V, n)
+	for i := range parts {
+		parts[i] = map[string]V{}
+	}
+	for o, v := range m {
+		parts[chunkOf(o, n)][o] = v
+	}
+	return n, parts
 }

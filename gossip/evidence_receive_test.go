@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/protocol"
-
 	"github.com/vigilnet/vigil/gossip"
 	vpb "github.com/vigilnet/vigil/proto"
 	"github.com/vigilnet/vigil/store"
@@ -68,18 +65,7 @@ func TestTopicEvidencePushedUnlessSelfEvident(t *testing.T) {
 				return len(cp) > 0
 			})
 			y := newHostile(t, "test")
-			var mu sync.Mutex
-			pushed := 0
-			y.host.SetStreamHandler(protocol.ID("/vigil/1/test/sync/1.0.0"), func(st network.Stream) {
-				defer st.Close()
-				for _, f := range readFrames(st) {
-					if _, err := vpb.UnmarshalEvidence(f); err == nil {
-						mu.Lock()
-						pushed++
-						mu.Unlock()
-					}
-				}
-			})
+			pushed := countPushedEvidence(y)
 			if err := y.host.Connect(ctx, nd.addrInfo(false)); err != nil {
 				t.Fatal(err)
 			}
@@ -126,11 +112,7 @@ func TestTopicEvidencePushedUnlessSelfEvident(t *testing.T) {
 			if got := counter(t, nd.svc, "vigil_gossip_evidence_pushes_total", nil); got != float64(tc.pushed) {
 				t.Errorf("evidence pushed %v times, want %d", got, tc.pushed)
 			}
-			waitFor(t, 10*time.Second, "the pushes to arrive", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return pushed >= tc.pushed
-			})
+			waitFor(t, 10*time.Second, "the pushes to arrive", func() bool { return pushed() >= tc.pushed })
 			open()
 		})
 	}

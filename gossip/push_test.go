@@ -199,18 +199,7 @@ func TestSelfEvidentEvidenceNotPushed(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			x := newHostile(t, "test")
-			var mu sync.Mutex
-			pushed := 0
-			x.host.SetStreamHandler(protocol.ID("/vigil/1/test/sync/1.0.0"), func(st network.Stream) {
-				defer st.Close()
-				for _, f := range readFrames(st) {
-					if _, err := vpb.UnmarshalEvidence(f); err == nil {
-						mu.Lock()
-						pushed++
-						mu.Unlock()
-					}
-				}
-			})
+			pushed := countPushedEvidence(x)
 			evSub, err := x.ev.Subscribe()
 			if err != nil {
 				t.Fatal(err)
@@ -269,11 +258,29 @@ func TestSelfEvidentEvidenceNotPushed(t *testing.T) {
 			if got := counter(t, nd.svc, "vigil_gossip_evidence_pushes_total", nil); got != float64(tc.pushed) {
 				t.Errorf("evidence pushed %v times, want %d", got, tc.pushed)
 			}
-			waitFor(t, 10*time.Second, "the pushes to arrive", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return pushed >= tc.pushed
-			})
+			waitFor(t, 10*time.Second, "the pushes to arrive", func() bool { return pushed() >= tc.pushed })
 		})
+	}
+}
+
+// countPushedEvidence counts the evidence frames pushed to x over the test
+// network's sync protocol.
+func countPushedEvidence(x *hostile) func() int {
+	var mu sync.Mutex
+	n := 0
+	x.host.SetStreamHandler(protocol.ID("/vigil/1/test/sync/1.0.0"), func(st network.Stream) {
+		defer st.Close()
+		for _, f := range readFrames(st) {
+			if _, err := vpb.UnmarshalEvidence(f); err == nil {
+				mu.Lock()
+				n++
+				mu.Unlock()
+			}
+		}
+	})
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
 	}
 }

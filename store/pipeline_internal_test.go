@@ -195,17 +195,7 @@ func TestSyncFailureBetweenPipelinedBatches(t *testing.T) {
 	if e == nil || e.size != 1 {
 		t.Fatalf("journal of a: %+v, want the acknowledged size 1", e)
 	}
-	d, err = Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if rb := d.RolledBack(); len(rb) != 0 {
-		t.Fatalf("rolled back after reopening: %+v", rb)
-	}
-	if st, err := d.WitnessState(ctx, "a"); err != nil || st.Size < 1 {
-		t.Fatalf("witness state after reopening: %+v, %v", st, err)
-	}
+	reopenNotRolledBack(t, dir, "a")
 }
 
 // TestJournalFailureBetweenPipelinedBatches: the journal's sync for batch
@@ -245,17 +235,7 @@ func TestJournalFailureBetweenPipelinedBatches(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	d, err = Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if rb := d.RolledBack(); len(rb) != 0 {
-		t.Fatalf("rolled back after reopening: %+v", rb)
-	}
-	if st, err := d.WitnessState(ctx, "a"); err != nil || st.Size < 1 {
-		t.Fatalf("witness state after reopening: %+v, %v", st, err)
-	}
+	reopenNotRolledBack(t, dir, "a")
 }
 
 // TestWitnessStateOnlySynced: while a batch is being synced, readers see
@@ -453,5 +433,22 @@ func TestCloseDuringSync(t *testing.T) {
 	}
 	if err := <-closed; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// reopenNotRolledBack opens the closed store in dir again and checks that
+// it finds no rollback and still holds a witness state of origin.
+func reopenNotRolledBack(t *testing.T, dir, origin string) {
+	t.Helper()
+	d, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if rb := d.RolledBack(); len(rb) != 0 {
+		t.Fatalf("rolled back after reopening: %+v", rb)
+	}
+	if st, err := d.WitnessState(context.Background(), origin); err != nil || st.Size < 1 {
+		t.Fatalf("witness state after reopening: %+v, %v", st, err)
 	}
 }

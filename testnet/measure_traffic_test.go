@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 )
@@ -80,18 +79,11 @@ func traffic(before, after []float64, n int) map[string]float64 {
 // scrapeSelected reads one member's /metrics and sums, per trafficSeries
 // entry, the series of its metric that carry all its label pairs.
 func scrapeSelected(ctx context.Context, baseURL string) ([]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := getMetrics(ctx, baseURL)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
 	sels := make([][]string, len(trafficSeries))
 	for i, s := range trafficSeries {
 		sels[i] = strings.Fields(s.metric)

@@ -22,18 +22,11 @@ func scrapeCounter(ctx context.Context, baseURL, name string) (float64, error) {
 
 // scrapeMetrics is scrapeCounter for several names, from one GET.
 func scrapeMetrics(ctx context.Context, baseURL string, names ...string) ([]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := getMetrics(ctx, baseURL)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
 	sums := make([]float64, len(names))
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
 	sc.Buffer(nil, 1<<20)
@@ -52,4 +45,21 @@ func scrapeMetrics(ctx context.Context, baseURL string, names ...string) ([]floa
 		}
 	}
 	return sums, sc.Err()
+}
+
+// getMetrics fetches a member's /metrics; the caller closes the body.
+func getMetrics(ctx context.Context, baseURL string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return resp, nil
 }
