@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // maxBatch bounds how many updates share one transaction and one fsync.
@@ -69,6 +68,7 @@ func (d *DB) groupCommit() {
 		<-d.syncs.done
 	}()
 	batch := make([]*commitReq, 0, maxBatch)
+	latency := d.metrics.opLatency()
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	prev := 0
@@ -107,7 +107,7 @@ func (d *DB) groupCommit() {
 		}
 		linger.Stop()
 		prev = len(batch)
-		d.commitBatch(batch)
+		d.commitBatch(batch, latency)
 	}
 }
 
@@ -115,7 +115,7 @@ func (d *DB) groupCommit() {
 // Badger and hands the batch to the syncer (sync.go), which answers it once
 // it is durable. It does not wait for the sync: while the syncer syncs this
 // batch, the committer applies and commits the next one.
-func (d *DB) commitBatch(batch []*commitReq) {
+func (d *DB) commitBatch(batch []*commitReq, latency *opLatency) {
 	start := time.Now()
 	// Loaded before admit: a failure recorded after this load fails the
 	// batch in every later stage (sync.go).
@@ -228,7 +228,7 @@ func (d *DB) commitBatch(batch []*commitReq) {
 		if b.results[i] == nil && last != failure {
 			b.results[i] = last.err
 		}
-		d.metrics.latency.WithLabelValues(r.op).Observe(elapsed)
+		latency.observe(r.op, elapsed)
 		r.done <- b.results[i]
 	}
 	// The syncer answers the other updates once synced, in commit order,
@@ -269,7 +269,7 @@ type committedTxn struct {
 // committed callbacks, or forgets its values if it failed, then replies to
 // its callers. It runs in the last stage the batch passes: the journal
 // writer, or the syncer if there is no journal.
-func (d *DB) answer(b *committedBatch, latency map[string]prometheus.Observer) {
+func (d *DB) answer(b *committedBatch, latency *opLatency) {
 	for _, t := range b.txns {
 		if b.err != nil {
 			// What reached the disk is unknown: forget what the caches
@@ -298,14 +298,7 @@ func (d *DB) answer(b *committedBatch, latency map[string]prometheus.Observer) {
 			// be what the failure lost.
 			b.results[i] = b.err
 		}
-		o := latency[r.op]
-		if o == nil {
-			// Looked up once per operation: a label lookup per reply
-			// hashes the label every time.
-			o = d.metrics.latency.WithLabelValues(r.op)
-			latency[r.op] = o
-		}
-		o.Observe(elapsed)
+		latency.observe(r.op, elapsed)
 		r.done <- b.results[i]
 	}
 }

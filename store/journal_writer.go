@@ -1,7 +1,5 @@
 package store
 
-import "github.com/prometheus/client_golang/prometheus"
-
 // The journal is written by its own goroutine, one stage behind the syncer
 // (sync.go): the committer commits a batch to Badger, the syncer syncs it
 // and hands it to the journal writer, which writes the batch's witness
@@ -32,7 +30,7 @@ type journalJob struct{ *committedBatch }
 func (d *DB) journalWriter() {
 	defer close(d.journalDone)
 	jobs := make([]journalJob, 0, journalQueue)
-	latency := map[string]prometheus.Observer{}
+	latency := d.metrics.opLatency()
 	for job := range d.journalCh {
 		jobs = append(jobs[:0], job)
 	drain:

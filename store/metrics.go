@@ -52,3 +52,24 @@ func newMetrics() *Metrics {
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.latency, m.batchSize, m.syncs, m.freeBytes, m.degraded, m.refused, m.rolledBack}
 }
+
+// opLatency observes operation latencies for one goroutine, looking each
+// operation's histogram up once: a label lookup per reply hashes the label
+// every time.
+type opLatency struct {
+	vec *prometheus.HistogramVec
+	by  map[string]prometheus.Observer
+}
+
+func (m *Metrics) opLatency() *opLatency {
+	return &opLatency{vec: m.latency, by: map[string]prometheus.Observer{}}
+}
+
+func (l *opLatency) observe(op string, seconds float64) {
+	o := l.by[op]
+	if o == nil {
+		o = l.vec.WithLabelValues(op)
+		l.by[op] = o
+	}
+	o.Observe(seconds)
+}

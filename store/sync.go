@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Syncing. A sync (msync of Badger's write-ahead log) costs the same
@@ -153,7 +152,7 @@ func (d *DB) syncer() {
 		}()
 	}
 	defer d.syncs.timer.Stop()
-	latency := map[string]prometheus.Observer{}
+	latency := d.metrics.opLatency()
 	group := make([]*committedBatch, 0, journalQueue)
 	for {
 		var b *committedBatch
